@@ -1,0 +1,166 @@
+#include "store/postgres/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <fmt/format.h>
+#include <unordered_map>
+#include <vector>
+
+namespace insightd::store {
+namespace {
+
+std::string trim_message(const char* msg) {
+  std::string s = msg != nullptr ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+ErrorCode code_for_sqlstate(const char* state) {
+  if (state == nullptr) return ErrorCode::kUnavailable;  // no server answer: connection trouble
+  const std::string_view s(state);
+  if (s == "23505") return ErrorCode::kAlreadyExists;
+  if (s == "40001" || s == "40P01" || s == "55P03") return ErrorCode::kUnavailable;
+  if (s.substr(0, 2) == "08" || s.substr(0, 2) == "53" || s.substr(0, 3) == "57P") {
+    return ErrorCode::kUnavailable;
+  }
+  return ErrorCode::kInternal;
+}
+
+class PgConnection final : public SqlConnection {
+ public:
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  ~PgConnection() override { PQfinish(conn_); }
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    auto res = run(sql, params);
+    if (!res) return res.error();
+    PGresult* r = res->get();
+    Rows rows;
+    const int n = PQntuples(r);
+    const int m = PQnfields(r);
+    rows.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::optional<std::string>> cols;
+      cols.reserve(static_cast<size_t>(m));
+      for (int j = 0; j < m; ++j) {
+        if (PQgetisnull(r, i, j)) {
+          cols.emplace_back(std::nullopt);
+        } else {
+          cols.emplace_back(std::string(PQgetvalue(r, i, j), static_cast<size_t>(PQgetlength(r, i, j))));
+        }
+      }
+      rows.emplace_back(std::move(cols));
+    }
+    return rows;
+  }
+
+  Result<int64_t> execute(std::string_view sql, std::span<const SqlValue> params) override {
+    auto res = run(sql, params);
+    if (!res) return res.error();
+    const char* n = PQcmdTuples(res->get());
+    return (n == nullptr || *n == '\0') ? int64_t{0} : std::stoll(n);
+  }
+
+  Status execute_script(std::string_view sql) override {
+    const std::string text(sql);
+    ResultPtr r(PQexec(conn_, text.c_str()));
+    return check(r.get(), "script");
+  }
+
+  Status begin(TxMode) override { return execute_script("BEGIN"); }
+  Status commit() override { return execute_script("COMMIT"); }
+  void rollback() override {
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) (void)execute_script("ROLLBACK");
+  }
+  bool usable() const override { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+
+ private:
+  struct ResultDeleter {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+  using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+  Status check(PGresult* r, std::string_view what) {
+    const ExecStatusType st = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+      return Status::ok();
+    }
+    const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
+    const ErrorCode code = PQstatus(conn_) != CONNECTION_OK ? ErrorCode::kUnavailable
+                                                            : code_for_sqlstate(state);
+    const std::string msg = r != nullptr ? trim_message(PQresultErrorMessage(r))
+                                         : trim_message(PQerrorMessage(conn_));
+    return make_error(code, fmt::format("postgresql: {}: {}", what, msg));
+  }
+
+  Result<ResultPtr> run(std::string_view sql, std::span<const SqlValue> params) {
+    const std::string key(sql);
+    auto it = prepared_.find(key);
+    if (it == prepared_.end()) {
+      const std::string name = fmt::format("s{}", prepared_.size());
+      ResultPtr prep(PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr));
+      if (Status s = check(prep.get(), "prepare"); !s) return s.error();
+      it = prepared_.emplace(key, name).first;
+    }
+    std::vector<std::string> text(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const SqlValue& v = params[i];
+      if (std::holds_alternative<std::monostate>(v)) continue;
+      if (const auto* n = std::get_if<int64_t>(&v)) {
+        text[i] = std::to_string(*n);
+      } else if (const auto* d = std::get_if<double>(&v)) {
+        text[i] = fmt::format("{}", *d);
+      } else {
+        text[i] = std::get<std::string>(v);
+      }
+      values[i] = text[i].c_str();
+    }
+    ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
+                               values.data(), nullptr, nullptr, 0));
+    if (Status s = check(r.get(), "query"); !s) return s.error();
+    return r;
+  }
+
+  PGconn* conn_;
+  bool broken_ = false;
+  std::unordered_map<std::string, std::string> prepared_;
+};
+
+}  // namespace
+
+Status check_postgres_url(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err != nullptr ? trim_message(err) : "not a valid connection URL";
+    PQfreemem(err);
+    return make_error(ErrorCode::kInvalidArgument, msg);
+  }
+  PQconninfoFree(opts);
+  return Status::ok();
+}
+
+Result<std::unique_ptr<SqlConnection>> open_postgres(const std::string& url) {
+  const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
+  const char* vals[] = {url.c_str(), "insightd", "5", nullptr};
+  PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    std::string msg = conn != nullptr ? trim_message(PQerrorMessage(conn)) : "out of memory";
+    PQfinish(conn);
+    return make_error(ErrorCode::kUnavailable, "postgresql: cannot connect: " + msg);
+  }
+  // Server notices ("relation already exists, skipping") are not errors; keep
+  // them out of stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  auto c = std::make_unique<PgConnection>(conn);
+  if (Status s = c->execute_script("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"); !s) {
+    return s.error();
+  }
+  return std::unique_ptr<SqlConnection>(std::move(c));
+}
+
+}  // namespace insightd::store

@@ -1,0 +1,1119 @@
+// The repositories of store.h, written once over the SQL layer for both SQLite and
+// PostgreSQL. Every state change is an UPDATE guarded by the statuses the state
+// machine (core/state_machine.h) allows, so races cannot make illegal moves.
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/ids.h"
+#include "core/state_machine.h"
+#include "store/open_store.h"
+#include "store/sql.h"
+#include "store/store.h"
+
+namespace insightd::store {
+
+std::string_view to_string(BreakerState s) {
+  switch (s) {
+    case BreakerState::kClosed: return "CLOSED";
+    case BreakerState::kOpen: return "OPEN";
+    case BreakerState::kHalfOpen: return "HALF_OPEN";
+  }
+  return "?";
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// SQL text. $n placeholders in both dialects; Dialect fills the differences.
+
+constexpr std::string_view kBatchColumns =
+    "batch_id, status, event_count, created_at, first_event_at, sealed_at, seal_reason, "
+    "analyzed_at, archived_at, updated_at";
+constexpr std::string_view kJobColumns =
+    "job_id, batch_id, status, trigger, attempt_count, max_attempts, crash_count, run_after, "
+    "lease_owner, lease_token, lease_expires_at, last_error, errors, created_at, updated_at, "
+    "started_at, finished_at, duration_ms";
+constexpr std::string_view kEventColumns =
+    "event_id, event_type, user_id, session_id, \"timestamp\", received_at, clock_skew_ms, "
+    "metadata, batch_id";
+constexpr std::string_view kInsightColumns =
+    "insight_id, batch_id, job_id, summary, confidence, patterns, recommendations, anomalies, "
+    "statistics, analyzer, model, prompt_tokens, completion_tokens, latency_ms, created_at";
+constexpr std::string_view kDeadLetterColumns =
+    "dlq_id, job_id, batch_id, attempt_count, last_error, errors, failed_at, redriven_at, "
+    "redriven_job_id";
+constexpr std::string_view kBreakerColumns =
+    "name, state, failure_count, changed_at, open_until, probe_owner, probe_expires_at, version";
+
+constexpr std::string_view kInsertBatch =
+    "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
+    "VALUES ($1, 'OPEN', 0, $2, $2) ON CONFLICT (status) WHERE status = 'OPEN' DO NOTHING";
+constexpr std::string_view kAddToBatch =
+    "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = COALESCE(first_event_at, "
+    "$3), updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'";
+constexpr std::string_view kInsertJob =
+    "INSERT INTO \"AnalysisJob\" (job_id, batch_id, status, trigger, attempt_count, max_attempts, "
+    "run_after, created_at, updated_at) VALUES ($1, $2, 'PENDING', $3, 0, $4, $5, $5, $5)";
+constexpr std::string_view kInsertOutbox =
+    "INSERT INTO \"KafkaOutbox\" (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)";
+constexpr std::string_view kInsertDeadLetter =
+    "INSERT INTO \"DeadLetterJob\" (dlq_id, job_id, batch_id, attempt_count, last_error, errors, "
+    "failed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+
+// "'OPEN', 'SEALED'": the statuses an action may start from, for an IN (...) list.
+template <typename S>
+std::string status_list(std::span<const S> statuses) {
+  std::string out;
+  for (const S s : statuses) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("'{}'", to_string(s));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Row mapping.
+
+Batch batch_from(const Row& r) {
+  Batch b;
+  b.batch_id = r.text(0);
+  b.status = parse_batch_status(r.text(1)).value_or(BatchStatus::kOpen);
+  b.event_count = r.integer(2);
+  b.created_at = r.time(3);
+  b.first_event_at = r.opt_time(4);
+  b.sealed_at = r.opt_time(5);
+  if (auto s = r.opt_text(6)) b.seal_reason = parse_seal_reason(*s);
+  b.analyzed_at = r.opt_time(7);
+  b.archived_at = r.opt_time(8);
+  b.updated_at = r.time(9);
+  return b;
+}
+
+Job job_from(const Row& r) {
+  Job j;
+  j.job_id = r.text(0);
+  j.batch_id = r.text(1);
+  j.status = parse_job_status(r.text(2)).value_or(JobStatus::kPending);
+  j.trigger = parse_job_trigger(r.text(3)).value_or(JobTrigger::kAuto);
+  j.attempt_count = r.integer(4);
+  j.max_attempts = r.integer(5);
+  j.crash_count = r.integer(6);
+  j.run_after = r.time(7);
+  j.lease_owner = r.opt_text(8);
+  j.lease_token = r.opt_text(9);
+  j.lease_expires_at = r.opt_time(10);
+  j.last_error = r.opt_text(11);
+  j.errors_json = r.text(12);
+  j.created_at = r.time(13);
+  j.updated_at = r.time(14);
+  j.started_at = r.opt_time(15);
+  j.finished_at = r.opt_time(16);
+  j.duration_ms = r.opt_integer(17);
+  return j;
+}
+
+StoredEvent event_from(const Row& r) {
+  StoredEvent e;
+  e.event.event_id = r.text(0);
+  e.event.event_type = r.text(1);
+  e.event.user_id = r.opt_text(2);
+  e.event.session_id = r.opt_text(3);
+  e.event.timestamp = r.time(4);
+  e.event.received_at = r.time(5);
+  e.event.clock_skew_ms = r.integer(6);
+  e.event.metadata_json = r.text(7);
+  e.batch_id = r.text(8);
+  return e;
+}
+
+Insight insight_from(const Row& r) {
+  Insight i;
+  i.insight_id = r.text(0);
+  i.batch_id = r.text(1);
+  i.job_id = r.text(2);
+  i.content.summary = r.text(3);
+  i.content.confidence = r.real(4);
+  i.content.patterns_json = r.text(5);
+  i.content.recommendations_json = r.text(6);
+  i.content.anomalies_json = r.text(7);
+  i.content.statistics_json = r.text(8);
+  i.content.analyzer = r.text(9);
+  i.content.model = r.opt_text(10);
+  i.content.prompt_tokens = r.integer(11);
+  i.content.completion_tokens = r.integer(12);
+  i.content.latency_ms = r.integer(13);
+  i.created_at = r.time(14);
+  return i;
+}
+
+DeadLetter dead_letter_from(const Row& r) {
+  DeadLetter d;
+  d.dlq_id = r.text(0);
+  d.job_id = r.text(1);
+  d.batch_id = r.text(2);
+  d.attempt_count = r.integer(3);
+  d.last_error = r.opt_text(4);
+  d.errors_json = r.text(5);
+  d.failed_at = r.time(6);
+  d.redriven_at = r.opt_time(7);
+  d.redriven_job_id = r.opt_text(8);
+  return d;
+}
+
+std::optional<BreakerState> parse_breaker_state(std::string_view s) {
+  if (s == "CLOSED") return BreakerState::kClosed;
+  if (s == "OPEN") return BreakerState::kOpen;
+  if (s == "HALF_OPEN") return BreakerState::kHalfOpen;
+  return std::nullopt;
+}
+
+BreakerRecord breaker_from(const Row& r) {
+  BreakerRecord b;
+  b.name = r.text(0);
+  b.state = parse_breaker_state(r.text(1)).value_or(BreakerState::kClosed);
+  b.failure_count = r.integer(2);
+  b.changed_at = r.time(3);
+  b.open_until = r.opt_time(4);
+  b.probe_owner = r.opt_text(5);
+  b.probe_expires_at = r.opt_time(6);
+  b.version = r.integer(7);
+  return b;
+}
+
+std::string json_text(const boost::json::value& v) { return boost::json::serialize(v); }
+
+// Appends one failed attempt to a job's error history.
+std::string append_error(const std::string& errors_json, int64_t attempt, std::string_view error,
+                         Timestamp at) {
+  boost::json::array history;
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(errors_json, ec);
+  if (!ec && parsed.is_array()) history = std::move(parsed.as_array());
+  history.push_back(boost::json::object{
+      {"attempt", attempt}, {"error", error}, {"at", format_timestamp(at)}});
+  return json_text(history);
+}
+
+// ---------------------------------------------------------------------------
+// Steps shared by several repositories; each runs inside the caller's transaction.
+
+Result<std::string> insert_job(SqlConnection& c, std::string_view batch_id, JobTrigger trigger,
+                               int64_t max_attempts, Timestamp now) {
+  std::string job_id = new_id("job", now);
+  auto r = c.execute(kInsertJob, {job_id, std::string(batch_id), std::string(to_string(trigger)),
+                                  max_attempts, sql_time(now)});
+  if (!r) {
+    if (r.code() == ErrorCode::kAlreadyExists) {
+      return make_error(ErrorCode::kConflict,
+                        fmt::format("batch {} already has a PENDING or RUNNING job", batch_id));
+    }
+    return r.error();
+  }
+  return job_id;
+}
+
+Status insert_outbox(SqlConnection& c, std::string_view topic, std::string_view key,
+                     const boost::json::object& payload, Timestamp now) {
+  auto r = c.execute(kInsertOutbox,
+                     {std::string(topic), std::string(key), json_text(payload), sql_time(now)});
+  return r ? Status::ok() : r.status();
+}
+
+// OPEN -> SEALED for a non-empty batch, with its job and outbox row.
+Result<SealedBatch> seal_in_tx(SqlConnection& c, std::string_view batch_id, SealReason reason,
+                               const BatchPolicy& policy, Timestamp now) {
+  static const std::string kSeal = fmt::format(
+      "UPDATE \"Batch\" SET status = '{}', sealed_at = $2, seal_reason = $3, updated_at = $2 "
+      "WHERE batch_id = $1 AND status IN ({}) AND event_count > 0 RETURNING event_count",
+      to_string(target_of(BatchAction::kSeal)), status_list(allowed_from(BatchAction::kSeal)));
+  auto rows = c.query(kSeal, {std::string(batch_id), sql_time(now),
+                              std::string(to_string(reason))});
+  if (!rows) return rows.error();
+  if (rows->empty()) {
+    auto cur = c.query(fmt::format("SELECT {} FROM \"Batch\" WHERE batch_id = $1", kBatchColumns),
+                       {std::string(batch_id)});
+    if (!cur) return cur.error();
+    if (cur->empty()) {
+      return make_error(ErrorCode::kNotFound, fmt::format("batch {} does not exist", batch_id));
+    }
+    const Batch b = batch_from(cur->front());
+    if (b.status == BatchStatus::kOpen) {
+      return make_error(ErrorCode::kConflict,
+                        fmt::format("batch {} is empty; empty batches never seal", batch_id));
+    }
+    return transition(b.status, BatchAction::kSeal).error();
+  }
+  SealedBatch sealed{std::string(batch_id), rows->front().integer(0), reason, {}};
+  auto job = insert_job(c, batch_id, JobTrigger::kAuto, policy.max_attempts, now);
+  if (!job) return job.error();
+  sealed.job_id = std::move(job).value();
+  if (Status s = insert_outbox(c, "batch.sealed", batch_id,
+                               {{"batch_id", sealed.batch_id},
+                                {"event_count", sealed.event_count},
+                                {"seal_reason", to_string(reason)},
+                                {"job_id", sealed.job_id},
+                                {"sealed_at", format_timestamp(now)}},
+                               now);
+      !s) {
+    return s.error();
+  }
+  return sealed;
+}
+
+// RUNNING -> DEAD with its DeadLetterJob and outbox row.
+Result<std::string> dead_letter_in_tx(SqlConnection& c, const Job& job, const std::string& errors,
+                                      std::string_view last_error, Timestamp now) {
+  static const std::string kDead = fmt::format(
+      "UPDATE \"AnalysisJob\" SET status = '{}', last_error = $2, errors = $3, lease_owner = NULL, "
+      "lease_token = NULL, lease_expires_at = NULL, finished_at = $4, updated_at = $4 "
+      "WHERE job_id = $1 AND status IN ({})",
+      to_string(target_of(JobAction::kDeadLetter)),
+      status_list(allowed_from(JobAction::kDeadLetter)));
+  auto r = c.execute(kDead, {job.job_id, std::string(last_error), errors, sql_time(now)});
+  if (!r) return r.error();
+  if (*r == 0) return transition(job.status, JobAction::kDeadLetter).error();
+  std::string dlq_id = new_id("dlq", now);
+  auto ins = c.execute(kInsertDeadLetter, {dlq_id, job.job_id, job.batch_id, job.attempt_count,
+                                           std::string(last_error), errors, sql_time(now)});
+  if (!ins) return ins.error();
+  if (Status s = insert_outbox(c, "job.dead_lettered", job.batch_id,
+                               {{"dlq_id", dlq_id},
+                                {"job_id", job.job_id},
+                                {"batch_id", job.batch_id},
+                                {"attempt_count", job.attempt_count},
+                                {"last_error", last_error},
+                                {"failed_at", format_timestamp(now)}},
+                               now);
+      !s) {
+    return s.error();
+  }
+  return dlq_id;
+}
+
+// ---------------------------------------------------------------------------
+
+class SqlEventStore final : public EventStore {
+ public:
+  explicit SqlEventStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<AppendOutcome> append(std::span<const NewEvent> events, const BatchPolicy& policy,
+                               Timestamp now) override {
+    if (policy.max_events <= 0) {
+      return make_error(ErrorCode::kInvalidArgument, "batch max_events must be positive");
+    }
+    return pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
+      return append_in_tx(c, events, policy, now);
+    });
+  }
+
+  Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"Event\" WHERE batch_id = $1 ORDER BY id LIMIT $2", kEventColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {std::string(batch_id), static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<StoredEvent> out;
+    out.reserve(rows->size());
+    for (const Row& r : *rows) out.push_back(event_from(r));
+    return out;
+  }
+
+  Result<std::optional<StoredEvent>> find(std::string_view event_id) override {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"Event\" WHERE event_id = $1", kEventColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {std::string(event_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<StoredEvent>();
+    return std::optional<StoredEvent>(event_from(rows->front()));
+  }
+
+  Result<int64_t> count() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query("SELECT COUNT(*) FROM \"Event\"", {});
+    if (!rows) return rows.error();
+    return rows->front().integer(0);
+  }
+
+ private:
+  // The OPEN batch, locked for this transaction; created when there is none.
+  Result<Batch> lock_open_batch(SqlConnection& c, Timestamp now) {
+    const std::string select = fmt::format("SELECT {} FROM \"Batch\" WHERE status = 'OPEN'{}",
+                                           kBatchColumns, pool_.dialect().lock_rows);
+    // Bounded: each round either finds the batch or creates one; a round can only
+    // miss when a concurrent writer sealed the batch in between.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      auto rows = c.query(select, {});
+      if (!rows) return rows.error();
+      if (!rows->empty()) return batch_from(rows->front());
+      // None open: make one. A concurrent creator wins the unique index and
+      // ours does nothing; the second SELECT then finds theirs.
+      auto ins = c.execute(kInsertBatch, {new_id("batch", now), sql_time(now)});
+      if (!ins) return ins.error();
+    }
+    return make_error(ErrorCode::kUnavailable, "could not obtain an open batch");
+  }
+
+  Result<AppendOutcome> append_in_tx(SqlConnection& c, std::span<const NewEvent> events,
+                                     const BatchPolicy& policy, Timestamp now) {
+    AppendOutcome out;
+    out.results.resize(events.size());
+    // Repeats inside one call are duplicates of their first occurrence.
+    std::unordered_map<std::string_view, size_t> first_index;
+    std::vector<size_t> todo;
+    todo.reserve(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto [it, fresh] = first_index.emplace(events[i].event_id, i);
+      if (fresh) todo.push_back(i);
+    }
+    size_t next = 0;
+    while (next < todo.size()) {
+      auto batch = lock_open_batch(c, now);
+      if (!batch) return batch.error();
+      int64_t room = policy.max_events - batch->event_count;
+      if (room <= 0) {
+        // The limit was lowered below this batch's size: seal it and go on.
+        auto sealed = seal_in_tx(c, batch->batch_id, SealReason::kSize, policy, now);
+        if (!sealed) return sealed.error();
+        out.sealed.push_back(std::move(sealed).value());
+        continue;
+      }
+      const size_t take = std::min(todo.size() - next, static_cast<size_t>(room));
+      std::span<const size_t> chunk(todo.data() + next, take);
+      auto inserted = insert_events(c, events, chunk, batch->batch_id);
+      if (!inserted) return inserted.error();
+      std::vector<std::string> dup_ids;
+      for (size_t idx : chunk) {
+        AppendResult& res = out.results[idx];
+        res.event_id = events[idx].event_id;
+        if (inserted->contains(res.event_id)) {
+          res.batch_id = batch->batch_id;
+          res.received_at = events[idx].received_at;
+        } else {
+          res.duplicate = true;
+          dup_ids.push_back(res.event_id);
+        }
+      }
+      if (Status s = fill_duplicates(c, dup_ids, out.results, chunk); !s) return s.error();
+      next += take;
+      const auto added = static_cast<int64_t>(inserted->size());
+      if (added == 0) continue;
+      auto upd = c.execute(kAddToBatch, {batch->batch_id, added, sql_time(now)});
+      if (!upd) return upd.error();
+      if (batch->event_count + added >= policy.max_events) {
+        auto sealed = seal_in_tx(c, batch->batch_id, SealReason::kSize, policy, now);
+        if (!sealed) return sealed.error();
+        out.sealed.push_back(std::move(sealed).value());
+      }
+    }
+    // Repeats within the call point at their first occurrence's outcome.
+    for (size_t i = 0; i < events.size(); ++i) {
+      const size_t first = first_index.at(events[i].event_id);
+      if (first != i) {
+        out.results[i] = out.results[first];
+        out.results[i].duplicate = true;
+      }
+    }
+    return out;
+  }
+
+  // Multi-row INSERT ... ON CONFLICT DO NOTHING; returns the event_ids it stored.
+  Result<std::unordered_set<std::string>> insert_events(SqlConnection& c,
+                                                        std::span<const NewEvent> events,
+                                                        std::span<const size_t> chunk,
+                                                        const std::string& batch_id) {
+    constexpr size_t kRowsPerStatement = 256;
+    constexpr int kCols = 10;
+    std::unordered_set<std::string> stored;
+    for (size_t start = 0; start < chunk.size(); start += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, chunk.size() - start);
+      std::string sql =
+          "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
+          "received_at, clock_skew_ms, metadata, batch_id, created_at) VALUES ";
+      std::vector<SqlValue> params;
+      params.reserve(n * kCols);
+      for (size_t k = 0; k < n; ++k) {
+        const NewEvent& e = events[chunk[start + k]];
+        sql += k == 0 ? "(" : ", (";
+        for (int col = 0; col < kCols; ++col) {
+          sql += fmt::format("{}${}", col == 0 ? "" : ", ", k * kCols + col + 1);
+        }
+        sql += ")";
+        params.emplace_back(e.event_id);
+        params.emplace_back(e.event_type);
+        params.push_back(sql_opt_text(e.user_id));
+        params.push_back(sql_opt_text(e.session_id));
+        params.push_back(sql_time(e.timestamp));
+        params.push_back(sql_time(e.received_at));
+        params.emplace_back(e.clock_skew_ms);
+        params.emplace_back(e.metadata_json);
+        params.emplace_back(batch_id);
+        params.push_back(sql_time(e.received_at));
+      }
+      sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+      auto rows = c.query(sql, params);
+      if (!rows) return rows.error();
+      for (const Row& r : *rows) stored.insert(r.text(0));
+    }
+    return stored;
+  }
+
+  Status fill_duplicates(SqlConnection& c, const std::vector<std::string>& ids,
+                         std::vector<AppendResult>& results, std::span<const size_t> chunk) {
+    static const std::string kSql =
+        "SELECT batch_id, received_at FROM \"Event\" WHERE event_id = $1";
+    for (const std::string& id : ids) {
+      auto rows = c.query(kSql, {id});
+      if (!rows) return rows.status();
+      if (rows->empty()) continue;  // cannot happen: the conflict proves it exists
+      for (size_t idx : chunk) {
+        if (results[idx].event_id == id) {
+          results[idx].batch_id = rows->front().text(0);
+          results[idx].received_at = rows->front().time(1);
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlBatchStore final : public BatchStore {
+ public:
+  explicit SqlBatchStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<std::optional<Batch>> get(std::string_view batch_id) override {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"Batch\" WHERE batch_id = $1", kBatchColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {std::string(batch_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Batch>();
+    return std::optional<Batch>(batch_from(rows->front()));
+  }
+
+  Result<BatchPage> list(std::optional<BatchStatus> status, size_t limit,
+                         std::optional<std::string> cursor) override {
+    // Batch ids are time-ordered, so "newest first" is "batch_id descending".
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"Batch\" WHERE (CAST($1 AS text) IS NULL OR status = $1) AND (CAST($2 AS text) IS NULL OR batch_id < $2) "
+        "ORDER BY batch_id DESC LIMIT $3",
+        kBatchColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    const SqlValue st = status ? SqlValue(std::string(to_string(*status))) : sql_null();
+    auto rows = (*conn)->query(kSql, {st, sql_opt_text(cursor), static_cast<int64_t>(limit + 1)});
+    if (!rows) return rows.error();
+    BatchPage page;
+    for (size_t i = 0; i < rows->size() && i < limit; ++i) page.batches.push_back(batch_from((*rows)[i]));
+    if (rows->size() > limit && !page.batches.empty()) page.next_cursor = page.batches.back().batch_id;
+    return page;
+  }
+
+  Result<std::map<BatchStatus, int64_t>> count_by_status() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query("SELECT status, COUNT(*) FROM \"Batch\" GROUP BY status", {});
+    if (!rows) return rows.error();
+    std::map<BatchStatus, int64_t> out{{BatchStatus::kOpen, 0},
+                                       {BatchStatus::kSealed, 0},
+                                       {BatchStatus::kAnalyzed, 0},
+                                       {BatchStatus::kArchived, 0}};
+    for (const Row& r : *rows) {
+      if (auto s = parse_batch_status(r.text(0))) out[*s] = r.integer(1);
+    }
+    return out;
+  }
+
+  Result<SealedBatch> seal(std::string_view batch_id, SealReason reason, const BatchPolicy& policy,
+                           Timestamp now) override {
+    return pool_.in_transaction<SealedBatch>(TxMode::kWrite, [&](SqlConnection& c) {
+      return seal_in_tx(c, batch_id, reason, policy, now);
+    });
+  }
+
+  Result<std::optional<SealedBatch>> seal_open(const BatchPolicy& policy, Timestamp now) override {
+    using Out = std::optional<SealedBatch>;
+    return pool_.in_transaction<Out>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Out> {
+      auto rows = c.query(fmt::format("SELECT batch_id FROM \"Batch\" WHERE status = 'OPEN' AND "
+                                      "event_count > 0{}",
+                                      pool_.dialect().lock_rows),
+                          {});
+      if (!rows) return rows.error();
+      if (rows->empty()) return Out();
+      auto sealed = seal_in_tx(c, rows->front().text(0), SealReason::kManual, policy, now);
+      if (!sealed) return sealed.error();
+      return Out(std::move(sealed).value());
+    });
+  }
+
+  Result<std::vector<SealedBatch>> seal_expired(Millis max_age, const BatchPolicy& policy,
+                                                Timestamp now) override {
+    using Out = std::vector<SealedBatch>;
+    return pool_.in_transaction<Out>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Out> {
+      auto rows = c.query(fmt::format("SELECT batch_id FROM \"Batch\" WHERE status = 'OPEN' AND "
+                                      "event_count > 0 AND first_event_at <= $1{}",
+                                      pool_.dialect().lock_rows),
+                          {sql_time(now - max_age)});
+      if (!rows) return rows.error();
+      Out out;
+      for (const Row& r : *rows) {
+        auto sealed = seal_in_tx(c, r.text(0), SealReason::kAge, policy, now);
+        if (!sealed) return sealed.error();
+        out.push_back(std::move(sealed).value());
+      }
+      return out;
+    });
+  }
+
+ private:
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlJobStore final : public JobStore {
+ public:
+  explicit SqlJobStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<std::optional<Job>> get(std::string_view job_id) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    return get_in(**conn, job_id);
+  }
+
+  Result<std::vector<Job>> list(std::optional<JobStatus> status, size_t limit) override {
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"AnalysisJob\" WHERE (CAST($1 AS text) IS NULL OR status = $1) "
+        "ORDER BY created_at DESC, job_id DESC LIMIT $2",
+        kJobColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    const SqlValue st = status ? SqlValue(std::string(to_string(*status))) : sql_null();
+    auto rows = (*conn)->query(kSql, {st, static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<Job> out;
+    for (const Row& r : *rows) out.push_back(job_from(r));
+    return out;
+  }
+
+  Result<std::map<JobStatus, int64_t>> count_by_status() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query("SELECT status, COUNT(*) FROM \"AnalysisJob\" GROUP BY status", {});
+    if (!rows) return rows.error();
+    std::map<JobStatus, int64_t> out{{JobStatus::kPending, 0},
+                                     {JobStatus::kRunning, 0},
+                                     {JobStatus::kSuccess, 0},
+                                     {JobStatus::kDead, 0}};
+    for (const Row& r : *rows) {
+      if (auto s = parse_job_status(r.text(0))) out[*s] = r.integer(1);
+    }
+    return out;
+  }
+
+  Result<Job> create(std::string_view batch_id, JobTrigger trigger, const BatchPolicy& policy,
+                     Timestamp now) override {
+    return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
+      return create_in_tx(c, batch_id, trigger, policy, now);
+    });
+  }
+
+  Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) override {
+    const std::string& sql = claim_sql();
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(sql, {std::string(owner), new_token(), sql_time(now + lease),
+                                     sql_time(now)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Job>();
+    return std::optional<Job>(job_from(rows->front()));
+  }
+
+  Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
+                   Timestamp now) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->execute(
+        "UPDATE \"AnalysisJob\" SET lease_expires_at = $3, updated_at = $4 "
+        "WHERE job_id = $1 AND status = 'RUNNING' AND lease_token = $2",
+        {std::string(job_id), std::string(token), sql_time(now + lease), sql_time(now)});
+    if (!r) return r.status();
+    return *r == 1 ? Status::ok() : lease_lost(job_id);
+  }
+
+  Result<Insight> complete(std::string_view job_id, std::string_view token,
+                           const NewInsight& insight, Timestamp now) override {
+    return pool_.in_transaction<Insight>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Insight> {
+      auto job = fenced(c, job_id, token);
+      if (!job) return job.error();
+      static const std::string kSucceed = fmt::format(
+          "UPDATE \"AnalysisJob\" SET status = '{}', lease_owner = NULL, lease_token = NULL, "
+          "lease_expires_at = NULL, finished_at = $3, duration_ms = $4, updated_at = $3 "
+          "WHERE job_id = $1 AND lease_token = $2 AND status IN ({})",
+          to_string(target_of(JobAction::kSucceed)), status_list(allowed_from(JobAction::kSucceed)));
+      const int64_t duration =
+          job->started_at ? (now - *job->started_at).count() : int64_t{0};
+      auto upd = c.execute(kSucceed, {std::string(job_id), std::string(token), sql_time(now),
+                                      duration});
+      if (!upd) return upd.error();
+      if (*upd != 1) return lease_lost(job_id).error();
+      Insight out{new_id("ins", now), job->batch_id, job->job_id, insight, now};
+      static const std::string kInsert = fmt::format(
+          "INSERT INTO \"Insight\" ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+          "$13, $14, $15)",
+          kInsightColumns);
+      auto ins = c.execute(kInsert, {out.insight_id, out.batch_id, out.job_id, insight.summary,
+                                     insight.confidence, insight.patterns_json,
+                                     insight.recommendations_json, insight.anomalies_json,
+                                     insight.statistics_json, insight.analyzer,
+                                     sql_opt_text(insight.model), insight.prompt_tokens,
+                                     insight.completion_tokens, insight.latency_ms, sql_time(now)});
+      if (!ins) return ins.error();
+      static const std::string kAnalyzed = fmt::format(
+          "UPDATE \"Batch\" SET status = '{}', analyzed_at = $2, updated_at = $2 "
+          "WHERE batch_id = $1 AND status IN ({})",
+          to_string(target_of(BatchAction::kAnalyzed)),
+          status_list(allowed_from(BatchAction::kAnalyzed)));
+      auto b = c.execute(kAnalyzed, {job->batch_id, sql_time(now)});
+      if (!b) return b.error();
+      if (*b != 1) {
+        return make_error(ErrorCode::kIllegalTransition,
+                          fmt::format("batch {} cannot be marked analyzed", job->batch_id));
+      }
+      if (Status s = insert_outbox(c, "insight.created", out.batch_id,
+                                   {{"insight_id", out.insight_id},
+                                    {"batch_id", out.batch_id},
+                                    {"job_id", out.job_id},
+                                    {"summary", insight.summary},
+                                    {"confidence", insight.confidence},
+                                    {"created_at", format_timestamp(now)}},
+                                   now);
+          !s) {
+        return s.error();
+      }
+      return out;
+    });
+  }
+
+  Result<FailOutcome> fail(std::string_view job_id, std::string_view token, std::string_view error,
+                           Timestamp retry_at, Timestamp now) override {
+    return pool_.in_transaction<FailOutcome>(
+        TxMode::kWrite, [&](SqlConnection& c) -> Result<FailOutcome> {
+          auto job = fenced(c, job_id, token);
+          if (!job) return job.error();
+          return fail_in_tx(c, *job, error, retry_at, now, /*crash=*/false);
+        });
+  }
+
+  Status release(std::string_view job_id, std::string_view token, std::string_view reason,
+                 Timestamp run_after, Timestamp now) override {
+    static const std::string kRelease = fmt::format(
+        "UPDATE \"AnalysisJob\" SET status = '{}', attempt_count = attempt_count - 1, "
+        "last_error = $3, run_after = $4, lease_owner = NULL, lease_token = NULL, "
+        "lease_expires_at = NULL, updated_at = $5 "
+        "WHERE job_id = $1 AND lease_token = $2 AND attempt_count > 0 AND status IN ({})",
+        to_string(target_of(JobAction::kRelease)), status_list(allowed_from(JobAction::kRelease)));
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->execute(kRelease, {std::string(job_id), std::string(token),
+                                         std::string(reason), sql_time(run_after), sql_time(now)});
+    if (!r) return r.status();
+    return *r == 1 ? Status::ok() : lease_lost(job_id);
+  }
+
+  Result<std::vector<RecoveredJob>> recover_expired(Timestamp stuck_before,
+                                                    Timestamp now) override {
+    using Out = std::vector<RecoveredJob>;
+    return pool_.in_transaction<Out>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Out> {
+      const std::string sql = fmt::format(
+          "SELECT {} FROM \"AnalysisJob\" WHERE status = 'RUNNING' AND "
+          "(lease_expires_at < $1 OR updated_at < $2) ORDER BY lease_expires_at{}",
+          kJobColumns, pool_.dialect().skip_locked);
+      auto rows = c.query(sql, {sql_time(now), sql_time(stuck_before)});
+      if (!rows) return rows.error();
+      Out out;
+      for (const Row& r : *rows) {
+        Job job = job_from(r);
+        auto outcome = fail_in_tx(c, job, "lease expired: the worker stopped without finishing",
+                                  now, now, /*crash=*/true);
+        if (!outcome) return outcome.error();
+        out.push_back({std::move(job), std::move(outcome).value()});
+      }
+      return out;
+    });
+  }
+
+  // Shared with the dead-letter store's redrive.
+  static Result<Job> create_in_tx(SqlConnection& c, std::string_view batch_id, JobTrigger trigger,
+                                  const BatchPolicy& policy, Timestamp now) {
+    auto rows = c.query("SELECT status FROM \"Batch\" WHERE batch_id = $1",
+                        {std::string(batch_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) {
+      return make_error(ErrorCode::kNotFound, fmt::format("batch {} does not exist", batch_id));
+    }
+    const auto status = parse_batch_status(rows->front().text(0));
+    if (status != BatchStatus::kSealed && status != BatchStatus::kAnalyzed) {
+      return make_error(ErrorCode::kIllegalTransition,
+                        fmt::format("batch {} is {}; only SEALED or ANALYZED batches are analyzed",
+                                    batch_id, rows->front().text(0)));
+    }
+    auto job_id = insert_job(c, batch_id, trigger, policy.max_attempts, now);
+    if (!job_id) return job_id.error();
+    auto job = get_in(c, *job_id);
+    if (!job) return job.error();
+    return std::move(*job).value();
+  }
+
+ private:
+  const std::string& claim_sql() {
+    // Oldest runnable first. PostgreSQL: SKIP LOCKED lets concurrent claimers
+    // pass each other; SQLite: the single UPDATE runs under the write lock.
+    static const std::string kSqlite = build_claim_sql(sqlite_dialect());
+    static const std::string kPostgres = build_claim_sql(postgres_dialect());
+    return pool_.dialect().name == postgres_dialect().name ? kPostgres : kSqlite;
+  }
+
+  static std::string build_claim_sql(const Dialect& d) {
+    return fmt::format(
+        "UPDATE \"AnalysisJob\" SET status = '{}', attempt_count = attempt_count + 1, "
+        "lease_owner = $1, lease_token = $2, lease_expires_at = $3, started_at = $4, "
+        "finished_at = NULL, updated_at = $4 "
+        "WHERE job_id = (SELECT job_id FROM \"AnalysisJob\" WHERE status IN ({}) AND run_after <= $4 "
+        "ORDER BY run_after, created_at LIMIT 1{}) RETURNING {}",
+        to_string(target_of(JobAction::kClaim)), status_list(allowed_from(JobAction::kClaim)),
+        d.skip_locked, kJobColumns);
+  }
+
+  static Result<std::optional<Job>> get_in(SqlConnection& c, std::string_view job_id) {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1", kJobColumns);
+    auto rows = c.query(kSql, {std::string(job_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Job>();
+    return std::optional<Job>(job_from(rows->front()));
+  }
+
+  static Status lease_lost(std::string_view job_id) {
+    return make_error(ErrorCode::kLeaseLost,
+                      fmt::format("job {} is no longer held by this lease", job_id));
+  }
+
+  // The RUNNING job this token holds, locked for the transaction, or kLeaseLost.
+  Result<Job> fenced(SqlConnection& c, std::string_view job_id, std::string_view token) {
+    const std::string sql =
+        fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1 AND lease_token = $2 AND "
+                    "status = 'RUNNING'{}",
+                    kJobColumns, pool_.dialect().lock_rows);
+    auto rows = c.query(sql, {std::string(job_id), std::string(token)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return lease_lost(job_id).error();
+    return job_from(rows->front());
+  }
+
+  static Result<FailOutcome> fail_in_tx(SqlConnection& c, const Job& job, std::string_view error,
+                                        Timestamp retry_at, Timestamp now, bool crash) {
+    const std::string errors = append_error(job.errors_json, job.attempt_count, error, now);
+    FailOutcome outcome{JobStatus::kPending, job.attempt_count, job.max_attempts, std::nullopt};
+    if (job.attempt_count >= job.max_attempts) {
+      auto dlq = dead_letter_in_tx(c, job, errors, error, now);
+      if (!dlq) return dlq.error();
+      outcome.status = JobStatus::kDead;
+      outcome.dlq_id = std::move(dlq).value();
+      return outcome;
+    }
+    static const std::string kRetry = fmt::format(
+        "UPDATE \"AnalysisJob\" SET status = '{}', last_error = $2, errors = $3, run_after = $4, "
+        "crash_count = crash_count + $5, lease_owner = NULL, lease_token = NULL, "
+        "lease_expires_at = NULL, updated_at = $6 WHERE job_id = $1 AND status IN ({})",
+        to_string(target_of(JobAction::kRetry)), status_list(allowed_from(JobAction::kRetry)));
+    auto r = c.execute(kRetry, {job.job_id, std::string(error), errors, sql_time(retry_at),
+                                int64_t{crash ? 1 : 0}, sql_time(now)});
+    if (!r) return r.error();
+    if (*r != 1) return transition(job.status, JobAction::kRetry).error();
+    return outcome;
+  }
+
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlInsightStore final : public InsightStore {
+ public:
+  explicit SqlInsightStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<std::vector<Insight>> list(size_t limit, std::optional<std::string> before,
+                                    std::optional<std::string> batch_id) override {
+    // Insight ids are time-ordered, so newest first is insight_id descending.
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"Insight\" WHERE (CAST($1 AS text) IS NULL OR insight_id < $1) AND "
+        "(CAST($2 AS text) IS NULL OR batch_id = $2) ORDER BY insight_id DESC LIMIT $3",
+        kInsightColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {sql_opt_text(before), sql_opt_text(batch_id),
+                                      static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<Insight> out;
+    for (const Row& r : *rows) out.push_back(insight_from(r));
+    return out;
+  }
+
+  Result<std::optional<Insight>> get(std::string_view insight_id) override {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"Insight\" WHERE insight_id = $1", kInsightColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {std::string(insight_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Insight>();
+    return std::optional<Insight>(insight_from(rows->front()));
+  }
+
+ private:
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlDeadLetterStore final : public DeadLetterStore {
+ public:
+  explicit SqlDeadLetterStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<std::vector<DeadLetter>> list(size_t limit) override {
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"DeadLetterJob\" ORDER BY failed_at DESC, dlq_id DESC LIMIT $1",
+        kDeadLetterColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<DeadLetter> out;
+    for (const Row& r : *rows) out.push_back(dead_letter_from(r));
+    return out;
+  }
+
+  Result<std::optional<DeadLetter>> get(std::string_view dlq_id) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    return get_in(**conn, dlq_id);
+  }
+
+  Result<int64_t> count() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query("SELECT COUNT(*) FROM \"DeadLetterJob\"", {});
+    if (!rows) return rows.error();
+    return rows->front().integer(0);
+  }
+
+  Result<Job> redrive(std::string_view dlq_id, const BatchPolicy& policy, Timestamp now) override {
+    return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
+      auto dl = get_in(c, dlq_id);
+      if (!dl) return dl.error();
+      if (!*dl) {
+        return make_error(ErrorCode::kNotFound,
+                          fmt::format("dead-letter entry {} does not exist", dlq_id));
+      }
+      auto job = SqlJobStore::create_in_tx(c, (*dl)->batch_id, JobTrigger::kManual, policy, now);
+      if (!job) return job.error();
+      auto r = c.execute(
+          "UPDATE \"DeadLetterJob\" SET redriven_at = $2, redriven_job_id = $3 WHERE dlq_id = $1",
+          {std::string(dlq_id), sql_time(now), job->job_id});
+      if (!r) return r.error();
+      return job;
+    });
+  }
+
+  Status discard(std::string_view dlq_id) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->execute("DELETE FROM \"DeadLetterJob\" WHERE dlq_id = $1",
+                              {std::string(dlq_id)});
+    if (!r) return r.status();
+    if (*r == 0) {
+      return make_error(ErrorCode::kNotFound,
+                        fmt::format("dead-letter entry {} does not exist", dlq_id));
+    }
+    return Status::ok();
+  }
+
+ private:
+  static Result<std::optional<DeadLetter>> get_in(SqlConnection& c, std::string_view dlq_id) {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"DeadLetterJob\" WHERE dlq_id = $1", kDeadLetterColumns);
+    auto rows = c.query(kSql, {std::string(dlq_id)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<DeadLetter>();
+    return std::optional<DeadLetter>(dead_letter_from(rows->front()));
+  }
+
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlOutboxStore final : public OutboxStore {
+ public:
+  explicit SqlOutboxStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<std::vector<OutboxMessage>> pending(size_t limit, Timestamp now) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(
+        "SELECT id, topic, key, payload, created_at, attempts FROM \"KafkaOutbox\" "
+        "WHERE published_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $1) "
+        "ORDER BY id LIMIT $2",
+        {sql_time(now), static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<OutboxMessage> out;
+    for (const Row& r : *rows) {
+      out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3), r.time(4), r.integer(5)});
+    }
+    return out;
+  }
+
+  Result<int64_t> count_pending() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows =
+        (*conn)->query("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE published_at IS NULL", {});
+    if (!rows) return rows.error();
+    return rows->front().integer(0);
+  }
+
+  Status mark_published(std::span<const int64_t> ids, Timestamp now) override {
+    return pool_.in_transaction(TxMode::kWrite, [&](SqlConnection& c) -> Status {
+      for (const int64_t id : ids) {
+        auto r = c.execute(
+            "UPDATE \"KafkaOutbox\" SET published_at = $2, attempts = attempts + 1 WHERE id = $1",
+            {id, sql_time(now)});
+        if (!r) return r.status();
+      }
+      return Status::ok();
+    });
+  }
+
+  Status mark_failed(int64_t id, std::string_view error, Timestamp next_attempt_at) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->execute(
+        "UPDATE \"KafkaOutbox\" SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 "
+        "WHERE id = $1 AND published_at IS NULL",
+        {id, std::string(error), sql_time(next_attempt_at)});
+    return r ? Status::ok() : r.status();
+  }
+
+ private:
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlBreakerStore final : public BreakerStore {
+ public:
+  explicit SqlBreakerStore(ConnectionPool& pool) : pool_(pool) {}
+
+  Result<BreakerRecord> load(std::string_view name, Timestamp now) override {
+    static const std::string kSelect =
+        fmt::format("SELECT {} FROM \"CircuitBreaker\" WHERE name = $1", kBreakerColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto ins = (*conn)->execute(
+        "INSERT INTO \"CircuitBreaker\" (name, state, failure_count, changed_at, version, "
+        "updated_at) VALUES ($1, 'CLOSED', 0, $2, 0, $2) ON CONFLICT (name) DO NOTHING",
+        {std::string(name), sql_time(now)});
+    if (!ins) return ins.error();
+    auto rows = (*conn)->query(kSelect, {std::string(name)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return make_error(ErrorCode::kInternal, "breaker row vanished");
+    return breaker_from(rows->front());
+  }
+
+  Result<bool> compare_and_set(const BreakerRecord& next,
+                               std::optional<std::string> outbox_payload_json,
+                               Timestamp now) override {
+    return pool_.in_transaction<bool>(TxMode::kWrite, [&](SqlConnection& c) -> Result<bool> {
+      auto r = c.execute(
+          "UPDATE \"CircuitBreaker\" SET state = $3, failure_count = $4, changed_at = $5, "
+          "open_until = $6, probe_owner = $7, probe_expires_at = $8, version = version + 1, "
+          "updated_at = $9 WHERE name = $1 AND version = $2",
+          {next.name, next.version, std::string(to_string(next.state)), next.failure_count,
+           sql_time(next.changed_at), sql_opt_time(next.open_until), sql_opt_text(next.probe_owner),
+           sql_opt_time(next.probe_expires_at), sql_time(now)});
+      if (!r) return r.error();
+      if (*r == 0) return false;
+      if (outbox_payload_json) {
+        auto o = c.execute(kInsertOutbox, {std::string("circuit.state_changed"), next.name,
+                                           *outbox_payload_json, sql_time(now)});
+        if (!o) return o.error();
+      }
+      return true;
+    });
+  }
+
+ private:
+  ConnectionPool& pool_;
+};
+
+// ---------------------------------------------------------------------------
+
+class SqlStore final : public Store {
+ public:
+  explicit SqlStore(std::shared_ptr<ConnectionPool> pool)
+      : pool_(std::move(pool)),
+        events_(*pool_),
+        batches_(*pool_),
+        jobs_(*pool_),
+        insights_(*pool_),
+        dead_letters_(*pool_),
+        outbox_(*pool_),
+        breakers_(*pool_) {}
+
+  EventStore& events() override { return events_; }
+  BatchStore& batches() override { return batches_; }
+  JobStore& jobs() override { return jobs_; }
+  InsightStore& insights() override { return insights_; }
+  DeadLetterStore& dead_letters() override { return dead_letters_; }
+  OutboxStore& outbox() override { return outbox_; }
+  BreakerStore& breakers() override { return breakers_; }
+  std::string_view backend() const override { return pool_->dialect().name; }
+
+  Status ping() override {
+    auto conn = pool_->acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->query("SELECT 1", {});
+    return r ? Status::ok() : r.status();
+  }
+
+ private:
+  std::shared_ptr<ConnectionPool> pool_;
+  SqlEventStore events_;
+  SqlBatchStore batches_;
+  SqlJobStore jobs_;
+  SqlInsightStore insights_;
+  SqlDeadLetterStore dead_letters_;
+  SqlOutboxStore outbox_;
+  SqlBreakerStore breakers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_sql_store(std::shared_ptr<ConnectionPool> pool) {
+  return std::make_unique<SqlStore>(std::move(pool));
+}
+
+}  // namespace insightd::store

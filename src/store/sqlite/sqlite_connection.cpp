@@ -1,0 +1,176 @@
+#include "store/sqlite/sqlite_connection.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <unordered_map>
+
+namespace insightd::store {
+namespace {
+
+Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  ErrorCode code = ErrorCode::kInternal;
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    code = ErrorCode::kAlreadyExists;
+  } else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
+             primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+    code = ErrorCode::kUnavailable;
+  }
+  const char* msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return make_error(code, fmt::format("sqlite: {}: {}", what, msg));
+}
+
+class SqliteConnection final : public SqlConnection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+  Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) override {
+    Rows rows;
+    Status s = run(sql, params, &rows);
+    if (!s) return s.error();
+    return rows;
+  }
+
+  Result<int64_t> execute(std::string_view sql, std::span<const SqlValue> params) override {
+    Status s = run(sql, params, nullptr);
+    if (!s) return s.error();
+    return static_cast<int64_t>(sqlite3_changes64(db_));
+  }
+
+  Status execute_script(std::string_view sql) override {
+    char* err = nullptr;
+    const std::string text(sql);
+    const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      return make_error(ErrorCode::kInternal, "sqlite: script failed: " + msg);
+    }
+    return Status::ok();
+  }
+
+  Status begin(TxMode mode) override {
+    // IMMEDIATE takes the write lock up front, so a read-then-write transaction
+    // never fails half-way with SQLITE_BUSY; busy_timeout queues writers.
+    return execute_script(mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+  }
+  Status commit() override { return execute_script("COMMIT"); }
+  void rollback() override {
+    if (sqlite3_get_autocommit(db_) == 0) (void)execute_script("ROLLBACK");
+  }
+  bool usable() const override { return true; }
+
+ private:
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return sqlite_error(db_, rc, "prepare");
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  Status bind(sqlite3_stmt* stmt, std::span<const SqlValue> params) {
+    // Placeholders are written $1..$n in both dialects; SQLite treats "$1" as a
+    // named parameter, so bind by name.
+    for (size_t i = 0; i < params.size(); ++i) {
+      const std::string name = fmt::format("${}", i + 1);
+      const int idx = sqlite3_bind_parameter_index(stmt, name.c_str());
+      if (idx == 0) continue;  // a parameter the statement does not use
+      const SqlValue& v = params[i];
+      int rc = SQLITE_OK;
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, idx);
+      } else if (const auto* n = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *n);
+      } else if (const auto* d = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, idx, *d);
+      } else {
+        const auto& s = std::get<std::string>(v);
+        rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) return sqlite_error(db_, rc, "bind");
+    }
+    return Status::ok();
+  }
+
+  Status run(std::string_view sql, std::span<const SqlValue> params, Rows* rows) {
+    auto stmt = prepare(sql);
+    if (!stmt) return stmt.error();
+    sqlite3_stmt* st = *stmt;
+    struct Reset {
+      sqlite3_stmt* st;
+      ~Reset() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+      }
+    } reset{st};
+    if (Status s = bind(st, params); !s) return s;
+    while (true) {
+      const int rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) return Status::ok();
+      if (rc != SQLITE_ROW) return sqlite_error(db_, sqlite3_extended_errcode(db_), "step");
+      if (rows == nullptr) continue;
+      const int n = sqlite3_column_count(st);
+      std::vector<std::optional<std::string>> cols;
+      cols.reserve(static_cast<size_t>(n));
+      for (int c = 0; c < n; ++c) {
+        if (sqlite3_column_type(st, c) == SQLITE_NULL) {
+          cols.emplace_back(std::nullopt);
+        } else {
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+          cols.emplace_back(std::string(text, static_cast<size_t>(sqlite3_column_bytes(st, c))));
+        }
+      }
+      rows->emplace_back(std::move(cols));
+    }
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) {
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("cannot create folder {}: {}", p.parent_path().string(),
+                                    ec.message()));
+    }
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = sqlite_error(db, rc, fmt::format("cannot open {}", path));
+    sqlite3_close_v2(db);
+    e.code = ErrorCode::kUnavailable;
+    return e;
+  }
+  auto conn = std::make_unique<SqliteConnection>(db);
+  sqlite3_busy_timeout(db, 10000);
+  // WAL lets readers run beside the writer; synchronous=FULL makes every commit
+  // (and so every ack) survive a crash of the process and of the machine.
+  const Status s = conn->execute_script(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+  if (!s) return s.error();
+  return std::unique_ptr<SqlConnection>(std::move(conn));
+}
+
+}  // namespace insightd::store

@@ -1,0 +1,14 @@
+// SQLite driver: one sqlite3 handle in WAL mode with a statement cache.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/sql.h"
+
+namespace insightd::store {
+
+// Opens (creating the file and its folder if needed) a SQLite database.
+Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path);
+
+}  // namespace insightd::store

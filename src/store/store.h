@@ -1,0 +1,250 @@
+// The repositories insightd keeps its state in. Every method is one atomic unit
+// of work (one transaction) and thread-safe; errors come back as values
+// (kUnavailable when the database is down: retry later). Two implementations
+// share one code path over src/store/sql.h: SQLite (embedded default) and
+// PostgreSQL. Open one with open_store() in store/open_store.h.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/model.h"
+#include "core/result.h"
+#include "core/time.h"
+
+namespace insightd::store {
+
+// How new events are grouped: the limit a batch seals at, and the attempts the
+// analysis job that sealing creates may use.
+struct BatchPolicy {
+  int64_t max_events = 100;
+  int64_t max_attempts = 5;
+};
+
+struct AppendResult {
+  std::string event_id;
+  bool duplicate = false;  // already stored earlier (or earlier in the same call)
+  std::string batch_id;    // the batch that holds the event
+  Timestamp received_at;   // when the stored copy was received
+};
+
+struct SealedBatch {
+  std::string batch_id;
+  int64_t event_count = 0;
+  SealReason reason = SealReason::kSize;
+  std::string job_id;  // the PENDING analysis job created with the seal
+};
+
+struct AppendOutcome {
+  std::vector<AppendResult> results;  // one per input event, in input order
+  std::vector<SealedBatch> sealed;    // batches this call filled and sealed
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  // Stores new events exactly once each, every one into the OPEN batch (made when
+  // there is none). A batch that reaches policy.max_events is sealed in the same
+  // transaction, with its PENDING job and its batch.sealed outbox row; the rest
+  // go on into a fresh batch. All or nothing.
+  virtual Result<AppendOutcome> append(std::span<const NewEvent> events, const BatchPolicy& policy,
+                                       Timestamp now) = 0;
+  virtual Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id,
+                                                        size_t limit) = 0;
+  virtual Result<std::optional<StoredEvent>> find(std::string_view event_id) = 0;
+  virtual Result<int64_t> count() = 0;
+};
+
+struct BatchPage {
+  std::vector<Batch> batches;
+  std::optional<std::string> next_cursor;
+};
+
+class BatchStore {
+ public:
+  virtual ~BatchStore() = default;
+  virtual Result<std::optional<Batch>> get(std::string_view batch_id) = 0;
+  // Newest first; `cursor` is a batch_id from a previous page.
+  virtual Result<BatchPage> list(std::optional<BatchStatus> status, size_t limit,
+                                 std::optional<std::string> cursor) = 0;
+  virtual Result<std::map<BatchStatus, int64_t>> count_by_status() = 0;
+  // Seals one batch (kNotFound, kIllegalTransition when not OPEN, kConflict when
+  // empty), creating its PENDING job and outbox row in the same transaction.
+  virtual Result<SealedBatch> seal(std::string_view batch_id, SealReason reason,
+                                   const BatchPolicy& policy, Timestamp now) = 0;
+  // Seals the OPEN batch by hand; nullopt when there is none or it is empty.
+  virtual Result<std::optional<SealedBatch>> seal_open(const BatchPolicy& policy,
+                                                       Timestamp now) = 0;
+  // Seals an OPEN batch whose first event is older than max_age.
+  virtual Result<std::vector<SealedBatch>> seal_expired(Millis max_age, const BatchPolicy& policy,
+                                                        Timestamp now) = 0;
+};
+
+struct NewInsight {
+  std::string summary;
+  double confidence = 0;
+  std::string patterns_json = "[]";
+  std::string recommendations_json = "[]";
+  std::string anomalies_json = "[]";
+  std::string statistics_json = "{}";
+  std::string analyzer;
+  std::optional<std::string> model;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t latency_ms = 0;
+};
+
+struct Insight {
+  std::string insight_id;
+  std::string batch_id;
+  std::string job_id;
+  NewInsight content;
+  Timestamp created_at;
+};
+
+// What a failed attempt led to.
+struct FailOutcome {
+  JobStatus status = JobStatus::kPending;  // PENDING (retry scheduled) or DEAD
+  int64_t attempt_count = 0;
+  int64_t max_attempts = 0;
+  std::optional<std::string> dlq_id;
+};
+
+struct RecoveredJob {
+  Job job;  // as it was before recovery (RUNNING, lease expired)
+  FailOutcome outcome;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  virtual Result<std::optional<Job>> get(std::string_view job_id) = 0;
+  virtual Result<std::vector<Job>> list(std::optional<JobStatus> status, size_t limit) = 0;
+  virtual Result<std::map<JobStatus, int64_t>> count_by_status() = 0;
+  // A new PENDING job for a SEALED or ANALYZED batch (kIllegalTransition
+  // otherwise); kConflict when one is already PENDING or RUNNING for it.
+  virtual Result<Job> create(std::string_view batch_id, JobTrigger trigger,
+                             const BatchPolicy& policy, Timestamp now) = 0;
+  // Atomically takes the oldest runnable PENDING job: RUNNING, attempt counted,
+  // a fresh lease token valid for `lease`. nullopt when none is runnable.
+  virtual Result<std::optional<Job>> claim(std::string_view owner, Millis lease,
+                                           Timestamp now) = 0;
+  // The fenced updates below all require the caller's lease token and return
+  // kLeaseLost when the job is no longer theirs.
+  virtual Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
+                           Timestamp now) = 0;
+  // SUCCESS + the insight + batch ANALYZED + insight.created outbox row, at once.
+  virtual Result<Insight> complete(std::string_view job_id, std::string_view token,
+                                   const NewInsight& insight, Timestamp now) = 0;
+  // Records a failed attempt: PENDING again at retry_at, or DEAD (with its
+  // DeadLetterJob and job.dead_lettered outbox row) when attempts are used up.
+  virtual Result<FailOutcome> fail(std::string_view job_id, std::string_view token,
+                                   std::string_view error, Timestamp retry_at, Timestamp now) = 0;
+  // Hands a job back without using its attempt (breaker open, shutdown).
+  virtual Status release(std::string_view job_id, std::string_view token, std::string_view reason,
+                         Timestamp run_after, Timestamp now) = 0;
+  // RUNNING jobs whose lease expired, or not updated since stuck_before, go back
+  // to PENDING (attempt counted as a crash) or to the dead-letter queue.
+  virtual Result<std::vector<RecoveredJob>> recover_expired(Timestamp stuck_before,
+                                                            Timestamp now) = 0;
+};
+
+class InsightStore {
+ public:
+  virtual ~InsightStore() = default;
+  // Newest first; `before` is an insight_id from a previous page.
+  virtual Result<std::vector<Insight>> list(size_t limit, std::optional<std::string> before,
+                                            std::optional<std::string> batch_id) = 0;
+  virtual Result<std::optional<Insight>> get(std::string_view insight_id) = 0;
+};
+
+struct DeadLetter {
+  std::string dlq_id;
+  std::string job_id;
+  std::string batch_id;
+  int64_t attempt_count = 0;
+  std::optional<std::string> last_error;
+  std::string errors_json;
+  Timestamp failed_at;
+  std::optional<Timestamp> redriven_at;
+  std::optional<std::string> redriven_job_id;
+};
+
+class DeadLetterStore {
+ public:
+  virtual ~DeadLetterStore() = default;
+  virtual Result<std::vector<DeadLetter>> list(size_t limit) = 0;
+  virtual Result<std::optional<DeadLetter>> get(std::string_view dlq_id) = 0;
+  virtual Result<int64_t> count() = 0;
+  // A fresh PENDING job (fresh attempts) for the dead job's batch.
+  virtual Result<Job> redrive(std::string_view dlq_id, const BatchPolicy& policy,
+                              Timestamp now) = 0;
+  virtual Status discard(std::string_view dlq_id) = 0;
+};
+
+struct OutboxMessage {
+  int64_t id = 0;
+  std::string topic;
+  std::string key;
+  std::string payload_json;
+  Timestamp created_at;
+  int64_t attempts = 0;
+};
+
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+  // Unpublished messages due now, in id order.
+  virtual Result<std::vector<OutboxMessage>> pending(size_t limit, Timestamp now) = 0;
+  virtual Result<int64_t> count_pending() = 0;
+  virtual Status mark_published(std::span<const int64_t> ids, Timestamp now) = 0;
+  virtual Status mark_failed(int64_t id, std::string_view error, Timestamp next_attempt_at) = 0;
+};
+
+enum class BreakerState { kClosed, kOpen, kHalfOpen };
+std::string_view to_string(BreakerState s);
+
+struct BreakerRecord {
+  std::string name;
+  BreakerState state = BreakerState::kClosed;
+  int64_t failure_count = 0;
+  Timestamp changed_at;
+  std::optional<Timestamp> open_until;
+  std::optional<std::string> probe_owner;
+  std::optional<Timestamp> probe_expires_at;
+  int64_t version = 0;
+};
+
+class BreakerStore {
+ public:
+  virtual ~BreakerStore() = default;
+  // The breaker's state; a CLOSED record is created on first use.
+  virtual Result<BreakerRecord> load(std::string_view name, Timestamp now) = 0;
+  // Writes `next` only if the stored version is still next.version; returns false
+  // when another process changed it first. The stored version is then bumped.
+  virtual Result<bool> compare_and_set(const BreakerRecord& next, std::optional<std::string>
+                                           outbox_payload_json, Timestamp now) = 0;
+};
+
+// Everything above, over one database.
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual EventStore& events() = 0;
+  virtual BatchStore& batches() = 0;
+  virtual JobStore& jobs() = 0;
+  virtual InsightStore& insights() = 0;
+  virtual DeadLetterStore& dead_letters() = 0;
+  virtual OutboxStore& outbox() = 0;
+  virtual BreakerStore& breakers() = 0;
+  // "sqlite" or "postgresql".
+  virtual std::string_view backend() const = 0;
+  // Ok when the database answers a trivial query.
+  virtual Status ping() = 0;
+};
+
+}  // namespace insightd::store

@@ -1,0 +1,550 @@
+// The store contract: one suite, compiled twice — against SQLite
+// (store_contract_test) and a real PostgreSQL (store_contract_pgtest).
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "core/ids.h"
+#include "store/migrations.h"
+#include "store/store_test_support.h"
+
+namespace insightd::store {
+namespace {
+
+using testing::TestDatabase;
+using namespace std::chrono_literals;
+
+const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00.000Z");
+
+NewEvent make_event(std::string id, Timestamp at = kT0) {
+  NewEvent e;
+  e.event_id = std::move(id);
+  e.event_type = "page_view";
+  e.user_id = "user_1";
+  e.session_id = "session_1";
+  e.timestamp = at - 1500ms;
+  e.received_at = at;
+  e.metadata_json = R"({"page":"/products","n":1})";
+  return e;
+}
+
+std::vector<NewEvent> make_events(const std::string& prefix, int n, Timestamp at = kT0) {
+  std::vector<NewEvent> out;
+  for (int i = 0; i < n; ++i) out.push_back(make_event(fmt::format("{}-{}", prefix, i), at));
+  return out;
+}
+
+class StoreContract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = TestDatabase::create();
+    ASSERT_NE(db_, nullptr);
+  }
+  Store& store() { return db_->store(); }
+
+  int64_t scalar(const std::string& sql) {
+    auto conn = db_->pool().acquire();
+    EXPECT_TRUE(conn.is_ok());
+    auto rows = (*conn)->query(sql, {});
+    EXPECT_TRUE(rows.is_ok()) << (rows ? "" : rows.error().message);
+    return rows->front().integer(0);
+  }
+
+  // Appends `n` events with max_events=`max` and returns the sealed batches.
+  std::vector<SealedBatch> fill(const std::string& prefix, int n, int64_t max,
+                                int64_t attempts = 5, Timestamp at = kT0) {
+    auto events = make_events(prefix, n, at);
+    auto out = store().events().append(events, {max, attempts}, at);
+    EXPECT_TRUE(out.is_ok()) << (out ? "" : out.error().message);
+    return out->sealed;
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+};
+
+TEST_F(StoreContract, MigrationsCreateTheSevenTablesAndAreIdempotent) {
+  for (const char* table : {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob",
+                            "KafkaOutbox", "ArchivedBatch", "CircuitBreaker"}) {
+    EXPECT_EQ(scalar(fmt::format("SELECT COUNT(*) FROM \"{}\"", table)), 0) << table;
+  }
+  auto again = migrate_up(db_->pool(), SystemClock::instance());
+  ASSERT_TRUE(again.is_ok()) << again.error().message;
+  EXPECT_TRUE(again->empty());
+  auto status = migration_status(db_->pool());
+  ASSERT_TRUE(status.is_ok());
+  EXPECT_TRUE(status->current());
+  ASSERT_EQ(status->applied.size(), embedded_migrations(db_->pool().dialect()).size());
+  EXPECT_EQ(status->applied.front().version, 1);
+  EXPECT_EQ(status->applied.front().name, "init");
+}
+
+TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
+  // A fresh database (schema) migrated by two "processes" at the same moment.
+  auto other = TestDatabase::create();
+  ASSERT_NE(other, nullptr);
+  auto conn = other->pool().acquire();
+  ASSERT_TRUE(conn.is_ok());
+  ASSERT_TRUE((*conn)->execute_script(
+      other->is_postgres()
+          ? "DROP TABLE \"Event\", \"Insight\", \"DeadLetterJob\", \"AnalysisJob\", "
+            "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", schema_migrations"
+          : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
+            "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
+            "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; DROP TABLE schema_migrations"));
+  OpenedStore a = other->open_another();
+  OpenedStore b = other->open_another();
+  std::atomic<int> applied{0};
+  std::atomic<int> failures{0};
+  auto run = [&](ConnectionPool& pool) {
+    auto r = migrate_up(pool, SystemClock::instance());
+    if (!r) {
+      ++failures;
+      ADD_FAILURE() << r.error().message;
+      return;
+    }
+    applied += static_cast<int>(r->size());
+  };
+  std::thread ta(run, std::ref(*a.pool));
+  std::thread tb(run, std::ref(*b.pool));
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(applied.load(), static_cast<int>(embedded_migrations(a.pool->dialect()).size()));
+  auto rows = (*conn)->query("SELECT COUNT(*) FROM schema_migrations", {});
+  ASSERT_TRUE(rows.is_ok());
+  EXPECT_EQ(rows->front().integer(0), applied.load());
+}
+
+TEST_F(StoreContract, AppendStoresEventsInTheOpenBatchAndRoundTrips) {
+  auto out = store().events().append(make_events("e", 3), {100, 5}, kT0);
+  ASSERT_TRUE(out.is_ok()) << out.error().message;
+  ASSERT_EQ(out->results.size(), 3u);
+  EXPECT_TRUE(out->sealed.empty());
+  const std::string batch_id = out->results[0].batch_id;
+  EXPECT_TRUE(batch_id.starts_with("batch_"));
+  for (const auto& r : out->results) {
+    EXPECT_FALSE(r.duplicate);
+    EXPECT_EQ(r.batch_id, batch_id);
+    EXPECT_EQ(r.received_at, kT0);
+  }
+  auto batch = store().batches().get(batch_id);
+  ASSERT_TRUE(batch.is_ok() && batch->has_value());
+  EXPECT_EQ((*batch)->status, BatchStatus::kOpen);
+  EXPECT_EQ((*batch)->event_count, 3);
+  EXPECT_EQ((*batch)->first_event_at, kT0);
+
+  auto found = store().events().find("e-1");
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  const NewEvent& e = (*found)->event;
+  EXPECT_EQ(e.event_type, "page_view");
+  EXPECT_EQ(e.user_id, "user_1");
+  EXPECT_EQ(e.session_id, "session_1");
+  EXPECT_EQ(e.timestamp, kT0 - 1500ms);
+  EXPECT_EQ(e.received_at, kT0);
+  EXPECT_EQ(boost::json::parse(e.metadata_json), boost::json::parse(R"({"page":"/products","n":1})"));
+  EXPECT_EQ((*found)->batch_id, batch_id);
+
+  NewEvent bare = make_event("bare");
+  bare.user_id.reset();
+  bare.session_id.reset();
+  ASSERT_TRUE(store().events().append(std::span(&bare, 1), {100, 5}, kT0).is_ok());
+  auto got = store().events().find("bare");
+  ASSERT_TRUE(got.is_ok() && got->has_value());
+  EXPECT_FALSE((*got)->event.user_id.has_value());
+  EXPECT_FALSE((*got)->event.session_id.has_value());
+  EXPECT_EQ(*store().events().count(), 4);
+}
+
+TEST_F(StoreContract, SameEventIdIsStoredOnceAndAckedAsDuplicate) {
+  auto first = store().events().append(make_events("dup", 1), {100, 5}, kT0);
+  ASSERT_TRUE(first.is_ok());
+  auto again = store().events().append(make_events("dup", 1), {100, 5}, kT0 + 5s);
+  ASSERT_TRUE(again.is_ok()) << again.error().message;
+  ASSERT_EQ(again->results.size(), 1u);
+  EXPECT_TRUE(again->results[0].duplicate);
+  EXPECT_EQ(again->results[0].batch_id, first->results[0].batch_id);
+  EXPECT_EQ(again->results[0].received_at, kT0);  // the stored copy's time
+
+  // Repeats inside one call, mixed with new events.
+  std::vector<NewEvent> mixed{make_event("x"), make_event("dup-0"), make_event("x"), make_event("y")};
+  auto out = store().events().append(mixed, {100, 5}, kT0 + 6s);
+  ASSERT_TRUE(out.is_ok()) << out.error().message;
+  EXPECT_FALSE(out->results[0].duplicate);
+  EXPECT_TRUE(out->results[1].duplicate);
+  EXPECT_TRUE(out->results[2].duplicate);
+  EXPECT_FALSE(out->results[3].duplicate);
+  EXPECT_EQ(*store().events().count(), 3);
+  EXPECT_EQ(scalar("SELECT event_count FROM \"Batch\""), 3);
+}
+
+TEST_F(StoreContract, ABatchSealsAtItsLimitInTheSameTransaction) {
+  auto out = store().events().append(make_events("s", 12), {5, 3}, kT0);
+  ASSERT_TRUE(out.is_ok()) << out.error().message;
+  ASSERT_EQ(out->sealed.size(), 2u);
+  std::map<std::string, int> per_batch;
+  for (const auto& r : out->results) per_batch[r.batch_id]++;
+  ASSERT_EQ(per_batch.size(), 3u);
+  for (const auto& s : out->sealed) {
+    EXPECT_EQ(s.event_count, 5);
+    EXPECT_EQ(s.reason, SealReason::kSize);
+    EXPECT_EQ(per_batch[s.batch_id], 5);
+    auto b = store().batches().get(s.batch_id);
+    EXPECT_EQ((*b)->status, BatchStatus::kSealed);
+    EXPECT_EQ((*b)->seal_reason, SealReason::kSize);
+    EXPECT_EQ((*b)->sealed_at, kT0);
+    auto job = store().jobs().get(s.job_id);
+    ASSERT_TRUE(job.is_ok() && job->has_value());
+    EXPECT_EQ((*job)->status, JobStatus::kPending);
+    EXPECT_EQ((*job)->batch_id, s.batch_id);
+    EXPECT_EQ((*job)->max_attempts, 3);
+    EXPECT_EQ((*job)->trigger, JobTrigger::kAuto);
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'batch.sealed'"), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN' AND event_count = 2"), 1);
+  auto counts = store().batches().count_by_status();
+  EXPECT_EQ(counts->at(BatchStatus::kSealed), 2);
+  EXPECT_EQ(counts->at(BatchStatus::kOpen), 1);
+  // The events of a sealed batch are all there, in order.
+  auto events = store().events().batch_events(out->sealed[0].batch_id, 100);
+  ASSERT_EQ(events->size(), 5u);
+  EXPECT_EQ((*events)[0].event.event_id, "s-0");
+}
+
+TEST_F(StoreContract, OldBatchesSealByAgeAndEmptyOnesNever) {
+  auto none = store().batches().seal_open({100, 5}, kT0);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  fill("a", 2, 100);
+  auto early = store().batches().seal_expired(10min, {100, 5}, kT0 + 9min);
+  ASSERT_TRUE(early.is_ok()) << early.error().message;
+  EXPECT_TRUE(early->empty());
+  auto late = store().batches().seal_expired(10min, {100, 5}, kT0 + 10min);
+  ASSERT_TRUE(late.is_ok());
+  ASSERT_EQ(late->size(), 1u);
+  EXPECT_EQ((*late)[0].reason, SealReason::kAge);
+  EXPECT_EQ((*late)[0].event_count, 2);
+  EXPECT_TRUE(store().batches().seal_expired(10min, {100, 5}, kT0 + 30min)->empty());
+}
+
+TEST_F(StoreContract, IllegalBatchTransitionsAreRefused) {
+  fill("m", 3, 100);
+  auto sealed = store().batches().seal_open({100, 5}, kT0 + 1s);
+  ASSERT_TRUE(sealed.is_ok() && sealed->has_value());
+  EXPECT_EQ((*sealed)->reason, SealReason::kManual);
+  const std::string id = (*sealed)->batch_id;
+  auto twice = store().batches().seal(id, SealReason::kManual, {100, 5}, kT0 + 2s);
+  ASSERT_FALSE(twice.is_ok());
+  EXPECT_EQ(twice.code(), ErrorCode::kIllegalTransition);
+  auto missing = store().batches().seal("batch_nope", SealReason::kManual, {100, 5}, kT0);
+  EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
+  // An OPEN batch with no events (all of its events were duplicates) stays open.
+  auto conn = db_->pool().acquire();
+  ASSERT_TRUE((*conn)->execute("INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, "
+                               "updated_at) VALUES ('batch_empty', 'OPEN', 0, $1, $1)",
+                               {sql_time(kT0)})
+                  .is_ok());
+  auto empty = store().batches().seal("batch_empty", SealReason::kManual, {100, 5}, kT0);
+  EXPECT_EQ(empty.code(), ErrorCode::kConflict);
+  // Analysis of an OPEN batch is refused; of a SEALED one with an active job, 409.
+  EXPECT_EQ(store().jobs().create("batch_empty", JobTrigger::kManual, {100, 5}, kT0).code(),
+            ErrorCode::kIllegalTransition);
+  EXPECT_EQ(store().jobs().create(id, JobTrigger::kManual, {100, 5}, kT0).code(),
+            ErrorCode::kConflict);
+}
+
+TEST_F(StoreContract, AJobRunsClaimHeartbeatComplete) {
+  auto sealed = fill("j", 4, 4);
+  ASSERT_EQ(sealed.size(), 1u);
+  auto job = store().jobs().claim("worker-a", 30s, kT0 + 1s);
+  ASSERT_TRUE(job.is_ok() && job->has_value()) << (job ? "" : job.error().message);
+  EXPECT_EQ((*job)->job_id, sealed[0].job_id);
+  EXPECT_EQ((*job)->status, JobStatus::kRunning);
+  EXPECT_EQ((*job)->attempt_count, 1);
+  EXPECT_EQ((*job)->lease_owner, "worker-a");
+  EXPECT_EQ((*job)->lease_expires_at, kT0 + 31s);
+  const std::string token = *(*job)->lease_token;
+  EXPECT_FALSE((*store().jobs().claim("worker-b", 30s, kT0 + 1s)).has_value());
+
+  EXPECT_TRUE(store().jobs().heartbeat((*job)->job_id, token, 30s, kT0 + 10s).is_ok());
+  EXPECT_EQ((*store().jobs().get((*job)->job_id))->lease_expires_at, kT0 + 40s);
+  EXPECT_EQ(store().jobs().heartbeat((*job)->job_id, "wrong", 30s, kT0 + 10s).code(),
+            ErrorCode::kLeaseLost);
+
+  NewInsight content;
+  content.summary = "4 page views";
+  content.confidence = 0.25;
+  content.analyzer = "builtin";
+  content.statistics_json = R"({"events":4})";
+  auto insight = store().jobs().complete((*job)->job_id, token, content, kT0 + 3s);
+  ASSERT_TRUE(insight.is_ok()) << insight.error().message;
+  EXPECT_EQ(insight->batch_id, sealed[0].batch_id);
+  auto done = store().jobs().get((*job)->job_id);
+  EXPECT_EQ((*done)->status, JobStatus::kSuccess);
+  EXPECT_EQ((*done)->duration_ms, 2000);
+  EXPECT_FALSE((*done)->lease_token.has_value());
+  EXPECT_EQ((*store().batches().get(sealed[0].batch_id))->status, BatchStatus::kAnalyzed);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'insight.created'"), 1);
+
+  // A second completion, or a failure after success, is refused.
+  EXPECT_EQ(store().jobs().complete((*job)->job_id, token, content, kT0 + 4s).code(),
+            ErrorCode::kLeaseLost);
+  EXPECT_EQ(store().jobs().fail((*job)->job_id, token, "late", kT0, kT0 + 4s).code(),
+            ErrorCode::kLeaseLost);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 1);
+
+  auto listed = store().insights().list(10, std::nullopt, sealed[0].batch_id);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].content.summary, "4 page views");
+  EXPECT_DOUBLE_EQ((*listed)[0].content.confidence, 0.25);
+
+  // Re-analysis of an ANALYZED batch makes a new job and leaves it ANALYZED.
+  auto again = store().jobs().create(sealed[0].batch_id, JobTrigger::kManual, {4, 5}, kT0 + 5s);
+  ASSERT_TRUE(again.is_ok()) << again.error().message;
+  EXPECT_EQ(again->trigger, JobTrigger::kManual);
+  auto second = store().jobs().claim("worker-a", 30s, kT0 + 5s);
+  ASSERT_TRUE(second->has_value());
+  ASSERT_TRUE(store().jobs().complete(again->job_id, *(*second)->lease_token, content, kT0 + 6s).is_ok());
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 2);
+  EXPECT_EQ((*store().batches().get(sealed[0].batch_id))->status, BatchStatus::kAnalyzed);
+}
+
+TEST_F(StoreContract, FailuresRetryWithBackoffThenDeadLetterWithEveryError) {
+  auto sealed = fill("f", 2, 2, /*attempts=*/2);
+  auto first = store().jobs().claim("w", 30s, kT0);
+  ASSERT_TRUE(first->has_value());
+  auto out1 = store().jobs().fail((*first)->job_id, *(*first)->lease_token, "boom 1", kT0 + 10s,
+                                  kT0 + 1s);
+  ASSERT_TRUE(out1.is_ok()) << out1.error().message;
+  EXPECT_EQ(out1->status, JobStatus::kPending);
+  EXPECT_EQ(out1->attempt_count, 1);
+  auto pending = store().jobs().get((*first)->job_id);
+  EXPECT_EQ((*pending)->status, JobStatus::kPending);
+  EXPECT_EQ((*pending)->last_error, "boom 1");
+  EXPECT_EQ((*pending)->run_after, kT0 + 10s);
+  // Not runnable before its backoff ends.
+  EXPECT_FALSE(store().jobs().claim("w", 30s, kT0 + 9s)->has_value());
+  auto second = store().jobs().claim("w", 30s, kT0 + 10s);
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->attempt_count, 2);
+  auto out2 = store().jobs().fail((*second)->job_id, *(*second)->lease_token, "boom 2", kT0 + 20s,
+                                  kT0 + 11s);
+  ASSERT_TRUE(out2.is_ok()) << out2.error().message;
+  EXPECT_EQ(out2->status, JobStatus::kDead);
+  ASSERT_TRUE(out2->dlq_id.has_value());
+  EXPECT_EQ((*store().jobs().get((*first)->job_id))->status, JobStatus::kDead);
+
+  auto dl = store().dead_letters().get(*out2->dlq_id);
+  ASSERT_TRUE(dl.is_ok() && dl->has_value());
+  EXPECT_EQ((*dl)->attempt_count, 2);
+  EXPECT_EQ((*dl)->last_error, "boom 2");
+  auto errors = boost::json::parse((*dl)->errors_json).as_array();
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].at("error").as_string(), "boom 1");
+  EXPECT_EQ(errors[1].at("error").as_string(), "boom 2");
+  EXPECT_EQ(errors[1].at("attempt").as_int64(), 2);
+  EXPECT_EQ(*store().dead_letters().count(), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'job.dead_lettered'"), 1);
+
+  // Redrive: a fresh job with fresh attempts; a second redrive conflicts.
+  auto redriven = store().dead_letters().redrive(*out2->dlq_id, {2, 5}, kT0 + 1min);
+  ASSERT_TRUE(redriven.is_ok()) << redriven.error().message;
+  EXPECT_EQ(redriven->status, JobStatus::kPending);
+  EXPECT_EQ(redriven->attempt_count, 0);
+  EXPECT_EQ(redriven->max_attempts, 5);
+  EXPECT_EQ(redriven->batch_id, sealed[0].batch_id);
+  EXPECT_EQ((*store().dead_letters().get(*out2->dlq_id))->redriven_job_id, redriven->job_id);
+  EXPECT_EQ(store().dead_letters().redrive(*out2->dlq_id, {2, 5}, kT0 + 1min).code(),
+            ErrorCode::kConflict);
+  ASSERT_TRUE(store().dead_letters().discard(*out2->dlq_id).is_ok());
+  EXPECT_EQ(store().dead_letters().discard(*out2->dlq_id).code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(store().dead_letters().list(10)->empty());
+}
+
+TEST_F(StoreContract, ReleaseHandsAJobBackWithoutUsingAnAttempt) {
+  fill("r", 1, 1);
+  auto job = store().jobs().claim("w", 30s, kT0);
+  ASSERT_TRUE(job->has_value());
+  ASSERT_TRUE(store().jobs().release((*job)->job_id, *(*job)->lease_token, "circuit open",
+                                     kT0 + 10min, kT0).is_ok());
+  auto back = store().jobs().get((*job)->job_id);
+  EXPECT_EQ((*back)->status, JobStatus::kPending);
+  EXPECT_EQ((*back)->attempt_count, 0);
+  EXPECT_EQ((*back)->last_error, "circuit open");
+  EXPECT_EQ((*back)->run_after, kT0 + 10min);
+  EXPECT_EQ(store().jobs().release((*job)->job_id, *(*job)->lease_token, "again", kT0, kT0).code(),
+            ErrorCode::kLeaseLost);
+}
+
+TEST_F(StoreContract, ExpiredLeasesAreRecoveredAndTheStaleWorkerIsRefused) {
+  auto sealed = fill("k", 1, 1, /*attempts=*/2);
+  auto a = store().jobs().claim("worker-a", 30s, kT0);
+  ASSERT_TRUE(a->has_value());
+  const std::string stale = *(*a)->lease_token;
+  EXPECT_TRUE(store().jobs().recover_expired(kT0 - 15min, kT0 + 29s)->empty());
+  auto recovered = store().jobs().recover_expired(kT0 - 15min, kT0 + 31s);
+  ASSERT_TRUE(recovered.is_ok()) << recovered.error().message;
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].outcome.status, JobStatus::kPending);
+  EXPECT_EQ((*recovered)[0].outcome.attempt_count, 1);
+  auto job = store().jobs().get((*a)->job_id);
+  EXPECT_EQ((*job)->crash_count, 1);
+
+  auto b = store().jobs().claim("worker-b", 30s, kT0 + 32s);
+  ASSERT_TRUE(b->has_value());
+  NewInsight content{.summary = "x", .confidence = 0.5, .analyzer = "builtin"};
+  EXPECT_EQ(store().jobs().complete((*a)->job_id, stale, content, kT0 + 33s).code(),
+            ErrorCode::kLeaseLost);
+  ASSERT_TRUE(store().jobs().complete((*b)->job_id, *(*b)->lease_token, content, kT0 + 34s).is_ok());
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 1);
+
+  // A job recovered after its last attempt goes to the dead-letter queue.
+  fill("k2", 1, 1, /*attempts=*/1);
+  auto c = store().jobs().claim("worker-c", 30s, kT0 + 40s);
+  ASSERT_TRUE(c->has_value());
+  auto dead = store().jobs().recover_expired(kT0 - 15min, kT0 + 2min);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].outcome.status, JobStatus::kDead);
+  EXPECT_EQ(*store().dead_letters().count(), 1);
+
+  // Untouched for too long counts as stuck even with a far-off lease.
+  fill("k3", 1, 1);
+  auto d = store().jobs().claim("worker-d", 24h, kT0 + 3min);
+  ASSERT_TRUE(d->has_value());
+  auto stuck = store().jobs().recover_expired(kT0 + 4min, kT0 + 20min);
+  ASSERT_EQ(stuck->size(), 1u);
+  EXPECT_EQ(stuck->front().job.job_id, (*d)->job_id);
+}
+
+TEST_F(StoreContract, TwoConnectionsNeverClaimTheSameJob) {
+  fill("c", 24, 1);  // 24 batches of one event: 24 jobs
+  OpenedStore other = db_->open_another();
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  auto worker = [&](Store* s, std::string name) {
+    while (true) {
+      auto job = s->jobs().claim(name, 30s, kT0 + 1s);
+      if (!job) {
+        if (job.code() == ErrorCode::kUnavailable) continue;  // SQLite busy: try again
+        ++errors;
+        return;
+      }
+      if (!job->has_value()) return;
+      std::lock_guard lock(mu);
+      claimed.push_back((*job)->job_id);
+    }
+  };
+  std::thread a(worker, &store(), "a");
+  std::thread b(worker, other.store.get(), "b");
+  a.join();
+  b.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), 24u);
+  EXPECT_EQ(unique.size(), 24u);
+}
+
+TEST_F(StoreContract, ConcurrentAppendsKeepEveryEventInExactlyOneBatchUnderTheLimit) {
+  OpenedStore other = db_->open_another();
+  std::atomic<int> errors{0};
+  auto writer = [&](Store* s, std::string prefix) {
+    for (int round = 0; round < 30; ++round) {
+      auto events = make_events(fmt::format("{}-{}", prefix, round), 7);
+      while (true) {
+        auto out = s->events().append(events, {10, 5}, kT0);
+        if (out) break;
+        if (out.code() != ErrorCode::kUnavailable) {
+          ++errors;
+          ADD_FAILURE() << out.error().message;
+          return;
+        }
+      }
+    }
+  };
+  std::thread a(writer, &store(), "a");
+  std::thread b(writer, other.store.get(), "b");
+  a.join();
+  b.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(*store().events().count(), 420);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE event_count > 10"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED' AND event_count <> 10"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED'"), 42);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 0);
+  EXPECT_EQ(scalar("SELECT COALESCE(SUM(event_count), 0) FROM \"Batch\""), 420);
+  // Each batch's counter matches the events that name it.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" b WHERE b.event_count <> "
+                   "(SELECT COUNT(*) FROM \"Event\" e WHERE e.batch_id = b.batch_id)"),
+            0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"AnalysisJob\""), 42);
+}
+
+TEST_F(StoreContract, BreakerStateIsSharedThroughCompareAndSet) {
+  auto b = store().breakers().load("analyzer", kT0);
+  ASSERT_TRUE(b.is_ok()) << b.error().message;
+  EXPECT_EQ(b->state, BreakerState::kClosed);
+  EXPECT_EQ(b->version, 0);
+  BreakerRecord open = *b;
+  open.state = BreakerState::kOpen;
+  open.failure_count = 5;
+  open.changed_at = kT0 + 1s;
+  open.open_until = kT0 + 10min;
+  auto won = store().breakers().compare_and_set(open, R"({"state":"OPEN"})", kT0 + 1s);
+  ASSERT_TRUE(won.is_ok()) << won.error().message;
+  EXPECT_TRUE(*won);
+  // A second writer holding the old version loses.
+  auto lost = store().breakers().compare_and_set(open, R"({"state":"OPEN"})", kT0 + 1s);
+  ASSERT_TRUE(lost.is_ok());
+  EXPECT_FALSE(*lost);
+  auto now = store().breakers().load("analyzer", kT0 + 2s);
+  EXPECT_EQ(now->state, BreakerState::kOpen);
+  EXPECT_EQ(now->failure_count, 5);
+  EXPECT_EQ(now->open_until, kT0 + 10min);
+  EXPECT_EQ(now->version, 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'circuit.state_changed'"), 1);
+}
+
+TEST_F(StoreContract, OutboxHandsOutMessagesInOrderUntilPublished) {
+  fill("o", 6, 2);  // three batch.sealed messages
+  auto pending = store().outbox().pending(10, kT0);
+  ASSERT_TRUE(pending.is_ok()) << pending.error().message;
+  ASSERT_EQ(pending->size(), 3u);
+  EXPECT_LT((*pending)[0].id, (*pending)[1].id);
+  EXPECT_EQ((*pending)[0].topic, "batch.sealed");
+  auto payload = boost::json::parse((*pending)[0].payload_json);
+  EXPECT_EQ(payload.at("event_count").as_int64(), 2);
+  ASSERT_TRUE(store().outbox().mark_failed((*pending)[0].id, "broker down", kT0 + 1min).is_ok());
+  EXPECT_EQ(store().outbox().pending(10, kT0)->size(), 2u);
+  EXPECT_EQ(store().outbox().pending(10, kT0 + 1min)->size(), 3u);
+  const int64_t ids[] = {(*pending)[0].id, (*pending)[1].id};
+  ASSERT_TRUE(store().outbox().mark_published(ids, kT0 + 2min).is_ok());
+  EXPECT_EQ(*store().outbox().count_pending(), 1);
+}
+
+TEST_F(StoreContract, ListsPageNewestFirst) {
+  auto sealed = fill("p", 5, 1);  // five sealed batches
+  auto page1 = store().batches().list(BatchStatus::kSealed, 2, std::nullopt);
+  ASSERT_TRUE(page1.is_ok()) << page1.error().message;
+  ASSERT_EQ(page1->batches.size(), 2u);
+  ASSERT_TRUE(page1->next_cursor.has_value());
+  auto page2 = store().batches().list(BatchStatus::kSealed, 10, page1->next_cursor);
+  EXPECT_EQ(page2->batches.size(), 3u);
+  EXPECT_FALSE(page2->next_cursor.has_value());
+  EXPECT_GT(page1->batches[0].batch_id, page1->batches[1].batch_id);
+  EXPECT_GT(page1->batches[1].batch_id, page2->batches[0].batch_id);
+  EXPECT_TRUE(store().batches().list(BatchStatus::kAnalyzed, 10, std::nullopt)->batches.empty());
+  EXPECT_EQ(store().jobs().list(JobStatus::kPending, 100)->size(), 5u);
+  EXPECT_TRUE(store().jobs().list(JobStatus::kRunning, 100)->empty());
+  EXPECT_EQ(store().jobs().count_by_status()->at(JobStatus::kPending), 5);
+  EXPECT_TRUE(store().ping().is_ok());
+}
+
+}  // namespace
+}  // namespace insightd::store
