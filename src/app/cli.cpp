@@ -1,9 +1,9 @@
 #include "app/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -47,7 +47,8 @@ Result<Config> resolve_config(const std::map<std::string, std::string>& flags,
     if (!parsed) return parsed.error();
     sources.dotenv = std::move(parsed).value();
   } else if (env_file_required) {
-    return make_error(ErrorCode::kInvalidArgument, fmt::format("--env-file {}: cannot read it", env_file));
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("--env-file {}: cannot read it", env_file));
   }
   return load_config(sources);
 }
@@ -85,10 +86,10 @@ void log_config(const Config& c, std::string_view mode) {
   spdlog::info("[Config] Recovery interval: {} ms", c.recovery_interval_ms);
   spdlog::info("[Config] Batches seal at {} events or {} ms", c.batch_max_events,
                c.batch_max_age_ms);
-  spdlog::info("[Config] Analyzer: {}", c.openai_api_key
-                                            ? fmt::format("OpenAI-compatible ({}, {})",
-                                                          c.openai_base_url, c.openai_model)
-                                            : std::string("built-in (OPENAI_API_KEY unset)"));
+  spdlog::info("[Config] Analyzer: {}",
+               c.openai_api_key
+                   ? fmt::format("OpenAI-compatible ({}, {})", c.openai_base_url, c.openai_model)
+                   : std::string("built-in (OPENAI_API_KEY unset)"));
 }
 
 // Blocks until SIGINT or SIGTERM. The signals are blocked in every thread (the
@@ -181,19 +182,21 @@ int run_cli(int argc, char** argv) {
   std::vector<std::pair<std::string, CLI::Option*>> flag_options;
   for (const VariableSpec& spec : config_variables()) {
     if (spec.secret) continue;
-    auto* opt = app.add_option("--" + flag_name(spec.name), flag_values[std::string(spec.name)],
-                               fmt::format("{} [{}; default {}]", spec.help, spec.name,
-                                           spec.default_text));
+    auto* opt =
+        app.add_option("--" + flag_name(spec.name), flag_values[std::string(spec.name)],
+                       fmt::format("{} [{}; default {}]", spec.help, spec.name, spec.default_text));
     opt->group("Settings");
     flag_options.emplace_back(std::string(spec.name), opt);
   }
 
   auto* serve = app.add_subcommand(
-      "serve", "Run the HTTP server: health and readiness now; ingestion and the admin API "
-               "join it as they are built. Stateless; run several on one PostgreSQL.");
+      "serve",
+      "Run the HTTP server: health and readiness now; ingestion and the admin API "
+      "join it as they are built. Stateless; run several on one PostgreSQL.");
   auto* work = app.add_subcommand(
-      "work", "Run the analysis workers. The job pipeline is not part of this build yet: the "
-              "command says so and exits 1 (see docs/ARCHITECTURE.md).");
+      "work",
+      "Run the analysis workers. The job pipeline is not part of this build yet: the "
+      "command says so and exits 1 (see docs/ARCHITECTURE.md).");
   auto* migrate = app.add_subcommand("migrate", "Apply or inspect the schema migrations.");
   migrate->require_subcommand(0, 1);
   auto* migrate_up_cmd = migrate->add_subcommand("up", "Apply every pending migration (default).");

@@ -1,8 +1,9 @@
 #include "app/config.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-#include <fmt/format.h>
 
 #include "store/postgres/pg_connection.h"
 
@@ -19,9 +20,8 @@ std::string trim(std::string_view s) {
 }
 
 bool has_space_or_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
-  });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
 }
 
 std::vector<std::string> split_list(std::string_view s) {
@@ -29,8 +29,8 @@ std::vector<std::string> split_list(std::string_view s) {
   size_t start = 0;
   while (start <= s.size()) {
     const size_t comma = s.find(',', start);
-    const std::string item =
-        trim(s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    const std::string item = trim(
+        s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (!item.empty()) out.push_back(item);
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -146,8 +146,9 @@ std::optional<std::string> apply_admin_emails(std::string_view v, Config& c) {
     if (at == std::string::npos || at == 0 || at + 1 >= e.size() || has_space_or_control(e)) {
       return "must be a comma-separated list of e-mail addresses";
     }
-    std::transform(e.begin(), e.end(), e.begin(),
-                   [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); });
+    std::transform(e.begin(), e.end(), e.begin(), [](char ch) {
+      return static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    });
     c.admin_emails.push_back(e);
   }
   return std::nullopt;
@@ -182,10 +183,10 @@ std::optional<std::string> apply_kafka_brokers(std::string_view v, Config& c) {
 }
 
 std::optional<std::string> apply_topic_prefix(std::string_view v, Config& c) {
-  const bool ok = v.size() <= 100 && std::all_of(v.begin(), v.end(), [](char ch) {
-                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
-                           ch == '-';
-                  });
+  const bool ok =
+      v.size() <= 100 && std::all_of(v.begin(), v.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+      });
   if (!ok) return "must be up to 100 characters of letters, digits, '.', '_', '-'";
   c.kafka_topic_prefix = std::string(v);
   return std::nullopt;
@@ -242,8 +243,7 @@ const std::vector<VariableSpec>& table() {
        text(&Config::openai_model, 200)},
       {"ADMIN_ID", "", "admin", "the admin user's login name", false, apply_admin_id},
       {"ADMIN_PASSWORD", "", "unset (generated once, printed once, stored hashed)",
-       "admin password", true,
-       optional_text(&Config::admin_password, 8, 1024, "a password")},
+       "admin password", true, optional_text(&Config::admin_password, 8, 1024, "a password")},
       {"AUTH_SECRET", "BETTER_AUTH_SECRET", "unset (generated and persisted)",
        "key for sessions and tokens", true,
        optional_text(&Config::auth_secret, 32, 4096, "a secret")},
@@ -251,16 +251,16 @@ const std::vector<VariableSpec>& table() {
        optional_text(&Config::google_client_id, 1, 512, "a client id")},
       {"GOOGLE_CLIENT_SECRET", "", "unset", "optional Google sign-in: OAuth client secret", true,
        optional_text(&Config::google_client_secret, 1, 512, "a client secret")},
-      {"ADMIN_EMAILS", "", "unset", "comma-separated e-mails allowed to sign in with Google",
-       false, apply_admin_emails},
+      {"ADMIN_EMAILS", "", "unset", "comma-separated e-mails allowed to sign in with Google", false,
+       apply_admin_emails},
       {"REDIS_URL", "", "unset", "Redis for cache, cross-node live fan-out, shared rate limits",
        false, apply_redis_url},
       {"KAFKA_BROKERS", "", "unset", "comma-separated host:port list; enables the outbox relay",
        false, apply_kafka_brokers},
       {"KAFKA_CLIENT_ID", "", "insightd", "Kafka client id", false,
        text(&Config::kafka_client_id, 200)},
-      {"KAFKA_TOPIC_PREFIX", "", "insightd.", "prefix of every topic the relay publishes to",
-       false, apply_topic_prefix},
+      {"KAFKA_TOPIC_PREFIX", "", "insightd.", "prefix of every topic the relay publishes to", false,
+       apply_topic_prefix},
       {"PORT", "", "3000", "HTTP listener port", false, apply_port},
       {"HOST", "", "0.0.0.0", "HTTP listener address", false, text(&Config::host, 255)},
       {"PUBLIC_URL", "NEXT_PUBLIC_APP_URL", "unset", "public origin; the allowed CORS origin",
@@ -294,7 +294,9 @@ const std::vector<VariableSpec>& table() {
 
 }  // namespace
 
-std::span<const VariableSpec> config_variables() { return table(); }
+std::span<const VariableSpec> config_variables() {
+  return table();
+}
 
 std::string flag_name(std::string_view variable) {
   std::string out;
@@ -341,19 +343,20 @@ Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t nl = text.find('\n', pos);
-    std::string line = trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos
-                                                                          : nl - pos));
+    std::string line =
+        trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     ++line_no;
     if (line.empty() || line.front() == '#') continue;
     if (line.starts_with("export ")) line = trim(line.substr(7));
     const auto eq = line.find('=');
-    const std::string key = trim(std::string_view(line).substr(0, eq == std::string::npos ? 0 : eq));
-    const bool key_ok =
-        eq != std::string::npos && !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
-        std::all_of(key.begin(), key.end(), [](char ch) {
-          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-        });
+    const std::string key =
+        trim(std::string_view(line).substr(0, eq == std::string::npos ? 0 : eq));
+    const bool key_ok = eq != std::string::npos && !key.empty() &&
+                        !std::isdigit(static_cast<unsigned char>(key[0])) &&
+                        std::all_of(key.begin(), key.end(), [](char ch) {
+                          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                        });
     if (!key_ok) {
       return make_error(ErrorCode::kInvalidArgument,
                         fmt::format(".env line {}: expected KEY=VALUE", line_no));
@@ -406,7 +409,8 @@ Result<Config> load_config(const ConfigSources& sources) {
     } else if (auto env = sources.env ? sources.env(name) : std::nullopt) {
       value = env;
       origin = name;
-    } else if (auto env_alias = (!alias.empty() && sources.env) ? sources.env(alias) : std::nullopt) {
+    } else if (auto env_alias =
+                   (!alias.empty() && sources.env) ? sources.env(alias) : std::nullopt) {
       value = env_alias;
       origin = alias;
     } else if (auto d = sources.dotenv.find(name); d != sources.dotenv.end()) {
@@ -432,8 +436,9 @@ Result<Config> load_config(const ConfigSources& sources) {
                       "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together");
   }
   if (config.google_client_id && config.admin_emails.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "ADMIN_EMAILS must list who may sign in with Google when GOOGLE_CLIENT_ID is set");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "ADMIN_EMAILS must list who may sign in with Google when GOOGLE_CLIENT_ID is set");
   }
   if (config.stuck_job_timeout_ms < config.recovery_interval_ms) {
     return make_error(ErrorCode::kInvalidArgument,

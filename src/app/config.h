@@ -66,10 +66,10 @@ struct Config {
 // drives loading, --help, the flags and .env.example.
 struct VariableSpec {
   std::string_view name;
-  std::string_view alias;          // e.g. BETTER_AUTH_SECRET for AUTH_SECRET; may be empty
-  std::string_view default_text;   // as shown to people ("unset" when none)
+  std::string_view alias;         // e.g. BETTER_AUTH_SECRET for AUTH_SECRET; may be empty
+  std::string_view default_text;  // as shown to people ("unset" when none)
   std::string_view help;
-  bool secret = false;             // never echoed, no command-line flag
+  bool secret = false;  // never echoed, no command-line flag
   // Checks a value and stores it; returns what is allowed when it is not.
   std::function<std::optional<std::string>(std::string_view value, Config& out)> apply;
 };
@@ -84,7 +84,7 @@ std::string flag_name(std::string_view variable);
 Result<std::map<std::string, std::string>> parse_dotenv(std::string_view text);
 
 struct ConfigSources {
-  std::map<std::string, std::string> flags;   // by variable name
+  std::map<std::string, std::string> flags;  // by variable name
   std::function<std::optional<std::string>(const std::string&)> env;
   std::map<std::string, std::string> dotenv;  // by variable name
 };

@@ -50,9 +50,9 @@ TEST(Config, FlagsBeatEnvironmentWhichBeatsDotenv) {
                             {{"PORT", "5000"}, {"BATCH_MAX_EVENTS", "8"}, {"MAX_ATTEMPTS", "9"}},
                             {{"PORT", "6000"}}));
   ASSERT_TRUE(c.is_ok()) << c.error().message;
-  EXPECT_EQ(c->port, 6000);              // flag
-  EXPECT_EQ(c->batch_max_events, 7);     // environment over .env
-  EXPECT_EQ(c->max_attempts, 9);         // .env over default
+  EXPECT_EQ(c->port, 6000);           // flag
+  EXPECT_EQ(c->batch_max_events, 7);  // environment over .env
+  EXPECT_EQ(c->max_attempts, 9);      // .env over default
 }
 
 TEST(Config, AliasesAreAccepted) {
@@ -62,8 +62,8 @@ TEST(Config, AliasesAreAccepted) {
   EXPECT_EQ(c->auth_secret, std::string(40, 'k'));
   EXPECT_EQ(c->public_url, "https://shop.example.com");
   // The canonical name wins over the alias.
-  auto d = load_config(from({{"AUTH_SECRET", std::string(32, 'a')},
-                             {"BETTER_AUTH_SECRET", std::string(32, 'b')}}));
+  auto d = load_config(
+      from({{"AUTH_SECRET", std::string(32, 'a')}, {"BETTER_AUTH_SECRET", std::string(32, 'b')}}));
   EXPECT_EQ(d->auth_secret, std::string(32, 'a'));
 }
 
@@ -118,14 +118,16 @@ TEST(Config, SecretsAndPasswordsNeverAppearInMessages) {
   ASSERT_TRUE(pg.is_ok()) << pg.error().message;
   EXPECT_EQ(pg->database_kind, DatabaseKind::kPostgres);
   EXPECT_EQ(pg->database_description(), "postgresql://app:***@db:5432/x");
-  auto qp = load_config(from({{"DATABASE_URL", "postgresql://db/x?password=" + secret + "&sslmode=disable"}}));
+  auto qp = load_config(
+      from({{"DATABASE_URL", "postgresql://db/x?password=" + secret + "&sslmode=disable"}}));
   ASSERT_TRUE(qp.is_ok());
   EXPECT_EQ(qp->database_description().find(secret), std::string::npos);
 }
 
 TEST(Config, CrossFieldRules) {
   EXPECT_FALSE(load_config(from({{"GOOGLE_CLIENT_ID", "id"}})).is_ok());
-  EXPECT_FALSE(load_config(from({{"GOOGLE_CLIENT_ID", "id"}, {"GOOGLE_CLIENT_SECRET", "s"}})).is_ok());
+  EXPECT_FALSE(
+      load_config(from({{"GOOGLE_CLIENT_ID", "id"}, {"GOOGLE_CLIENT_SECRET", "s"}})).is_ok());
   EXPECT_TRUE(load_config(from({{"GOOGLE_CLIENT_ID", "id"},
                                 {"GOOGLE_CLIENT_SECRET", "s"},
                                 {"ADMIN_EMAILS", "Ops@Example.com, b@example.com"}}))
@@ -137,8 +139,9 @@ TEST(Config, CrossFieldRules) {
   EXPECT_EQ(lists->admin_emails, (std::vector<std::string>{"ops@example.com", "b@example.com"}));
   EXPECT_EQ(lists->kafka_brokers.size(), 2u);
   EXPECT_EQ(lists->ingest_keys.size(), 2u);
-  EXPECT_FALSE(load_config(from({{"RECOVERY_INTERVAL_MS", "100000"}, {"STUCK_JOB_TIMEOUT_MS", "5000"}}))
-                   .is_ok());
+  EXPECT_FALSE(
+      load_config(from({{"RECOVERY_INTERVAL_MS", "100000"}, {"STUCK_JOB_TIMEOUT_MS", "5000"}}))
+          .is_ok());
   auto sqlite = load_config(from({{"DATABASE_URL", "sqlite:///tmp/t.db"}}));
   ASSERT_TRUE(sqlite.is_ok());
   EXPECT_EQ(sqlite->sqlite_path, "/tmp/t.db");

@@ -1,9 +1,9 @@
 #include "store/migrations.h"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <fmt/format.h>
 
 #include "store/migrations_embedded.h"
 
@@ -36,7 +36,9 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-bool is_postgres(const Dialect& d) { return d.name == postgres_dialect().name; }
+bool is_postgres(const Dialect& d) {
+  return d.name == postgres_dialect().name;
+}
 
 Result<std::vector<AppliedMigration>> read_applied(SqlConnection& conn) {
   auto rows = conn.query(kSelectApplied, {});
@@ -60,10 +62,11 @@ Status verify(std::span<const Migration> known, const std::vector<AppliedMigrati
                                     a.version, a.name));
     }
     if (sha256_hex(it->sql) != a.checksum) {
-      return make_error(ErrorCode::kInternal,
-                        fmt::format("migration {} ({}) differs from the one applied to the database; "
-                                    "released migrations must never be edited",
-                                    a.version, a.name));
+      return make_error(
+          ErrorCode::kInternal,
+          fmt::format("migration {} ({}) differs from the one applied to the database; "
+                      "released migrations must never be edited",
+                      a.version, a.name));
     }
   }
   return Status::ok();
@@ -73,8 +76,9 @@ std::vector<Migration> pending_of(std::span<const Migration> known,
                                   const std::vector<AppliedMigration>& applied) {
   std::vector<Migration> pending;
   for (const auto& m : known) {
-    const bool done = std::any_of(applied.begin(), applied.end(),
-                                  [&](const AppliedMigration& a) { return a.version == m.version; });
+    const bool done = std::any_of(applied.begin(), applied.end(), [&](const AppliedMigration& a) {
+      return a.version == m.version;
+    });
     if (!done) pending.push_back(m);
   }
   return pending;
@@ -95,8 +99,8 @@ Result<std::vector<AppliedMigration>> apply_pending(SqlConnection& conn, const D
     AppliedMigration rec{m.version, std::string(m.name), sha256_hex(m.sql), clock.now()};
     Status s = conn.execute_script(m.sql);
     if (s) {
-      auto ins = conn.execute(kInsertApplied, {int64_t{rec.version}, rec.name, rec.checksum,
-                                               sql_time(rec.applied_at)});
+      auto ins = conn.execute(
+          kInsertApplied, {int64_t{rec.version}, rec.name, rec.checksum, sql_time(rec.applied_at)});
       if (!ins) s = ins.status();
     }
     if (own_transactions) {
@@ -104,8 +108,8 @@ Result<std::vector<AppliedMigration>> apply_pending(SqlConnection& conn, const D
       if (!s) conn.rollback();
     }
     if (!s) {
-      return make_error(s.code(), fmt::format("migration {} ({}) failed: {}", m.version, m.name,
-                                              s.message()));
+      return make_error(
+          s.code(), fmt::format("migration {} ({}) failed: {}", m.version, m.name, s.message()));
     }
     done.push_back(std::move(rec));
   }

@@ -1,8 +1,7 @@
 // The seed's "Inspect Database State" queries must run unchanged on PostgreSQL
 // and see insightd's data (SPEC.md §3).
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "store/store_test_support.h"
 
@@ -32,8 +31,10 @@ TEST(SeedDebugQueries, RunUnchangedAndSeeOurRows) {
   ASSERT_TRUE(stuck.is_ok() && stuck->has_value());
   auto dead = db->store().jobs().claim("w", 1h, now - 20min);
   ASSERT_TRUE(dead.is_ok() && dead->has_value());
-  ASSERT_TRUE(db->store().jobs().fail((*dead)->job_id, *(*dead)->lease_token,
-                                      "Circuit breaker is OPEN: analyzer unavailable", now, now)
+  ASSERT_TRUE(db->store()
+                  .jobs()
+                  .fail((*dead)->job_id, *(*dead)->lease_token,
+                        "Circuit breaker is OPEN: analyzer unavailable", now, now)
                   .is_ok());
 
   struct Query {
@@ -73,9 +74,10 @@ WHERE last_error LIKE '%circuit%'
   }
   // LIKE is case-sensitive: the seed's lower-case 'circuit' matches our message
   // once it is spelled that way.
-  ASSERT_TRUE((*conn)->execute("UPDATE \"AnalysisJob\" SET last_error = 'circuit open' WHERE "
-                               "status = 'DEAD'",
-                               {})
+  ASSERT_TRUE((*conn)
+                  ->execute("UPDATE \"AnalysisJob\" SET last_error = 'circuit open' WHERE "
+                            "status = 'DEAD'",
+                            {})
                   .is_ok());
   auto rows = (*conn)->query(queries[4].sql, {});
   ASSERT_TRUE(rows.is_ok());

@@ -1,9 +1,10 @@
 #include "store/sql.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <condition_variable>
 #include <deque>
-#include <fmt/format.h>
 #include <mutex>
 #include <stdexcept>
 
@@ -50,7 +51,8 @@ std::optional<Timestamp> Row::opt_time(size_t i) const {
 }
 
 const Dialect& sqlite_dialect() {
-  static const Dialect d{.name = "sqlite", .lock_rows = "", .skip_locked = "", .supports_notify = false};
+  static const Dialect d{
+      .name = "sqlite", .lock_rows = "", .skip_locked = "", .supports_notify = false};
   return d;
 }
 

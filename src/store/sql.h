@@ -22,8 +22,12 @@ namespace insightd::store {
 // databases convert them to the column's type.
 using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
 
-inline SqlValue sql_null() { return std::monostate{}; }
-inline SqlValue sql_time(Timestamp t) { return format_timestamp(t); }
+inline SqlValue sql_null() {
+  return std::monostate{};
+}
+inline SqlValue sql_time(Timestamp t) {
+  return format_timestamp(t);
+}
 inline SqlValue sql_opt_time(const std::optional<Timestamp>& t) {
   return t ? sql_time(*t) : sql_null();
 }
@@ -81,9 +85,9 @@ class SqlConnection {
 
 // Where the two databases' SQL differs; everything else is shared text.
 struct Dialect {
-  std::string_view name;              // "sqlite" or "postgresql"
-  std::string_view lock_rows;         // appended to a SELECT that locks its rows
-  std::string_view skip_locked;       // appended to a claim sub-select
+  std::string_view name;         // "sqlite" or "postgresql"
+  std::string_view lock_rows;    // appended to a SELECT that locks its rows
+  std::string_view skip_locked;  // appended to a claim sub-select
   bool supports_notify = false;
 };
 

@@ -1,10 +1,10 @@
 // The repositories of store.h, written once over the SQL layer for both SQLite and
 // PostgreSQL. Every state change is an UPDATE guarded by the statuses the state
 // machine (core/state_machine.h) allows, so races cannot make illegal moves.
-#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -18,9 +18,12 @@ namespace insightd::store {
 
 std::string_view to_string(BreakerState s) {
   switch (s) {
-    case BreakerState::kClosed: return "CLOSED";
-    case BreakerState::kOpen: return "OPEN";
-    case BreakerState::kHalfOpen: return "HALF_OPEN";
+    case BreakerState::kClosed:
+      return "CLOSED";
+    case BreakerState::kOpen:
+      return "OPEN";
+    case BreakerState::kHalfOpen:
+      return "HALF_OPEN";
   }
   return "?";
 }
@@ -53,7 +56,8 @@ constexpr std::string_view kInsertBatch =
     "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
     "VALUES ($1, 'OPEN', 0, $2, $2) ON CONFLICT (status) WHERE status = 'OPEN' DO NOTHING";
 constexpr std::string_view kAddToBatch =
-    "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = COALESCE(first_event_at, "
+    "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
+    "COALESCE(first_event_at, "
     "$3), updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'";
 constexpr std::string_view kInsertJob =
     "INSERT INTO \"AnalysisJob\" (job_id, batch_id, status, trigger, attempt_count, max_attempts, "
@@ -184,7 +188,9 @@ BreakerRecord breaker_from(const Row& r) {
   return b;
 }
 
-std::string json_text(const boost::json::value& v) { return boost::json::serialize(v); }
+std::string json_text(const boost::json::value& v) {
+  return boost::json::serialize(v);
+}
 
 // Appends one failed attempt to a job's error history.
 std::string append_error(const std::string& errors_json, int64_t attempt, std::string_view error,
@@ -193,8 +199,8 @@ std::string append_error(const std::string& errors_json, int64_t attempt, std::s
   boost::system::error_code ec;
   auto parsed = boost::json::parse(errors_json, ec);
   if (!ec && parsed.is_array()) history = std::move(parsed.as_array());
-  history.push_back(boost::json::object{
-      {"attempt", attempt}, {"error", error}, {"at", format_timestamp(at)}});
+  history.push_back(
+      boost::json::object{{"attempt", attempt}, {"error", error}, {"at", format_timestamp(at)}});
   return json_text(history);
 }
 
@@ -230,8 +236,8 @@ Result<SealedBatch> seal_in_tx(SqlConnection& c, std::string_view batch_id, Seal
       "UPDATE \"Batch\" SET status = '{}', sealed_at = $2, seal_reason = $3, updated_at = $2 "
       "WHERE batch_id = $1 AND status IN ({}) AND event_count > 0 RETURNING event_count",
       to_string(target_of(BatchAction::kSeal)), status_list(allowed_from(BatchAction::kSeal)));
-  auto rows = c.query(kSeal, {std::string(batch_id), sql_time(now),
-                              std::string(to_string(reason))});
+  auto rows =
+      c.query(kSeal, {std::string(batch_id), sql_time(now), std::string(to_string(reason))});
   if (!rows) return rows.error();
   if (rows->empty()) {
     auto cur = c.query(fmt::format("SELECT {} FROM \"Batch\" WHERE batch_id = $1", kBatchColumns),
@@ -305,9 +311,8 @@ class SqlEventStore final : public EventStore {
     if (policy.max_events <= 0) {
       return make_error(ErrorCode::kInvalidArgument, "batch max_events must be positive");
     }
-    return pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
-      return append_in_tx(c, events, policy, now);
-    });
+    return pool_.in_transaction<AppendOutcome>(
+        TxMode::kWrite, [&](SqlConnection& c) { return append_in_tx(c, events, policy, now); });
   }
 
   Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
@@ -507,7 +512,8 @@ class SqlBatchStore final : public BatchStore {
                          std::optional<std::string> cursor) override {
     // Batch ids are time-ordered, so "newest first" is "batch_id descending".
     static const std::string kSql = fmt::format(
-        "SELECT {} FROM \"Batch\" WHERE (CAST($1 AS text) IS NULL OR status = $1) AND (CAST($2 AS text) IS NULL OR batch_id < $2) "
+        "SELECT {} FROM \"Batch\" WHERE (CAST($1 AS text) IS NULL OR status = $1) AND (CAST($2 AS "
+        "text) IS NULL OR batch_id < $2) "
         "ORDER BY batch_id DESC LIMIT $3",
         kBatchColumns);
     auto conn = pool_.acquire();
@@ -516,8 +522,10 @@ class SqlBatchStore final : public BatchStore {
     auto rows = (*conn)->query(kSql, {st, sql_opt_text(cursor), static_cast<int64_t>(limit + 1)});
     if (!rows) return rows.error();
     BatchPage page;
-    for (size_t i = 0; i < rows->size() && i < limit; ++i) page.batches.push_back(batch_from((*rows)[i]));
-    if (rows->size() > limit && !page.batches.empty()) page.next_cursor = page.batches.back().batch_id;
+    for (size_t i = 0; i < rows->size() && i < limit; ++i)
+      page.batches.push_back(batch_from((*rows)[i]));
+    if (rows->size() > limit && !page.batches.empty())
+      page.next_cursor = page.batches.back().batch_id;
     return page;
   }
 
@@ -634,8 +642,8 @@ class SqlJobStore final : public JobStore {
     const std::string& sql = claim_sql();
     auto conn = pool_.acquire();
     if (!conn) return conn.error();
-    auto rows = (*conn)->query(sql, {std::string(owner), new_token(), sql_time(now + lease),
-                                     sql_time(now)});
+    auto rows = (*conn)->query(
+        sql, {std::string(owner), new_token(), sql_time(now + lease), sql_time(now)});
     if (!rows) return rows.error();
     if (rows->empty()) return std::optional<Job>();
     return std::optional<Job>(job_from(rows->front()));
@@ -662,11 +670,11 @@ class SqlJobStore final : public JobStore {
           "UPDATE \"AnalysisJob\" SET status = '{}', lease_owner = NULL, lease_token = NULL, "
           "lease_expires_at = NULL, finished_at = $3, duration_ms = $4, updated_at = $3 "
           "WHERE job_id = $1 AND lease_token = $2 AND status IN ({})",
-          to_string(target_of(JobAction::kSucceed)), status_list(allowed_from(JobAction::kSucceed)));
-      const int64_t duration =
-          job->started_at ? (now - *job->started_at).count() : int64_t{0};
-      auto upd = c.execute(kSucceed, {std::string(job_id), std::string(token), sql_time(now),
-                                      duration});
+          to_string(target_of(JobAction::kSucceed)),
+          status_list(allowed_from(JobAction::kSucceed)));
+      const int64_t duration = job->started_at ? (now - *job->started_at).count() : int64_t{0};
+      auto upd =
+          c.execute(kSucceed, {std::string(job_id), std::string(token), sql_time(now), duration});
       if (!upd) return upd.error();
       if (*upd != 1) return lease_lost(job_id).error();
       Insight out{new_id("ins", now), job->batch_id, job->job_id, insight, now};
@@ -674,12 +682,12 @@ class SqlJobStore final : public JobStore {
           "INSERT INTO \"Insight\" ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
           "$13, $14, $15)",
           kInsightColumns);
-      auto ins = c.execute(kInsert, {out.insight_id, out.batch_id, out.job_id, insight.summary,
-                                     insight.confidence, insight.patterns_json,
-                                     insight.recommendations_json, insight.anomalies_json,
-                                     insight.statistics_json, insight.analyzer,
-                                     sql_opt_text(insight.model), insight.prompt_tokens,
-                                     insight.completion_tokens, insight.latency_ms, sql_time(now)});
+      auto ins = c.execute(
+          kInsert,
+          {out.insight_id, out.batch_id, out.job_id, insight.summary, insight.confidence,
+           insight.patterns_json, insight.recommendations_json, insight.anomalies_json,
+           insight.statistics_json, insight.analyzer, sql_opt_text(insight.model),
+           insight.prompt_tokens, insight.completion_tokens, insight.latency_ms, sql_time(now)});
       if (!ins) return ins.error();
       static const std::string kAnalyzed = fmt::format(
           "UPDATE \"Batch\" SET status = '{}', analyzed_at = $2, updated_at = $2 "
@@ -758,8 +766,8 @@ class SqlJobStore final : public JobStore {
   // Shared with the dead-letter store's redrive.
   static Result<Job> create_in_tx(SqlConnection& c, std::string_view batch_id, JobTrigger trigger,
                                   const BatchPolicy& policy, Timestamp now) {
-    auto rows = c.query("SELECT status FROM \"Batch\" WHERE batch_id = $1",
-                        {std::string(batch_id)});
+    auto rows =
+        c.query("SELECT status FROM \"Batch\" WHERE batch_id = $1", {std::string(batch_id)});
     if (!rows) return rows.error();
     if (rows->empty()) {
       return make_error(ErrorCode::kNotFound, fmt::format("batch {} does not exist", batch_id));
@@ -791,7 +799,8 @@ class SqlJobStore final : public JobStore {
         "UPDATE \"AnalysisJob\" SET status = '{}', attempt_count = attempt_count + 1, "
         "lease_owner = $1, lease_token = $2, lease_expires_at = $3, started_at = $4, "
         "finished_at = NULL, updated_at = $4 "
-        "WHERE job_id = (SELECT job_id FROM \"AnalysisJob\" WHERE status IN ({}) AND run_after <= $4 "
+        "WHERE job_id = (SELECT job_id FROM \"AnalysisJob\" WHERE status IN ({}) AND run_after <= "
+        "$4 "
         "ORDER BY run_after, created_at LIMIT 1{}) RETURNING {}",
         to_string(target_of(JobAction::kClaim)), status_list(allowed_from(JobAction::kClaim)),
         d.skip_locked, kJobColumns);
@@ -813,10 +822,10 @@ class SqlJobStore final : public JobStore {
 
   // The RUNNING job this token holds, locked for the transaction, or kLeaseLost.
   Result<Job> fenced(SqlConnection& c, std::string_view job_id, std::string_view token) {
-    const std::string sql =
-        fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1 AND lease_token = $2 AND "
-                    "status = 'RUNNING'{}",
-                    kJobColumns, pool_.dialect().lock_rows);
+    const std::string sql = fmt::format(
+        "SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1 AND lease_token = $2 AND "
+        "status = 'RUNNING'{}",
+        kJobColumns, pool_.dialect().lock_rows);
     auto rows = c.query(sql, {std::string(job_id), std::string(token)});
     if (!rows) return rows.error();
     if (rows->empty()) return lease_lost(job_id).error();
@@ -864,8 +873,8 @@ class SqlInsightStore final : public InsightStore {
         kInsightColumns);
     auto conn = pool_.acquire();
     if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {sql_opt_text(before), sql_opt_text(batch_id),
-                                      static_cast<int64_t>(limit)});
+    auto rows = (*conn)->query(
+        kSql, {sql_opt_text(before), sql_opt_text(batch_id), static_cast<int64_t>(limit)});
     if (!rows) return rows.error();
     std::vector<Insight> out;
     for (const Row& r : *rows) out.push_back(insight_from(r));
@@ -941,8 +950,8 @@ class SqlDeadLetterStore final : public DeadLetterStore {
   Status discard(std::string_view dlq_id) override {
     auto conn = pool_.acquire();
     if (!conn) return conn.error();
-    auto r = (*conn)->execute("DELETE FROM \"DeadLetterJob\" WHERE dlq_id = $1",
-                              {std::string(dlq_id)});
+    auto r =
+        (*conn)->execute("DELETE FROM \"DeadLetterJob\" WHERE dlq_id = $1", {std::string(dlq_id)});
     if (!r) return r.status();
     if (*r == 0) {
       return make_error(ErrorCode::kNotFound,

@@ -131,8 +131,7 @@ class JobStore {
                              const BatchPolicy& policy, Timestamp now) = 0;
   // Atomically takes the oldest runnable PENDING job: RUNNING, attempt counted,
   // a fresh lease token valid for `lease`. nullopt when none is runnable.
-  virtual Result<std::optional<Job>> claim(std::string_view owner, Millis lease,
-                                           Timestamp now) = 0;
+  virtual Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) = 0;
   // The fenced updates below all require the caller's lease token and return
   // kLeaseLost when the job is no longer theirs.
   virtual Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
@@ -226,8 +225,9 @@ class BreakerStore {
   virtual Result<BreakerRecord> load(std::string_view name, Timestamp now) = 0;
   // Writes `next` only if the stored version is still next.version; returns false
   // when another process changed it first. The stored version is then bumped.
-  virtual Result<bool> compare_and_set(const BreakerRecord& next, std::optional<std::string>
-                                           outbox_payload_json, Timestamp now) = 0;
+  virtual Result<bool> compare_and_set(const BreakerRecord& next,
+                                       std::optional<std::string> outbox_payload_json,
+                                       Timestamp now) = 0;
 };
 
 // Everything above, over one database.

@@ -1,12 +1,11 @@
 // The store contract: one suite, compiled twice — against SQLite
 // (store_contract_test) and a real PostgreSQL (store_contract_pgtest).
-#include <gtest/gtest.h>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <map>
 #include <set>
 #include <thread>
@@ -58,8 +57,8 @@ class StoreContract : public ::testing::Test {
   }
 
   // Appends `n` events with max_events=`max` and returns the sealed batches.
-  std::vector<SealedBatch> fill(const std::string& prefix, int n, int64_t max,
-                                int64_t attempts = 5, Timestamp at = kT0) {
+  std::vector<SealedBatch> fill(const std::string& prefix, int n, int64_t max, int64_t attempts = 5,
+                                Timestamp at = kT0) {
     auto events = make_events(prefix, n, at);
     auto out = store().events().append(events, {max, attempts}, at);
     EXPECT_TRUE(out.is_ok()) << (out ? "" : out.error().message);
@@ -97,7 +96,8 @@ TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
             "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", schema_migrations"
           : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
             "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
-            "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; DROP TABLE schema_migrations"));
+            "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; DROP TABLE "
+            "schema_migrations"));
   OpenedStore a = other->open_another();
   OpenedStore b = other->open_another();
   std::atomic<int> applied{0};
@@ -148,7 +148,8 @@ TEST_F(StoreContract, AppendStoresEventsInTheOpenBatchAndRoundTrips) {
   EXPECT_EQ(e.session_id, "session_1");
   EXPECT_EQ(e.timestamp, kT0 - 1500ms);
   EXPECT_EQ(e.received_at, kT0);
-  EXPECT_EQ(boost::json::parse(e.metadata_json), boost::json::parse(R"({"page":"/products","n":1})"));
+  EXPECT_EQ(boost::json::parse(e.metadata_json),
+            boost::json::parse(R"({"page":"/products","n":1})"));
   EXPECT_EQ((*found)->batch_id, batch_id);
 
   NewEvent bare = make_event("bare");
@@ -173,7 +174,8 @@ TEST_F(StoreContract, SameEventIdIsStoredOnceAndAckedAsDuplicate) {
   EXPECT_EQ(again->results[0].received_at, kT0);  // the stored copy's time
 
   // Repeats inside one call, mixed with new events.
-  std::vector<NewEvent> mixed{make_event("x"), make_event("dup-0"), make_event("x"), make_event("y")};
+  std::vector<NewEvent> mixed{make_event("x"), make_event("dup-0"), make_event("x"),
+                              make_event("y")};
   auto out = store().events().append(mixed, {100, 5}, kT0 + 6s);
   ASSERT_TRUE(out.is_ok()) << out.error().message;
   EXPECT_FALSE(out->results[0].duplicate);
@@ -246,9 +248,10 @@ TEST_F(StoreContract, IllegalBatchTransitionsAreRefused) {
   EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
   // An OPEN batch with no events (all of its events were duplicates) stays open.
   auto conn = db_->pool().acquire();
-  ASSERT_TRUE((*conn)->execute("INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, "
-                               "updated_at) VALUES ('batch_empty', 'OPEN', 0, $1, $1)",
-                               {sql_time(kT0)})
+  ASSERT_TRUE((*conn)
+                  ->execute("INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, "
+                            "updated_at) VALUES ('batch_empty', 'OPEN', 0, $1, $1)",
+                            {sql_time(kT0)})
                   .is_ok());
   auto empty = store().batches().seal("batch_empty", SealReason::kManual, {100, 5}, kT0);
   EXPECT_EQ(empty.code(), ErrorCode::kConflict);
@@ -310,7 +313,8 @@ TEST_F(StoreContract, AJobRunsClaimHeartbeatComplete) {
   EXPECT_EQ(again->trigger, JobTrigger::kManual);
   auto second = store().jobs().claim("worker-a", 30s, kT0 + 5s);
   ASSERT_TRUE(second->has_value());
-  ASSERT_TRUE(store().jobs().complete(again->job_id, *(*second)->lease_token, content, kT0 + 6s).is_ok());
+  ASSERT_TRUE(
+      store().jobs().complete(again->job_id, *(*second)->lease_token, content, kT0 + 6s).is_ok());
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 2);
   EXPECT_EQ((*store().batches().get(sealed[0].batch_id))->status, BatchStatus::kAnalyzed);
 }
@@ -319,8 +323,8 @@ TEST_F(StoreContract, FailuresRetryWithBackoffThenDeadLetterWithEveryError) {
   auto sealed = fill("f", 2, 2, /*attempts=*/2);
   auto first = store().jobs().claim("w", 30s, kT0);
   ASSERT_TRUE(first->has_value());
-  auto out1 = store().jobs().fail((*first)->job_id, *(*first)->lease_token, "boom 1", kT0 + 10s,
-                                  kT0 + 1s);
+  auto out1 =
+      store().jobs().fail((*first)->job_id, *(*first)->lease_token, "boom 1", kT0 + 10s, kT0 + 1s);
   ASSERT_TRUE(out1.is_ok()) << out1.error().message;
   EXPECT_EQ(out1->status, JobStatus::kPending);
   EXPECT_EQ(out1->attempt_count, 1);
@@ -371,8 +375,10 @@ TEST_F(StoreContract, ReleaseHandsAJobBackWithoutUsingAnAttempt) {
   fill("r", 1, 1);
   auto job = store().jobs().claim("w", 30s, kT0);
   ASSERT_TRUE(job->has_value());
-  ASSERT_TRUE(store().jobs().release((*job)->job_id, *(*job)->lease_token, "circuit open",
-                                     kT0 + 10min, kT0).is_ok());
+  ASSERT_TRUE(store()
+                  .jobs()
+                  .release((*job)->job_id, *(*job)->lease_token, "circuit open", kT0 + 10min, kT0)
+                  .is_ok());
   auto back = store().jobs().get((*job)->job_id);
   EXPECT_EQ((*back)->status, JobStatus::kPending);
   EXPECT_EQ((*back)->attempt_count, 0);
@@ -401,7 +407,8 @@ TEST_F(StoreContract, ExpiredLeasesAreRecoveredAndTheStaleWorkerIsRefused) {
   NewInsight content{.summary = "x", .confidence = 0.5, .analyzer = "builtin"};
   EXPECT_EQ(store().jobs().complete((*a)->job_id, stale, content, kT0 + 33s).code(),
             ErrorCode::kLeaseLost);
-  ASSERT_TRUE(store().jobs().complete((*b)->job_id, *(*b)->lease_token, content, kT0 + 34s).is_ok());
+  ASSERT_TRUE(
+      store().jobs().complete((*b)->job_id, *(*b)->lease_token, content, kT0 + 34s).is_ok());
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 1);
 
   // A job recovered after its last attempt goes to the dead-letter queue.
@@ -475,7 +482,8 @@ TEST_F(StoreContract, ConcurrentAppendsKeepEveryEventInExactlyOneBatchUnderTheLi
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(*store().events().count(), 420);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE event_count > 10"), 0);
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED' AND event_count <> 10"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED' AND event_count <> 10"),
+            0);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED'"), 42);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 0);
   EXPECT_EQ(scalar("SELECT COALESCE(SUM(event_count), 0) FROM \"Batch\""), 420);
@@ -508,7 +516,8 @@ TEST_F(StoreContract, BreakerStateIsSharedThroughCompareAndSet) {
   EXPECT_EQ(now->failure_count, 5);
   EXPECT_EQ(now->open_until, kT0 + 10min);
   EXPECT_EQ(now->version, 1);
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'circuit.state_changed'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'circuit.state_changed'"),
+            1);
 }
 
 TEST_F(StoreContract, OutboxHandsOutMessagesInOrderUntilPublished) {

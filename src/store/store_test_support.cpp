@@ -1,10 +1,10 @@
 #include "store/store_test_support.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <fmt/format.h>
 
 #include "core/ids.h"
 #include "store/postgres/pg_connection.h"
@@ -42,8 +42,8 @@ std::unique_ptr<TestDatabase> TestDatabase::create() {
     }
   }
   const std::string url(base);
-  db->url_ = url + (url.find('?') == std::string::npos ? "?" : "&") +
-             "options=-csearch_path%3D" + db->cleanup_;
+  db->url_ = url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+             db->cleanup_;
 #else
   const auto dir = std::filesystem::temp_directory_path() / lowercase(new_id("insightd-test"));
   std::filesystem::create_directories(dir);

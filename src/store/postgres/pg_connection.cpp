@@ -1,8 +1,8 @@
 #include "store/postgres/pg_connection.h"
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 
-#include <fmt/format.h>
 #include <unordered_map>
 #include <vector>
 
@@ -48,7 +48,8 @@ class PgConnection final : public SqlConnection {
         if (PQgetisnull(r, i, j)) {
           cols.emplace_back(std::nullopt);
         } else {
-          cols.emplace_back(std::string(PQgetvalue(r, i, j), static_cast<size_t>(PQgetlength(r, i, j))));
+          cols.emplace_back(
+              std::string(PQgetvalue(r, i, j), static_cast<size_t>(PQgetlength(r, i, j))));
         }
       }
       rows.emplace_back(std::move(cols));
@@ -89,10 +90,10 @@ class PgConnection final : public SqlConnection {
     }
     const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
-    const ErrorCode code = PQstatus(conn_) != CONNECTION_OK ? ErrorCode::kUnavailable
-                                                            : code_for_sqlstate(state);
-    const std::string msg = r != nullptr ? trim_message(PQresultErrorMessage(r))
-                                         : trim_message(PQerrorMessage(conn_));
+    const ErrorCode code =
+        PQstatus(conn_) != CONNECTION_OK ? ErrorCode::kUnavailable : code_for_sqlstate(state);
+    const std::string msg =
+        r != nullptr ? trim_message(PQresultErrorMessage(r)) : trim_message(PQerrorMessage(conn_));
     return make_error(code, fmt::format("postgresql: {}: {}", what, msg));
   }
 
@@ -155,7 +156,8 @@ Result<std::unique_ptr<SqlConnection>> open_postgres(const std::string& url) {
   }
   // Server notices ("relation already exists, skipping") are not errors; keep
   // them out of stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   auto c = std::make_unique<PgConnection>(conn);
   if (Status s = c->execute_script("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"); !s) {
     return s.error();

@@ -1,9 +1,9 @@
 #include "store/sqlite/sqlite_connection.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <fmt/format.h>
 #include <unordered_map>
 
 namespace insightd::store {
@@ -148,15 +148,14 @@ Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
     if (ec) {
-      return make_error(ErrorCode::kUnavailable,
-                        fmt::format("cannot create folder {}: {}", p.parent_path().string(),
-                                    ec.message()));
+      return make_error(
+          ErrorCode::kUnavailable,
+          fmt::format("cannot create folder {}: {}", p.parent_path().string(), ec.message()));
     }
   }
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Error e = sqlite_error(db, rc, fmt::format("cannot open {}", path));
     sqlite3_close_v2(db);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages insightd needs, only those missing.
+#   scripts/deps.sh build        what building and running needs
+#   scripts/deps.sh build test   ... plus what the test suite needs
+set -euo pipefail
+
+build_pkgs=(
+  g++ cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev
+  libpq-dev libsqlite3-dev libssl-dev
+  libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
+)
+test_pkgs=(
+  libgtest-dev libgmock-dev
+  postgresql-15 postgresql-client-15
+  curl clang-format procps sqlite3 git
+)
+
+want=()
+for group in "$@"; do
+  case "$group" in
+    build) want+=("${build_pkgs[@]}") ;;
+    test) want+=("${test_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (build, test)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing: ${missing[*]}"
+sudo=()
+[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+"${sudo[@]}" apt-get update -q
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,277 @@
+#include "core/event_validation.h"
+
+#include <date/date.h>
+#include <fmt/format.h>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serializer.hpp>
+#include <boost/json/value.hpp>
+#include <optional>
+
+#include "core/ids.h"
+
+namespace insightd {
+namespace {
+
+namespace json = boost::json;
+
+// Deep enough to let metadata_too_deep name the real problem for anything a
+// client plausibly sends, shallow enough to bound the work on hostile input.
+constexpr size_t kMaxParseDepth = 64;
+
+std::string_view view(const json::string& s) {
+  return {s.data(), s.size()};
+}
+
+EventRejection reject(std::string_view event_id, std::string_view code, std::string message) {
+  return EventRejection{std::string(event_id), std::string(code), std::move(message)};
+}
+
+// Counts the Unicode characters of UTF-8 text; nullopt when the text is not valid
+// UTF-8 or holds a control character (C0, DEL or C1). Stops early past `max_chars`.
+std::optional<size_t> count_clean_chars(std::string_view s, size_t max_chars) {
+  size_t chars = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (++chars > max_chars) return chars;
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) {
+      if (b0 < 0x20 || b0 == 0x7F) return std::nullopt;
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80;  // the range of the second byte, tighter for some leads
+    unsigned char hi = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+      len = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+      len = 3;
+      if (b0 == 0xE0) lo = 0xA0;  // overlong
+      if (b0 == 0xED) hi = 0x9F;  // surrogates
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+      len = 4;
+      if (b0 == 0xF0) lo = 0x90;  // overlong
+      if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return std::nullopt;
+    }
+    if (i + len > s.size()) return std::nullopt;
+    const auto b1 = static_cast<unsigned char>(s[i + 1]);
+    if (b1 < lo || b1 > hi) return std::nullopt;
+    for (size_t k = 2; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < 0x80 || b > 0xBF) return std::nullopt;
+    }
+    if (b0 == 0xC2 && b1 <= 0x9F) return std::nullopt;  // C1 controls U+0080..U+009F
+    i += len;
+  }
+  return chars;
+}
+
+bool is_event_type_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == ':' || c == '.' || c == '-';
+}
+
+bool is_valid_event_type(std::string_view s) {
+  if (s.empty() || s.size() > kMaxEventTypeLength) return false;
+  for (const char c : s) {
+    if (!is_event_type_char(c)) return false;
+  }
+  return true;
+}
+
+// Whether `v` nests at most `levels` objects/arrays deep, counting itself. The
+// recursion stops at the limit, so it is bounded whatever the input.
+bool within_depth(const json::value& v, int levels) {
+  if (v.is_object()) {
+    if (levels <= 0) return false;
+    for (const auto& member : v.get_object()) {
+      if (!within_depth(member.value(), levels - 1)) return false;
+    }
+  } else if (v.is_array()) {
+    if (levels <= 0) return false;
+    for (const auto& element : v.get_array()) {
+      if (!within_depth(element, levels - 1)) return false;
+    }
+  }
+  return true;
+}
+
+// Serialises `v` as compact JSON into `out` (when given), unless that takes more
+// than `limit` bytes; stops as soon as it does, so oversized input costs little.
+bool serialize_within(const json::value& v, size_t limit, std::string* out) {
+  json::serializer sr;
+  sr.reset(&v);
+  char buf[4096];
+  size_t total = 0;
+  while (!sr.done()) {
+    const auto chunk = sr.read(buf, sizeof buf);
+    total += chunk.size();
+    if (total > limit) return false;
+    if (out != nullptr) out->append(chunk.data(), chunk.size());
+  }
+  return true;
+}
+
+// An optional id-like string field: nullopt (absent, null or ""), the text, or a
+// rejection when it is not a clean string of at most `max_chars`.
+struct OptionalText {
+  std::optional<std::string> text;
+  bool ok = true;
+};
+
+OptionalText read_optional_text(const json::object& obj, std::string_view key, size_t max_chars) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) return {};
+  if (!v->is_string()) return {std::nullopt, false};
+  const std::string_view s = view(v->get_string());
+  const auto chars = count_clean_chars(s, max_chars);
+  if (!chars || *chars > max_chars) return {std::nullopt, false};
+  if (s.empty()) return {};
+  return {std::string(s), true};
+}
+
+std::string rfc3339_message(std::string_view field) {
+  return fmt::format("{} must be an RFC 3339 date-time string such as \"2026-11-29T04:49:05.123Z\"",
+                     field);
+}
+
+// The range format_timestamp and parse_rfc3339 agree on: years 0000 to 9999.
+bool is_representable(Timestamp t) {
+  constexpr auto kFirst = date::sys_days(date::year{0} / 1 / 1);
+  constexpr auto kAfterLast = date::sys_days(date::year{10000} / 1 / 1);
+  return t >= kFirst && t < kAfterLast;
+}
+
+}  // namespace
+
+EventVerdict validate_event(const json::value& event, Timestamp received_at) {
+  if (!event.is_object()) {
+    return reject("", event_error::kInvalidEvent, "an event must be a JSON object");
+  }
+  const json::object& obj = event.get_object();
+
+  // eventId first, so that every later rejection can name the event.
+  const json::value* id_value = obj.if_contains("eventId");
+  const std::string_view given_id = id_value != nullptr && id_value->is_string()
+                                        ? view(id_value->get_string())
+                                        : std::string_view{};
+  const bool id_given = id_value != nullptr && !id_value->is_null();
+  if (id_given) {
+    const auto chars =
+        id_value->is_string() ? count_clean_chars(given_id, kMaxEventIdLength) : std::nullopt;
+    if (!chars || *chars < 1 || *chars > kMaxEventIdLength) {
+      return reject(given_id, event_error::kInvalidEventId,
+                    fmt::format("eventId must be a string of 1-{} characters without control "
+                                "characters",
+                                kMaxEventIdLength));
+    }
+  }
+
+  const json::value* type_value = obj.if_contains("eventType");
+  if (type_value == nullptr || !type_value->is_string() ||
+      !is_valid_event_type(view(type_value->get_string()))) {
+    return reject(given_id, event_error::kInvalidEventType,
+                  fmt::format("eventType {} 1-{} characters of letters, digits, '_', ':', '.', '-'",
+                              type_value == nullptr ? "is required and must be" : "must be",
+                              kMaxEventTypeLength));
+  }
+
+  OptionalText user_id = read_optional_text(obj, "userId", kMaxUserIdLength);
+  if (!user_id.ok) {
+    return reject(given_id, event_error::kInvalidUserId,
+                  fmt::format("userId must be a string of at most {} characters without control "
+                              "characters",
+                              kMaxUserIdLength));
+  }
+  OptionalText session_id = read_optional_text(obj, "sessionId", kMaxSessionIdLength);
+  if (!session_id.ok) {
+    return reject(given_id, event_error::kInvalidSessionId,
+                  fmt::format("sessionId must be a string of at most {} characters without "
+                              "control characters",
+                              kMaxSessionIdLength));
+  }
+
+  std::optional<Timestamp> timestamp;
+  if (const json::value* v = obj.if_contains("timestamp"); v != nullptr && !v->is_null()) {
+    if (v->is_string()) timestamp = parse_rfc3339(view(v->get_string()));
+    if (!timestamp) {
+      return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("timestamp"));
+    }
+  }
+  std::optional<Timestamp> sent_at;
+  if (const json::value* v = obj.if_contains("sentAt"); v != nullptr && !v->is_null()) {
+    if (v->is_string()) sent_at = parse_rfc3339(view(v->get_string()));
+    if (!sent_at) {
+      return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("sentAt"));
+    }
+  }
+  // Segment's and RudderStack's correction: the client's clock is off by
+  // (sentAt − receivedAt), so shift its timestamp by the same amount.
+  if (timestamp && sent_at) {
+    *timestamp = received_at - (*sent_at - *timestamp);
+    if (!is_representable(*timestamp)) {
+      return reject(given_id, event_error::kInvalidTimestamp,
+                    "timestamp corrected by sentAt falls outside the years 0000-9999");
+    }
+  }
+
+  std::string metadata_json = "{}";
+  if (const json::value* v = obj.if_contains("metadata"); v != nullptr && !v->is_null()) {
+    if (!v->is_object()) {
+      return reject(given_id, event_error::kInvalidMetadata, "metadata must be a JSON object");
+    }
+    if (!within_depth(*v, kMaxMetadataDepth)) {
+      return reject(given_id, event_error::kMetadataTooDeep,
+                    fmt::format("metadata must nest objects and arrays at most {} levels deep",
+                                kMaxMetadataDepth));
+    }
+    metadata_json.clear();
+    if (!serialize_within(*v, kMaxMetadataBytes, &metadata_json)) {
+      return reject(given_id, event_error::kMetadataTooLarge,
+                    fmt::format("metadata must be at most {} bytes as JSON ({} KB)",
+                                kMaxMetadataBytes, kMaxMetadataBytes / 1024));
+    }
+  }
+
+  if (!serialize_within(event, kMaxEventBytes, nullptr)) {
+    return reject(given_id, event_error::kEventTooLarge,
+                  fmt::format("an event must be at most {} bytes as JSON ({} KB)", kMaxEventBytes,
+                              kMaxEventBytes / 1024));
+  }
+
+  NewEvent out;
+  // Made only for events that pass, at the injected receive time so ids sort with it.
+  out.event_id = id_given ? std::string(given_id) : new_id("evt", received_at);
+  out.event_type = std::string(view(type_value->get_string()));
+  out.user_id = std::move(user_id.text);
+  out.session_id = std::move(session_id.text);
+  out.received_at = received_at;
+  out.timestamp = timestamp.value_or(received_at);
+  if (out.timestamp - received_at > kMaxFutureSkew) {
+    out.clock_skew_ms = (out.timestamp - received_at).count();
+  }
+  out.metadata_json = std::move(metadata_json);
+  return out;
+}
+
+EventVerdict validate_event_text(std::string_view text, Timestamp received_at) {
+  // The parsed value only lives until its fields are copied out: one arena, freed at once.
+  unsigned char initial[4096];
+  json::monotonic_resource arena(initial, sizeof initial);
+  json::parse_options options;
+  options.max_depth = kMaxParseDepth;
+  json::error_code ec;
+  const json::value event =
+      json::parse(json::string_view(text.data(), text.size()), ec, &arena, options);
+  if (ec) {
+    return reject("", event_error::kInvalidJson,
+                  fmt::format("an event must be valid JSON: {}", ec.message()));
+  }
+  return validate_event(event, received_at);
+}
+
+}  // namespace insightd

@@ -1,0 +1,44 @@
+#include "net/http.h"
+
+#include <boost/json/serialize.hpp>
+#include <string>
+
+namespace insightd::net {
+
+Response json_response(http::status status, const boost::json::value& body) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body);
+  return res;
+}
+
+Response error_response(http::status status, std::string_view code, std::string_view message) {
+  return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+http::status http_status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return http::status::bad_request;
+    case ErrorCode::kNotFound:
+      return http::status::not_found;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict:
+    case ErrorCode::kIllegalTransition:
+    case ErrorCode::kLeaseLost:
+      return http::status::conflict;
+    case ErrorCode::kUnavailable:
+      return http::status::service_unavailable;
+    case ErrorCode::kInternal:
+      return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+Response error_response(const Error& error) {
+  std::string_view message = error.message;
+  if (error.code == ErrorCode::kInternal) message = "internal error";
+  return error_response(http_status_for(error.code), to_string(error.code), message);
+}
+
+}  // namespace insightd::net

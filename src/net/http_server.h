@@ -1,0 +1,79 @@
+// The HTTP/1.1 server of insightd: accepts connections, reads requests with
+// bounded sizes and timeouts, asks the Router where each goes, and writes the
+// answers back in order (keep-alive and pipelining included).
+//
+// Threads: `io_threads` network threads run every connection; handlers of
+// RouteKind::kBlocking run on `blocking_threads` other threads, so a slow database
+// never stalls the network. Beast stays inside http_server.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+
+namespace insightd::net {
+
+class Router;
+
+struct HttpServerOptions {
+  std::string host = "0.0.0.0";  // an IP address or a name that resolves to one
+  uint16_t port = 3000;          // 0: the system picks one; HttpServer::port() says which
+  int io_threads = 1;
+  int blocking_threads = 4;
+
+  size_t max_body_bytes = 1024 * 1024;  // larger bodies get 413
+  size_t max_header_bytes = 16 * 1024;  // larger request headers get 431
+  // Requests read from one connection but not yet answered; reading pauses at the limit.
+  size_t max_pipelined_requests = 16;
+  // Blocking requests queued or running on the pool, over all connections; beyond
+  // it a blocking route is answered 503 with Retry-After at once.
+  size_t max_blocking_backlog = 1024;
+
+  // From the connection's start (or the first byte of a later request) until the
+  // request header is complete.
+  std::chrono::milliseconds header_timeout{10'000};
+  // From the header until the body is complete.
+  std::chrono::milliseconds body_timeout{30'000};
+  // How long a keep-alive connection may sit between requests, and how long one
+  // response write may take.
+  std::chrono::milliseconds idle_timeout{60'000};
+
+  std::string server_name = "insightd";  // the Server header
+};
+
+class HttpServer {
+ public:
+  // Takes the routes; they are fixed from here on.
+  HttpServer(HttpServerOptions options, Router router);
+  // Calls stop(). Must not run on one of the server's own threads.
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the threads. Fails with a message fit for the
+  // operator ("port 3000 is already in use"); a server starts at most once.
+  Status start();
+
+  // The bound port once start() succeeded (the real one when options.port was 0);
+  // 0 before.
+  uint16_t port() const;
+
+  // Stops accepting, closes every connection (a response being written is cut
+  // off; blocking handlers already running finish, queued ones are dropped) and
+  // joins the threads. Idempotent and thread-safe: meant to be called from a
+  // signal_set handler or any other thread. Called on one of the server's own
+  // threads it only begins the shutdown; the destructor or a later stop() joins.
+  // Not async-signal-safe: do not call it from a raw signal handler.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace insightd::net

@@ -1,0 +1,107 @@
+// Where an HTTP request goes: the Router maps (method, path) to a handler and
+// says whether that handler may block. It owns no sockets and no threads, so it
+// is tested by calling dispatch() with a request; HttpServer asks it (resolve())
+// and runs the handler on the network thread or on its blocking pool.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "net/http.h"
+
+namespace insightd::net {
+
+// Where a handler runs.
+enum class RouteKind {
+  kInline,    // never blocks (no database, no disk): runs on the network thread that read it
+  kBlocking,  // may block: runs on the server's blocking pool, the answer is posted back
+};
+
+// Values of the `{name}` segments of a matched pattern, percent-decoded.
+class PathParams {
+ public:
+  PathParams() = default;
+  explicit PathParams(std::vector<std::pair<std::string, std::string>> values)
+      : values_(std::move(values)) {}
+
+  // The value of `name`; "" when the route has no such parameter (a matched
+  // parameter is never empty).
+  std::string_view get(std::string_view name) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+// Handlers are pure: request in, response out. One handler may run on several
+// threads at once, so what it captures must be thread-safe. Exceptions are a bug:
+// the server logs them and answers 500.
+using Handler = std::function<Response(const Request&, const PathParams&)>;
+
+// The route picked for one request. Refers to the Router's handler: it must not
+// outlive the Router, nor a later add().
+class RouteMatch {
+ public:
+  RouteKind kind() const { return kind_; }
+  const PathParams& params() const { return params_; }
+  Response run(const Request& req) const { return (*handler_)(req, params_); }
+
+ private:
+  friend class Router;
+  RouteMatch(const Handler* handler, RouteKind kind, PathParams params)
+      : handler_(handler), kind_(kind), params_(std::move(params)) {}
+
+  const Handler* handler_;
+  RouteKind kind_;
+  PathParams params_;
+};
+
+// Routes are registered once, before serving; after that the Router is only read
+// and may be shared by any number of threads.
+class Router {
+ public:
+  // `pattern` is an absolute path whose segments are literals or `{name}`, a whole
+  // non-empty segment: "/healthz", "/api/admin/batches/{id}". Literal segments
+  // match the percent-decoded request path exactly ("/a" and "/a/" differ).
+  // Registering the same method and path shape twice is a bug.
+  void add(http::verb method, std::string_view pattern, RouteKind kind, Handler handler);
+
+  // Claims every path under `prefix` for `method`: "/api/socket" takes
+  // "/api/socket", "/api/socket/" and "/api/socket/...", but not "/api/sockets".
+  // The handler reads what follows the prefix from the request target itself.
+  void add_prefix(http::verb method, std::string_view prefix, RouteKind kind, Handler handler);
+
+  // The route for `req`, or the error response to send instead: 400 for a target
+  // that is not a valid origin-form or absolute-form URL, 404 when no route has
+  // the path, 405 with `Allow` when routes have the path but not the method.
+  // Precedence: exact paths, then patterns (a literal segment beats a parameter,
+  // leftmost first), then prefixes (longest first). HEAD uses the GET route when
+  // there is no HEAD route; the server drops the body.
+  std::variant<RouteMatch, Response> resolve(const Request& req) const;
+
+  // resolve() and, on a match, run the handler on the calling thread whatever
+  // its kind. For tests and for callers already off the network threads.
+  Response dispatch(const Request& req) const;
+
+ private:
+  struct Segment {
+    std::string text;  // the literal, or the parameter's name
+    bool is_param;
+  };
+  struct Route {
+    http::verb method;
+    std::vector<Segment> segments;
+    bool is_prefix;
+    RouteKind kind;
+    Handler handler;
+  };
+
+  void insert(Route route);
+
+  std::vector<Route> routes_;  // in precedence order; resolve() takes the first match
+};
+
+}  // namespace insightd::net

@@ -1,0 +1,185 @@
+#include "net/router.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <string>
+
+namespace insightd::net {
+namespace {
+
+Request make_request(http::verb method, std::string_view target) {
+  Request req{method, target, 11};
+  req.set(http::field::host, "localhost");
+  return req;
+}
+
+// A handler that answers with its name and the `id` parameter, if any.
+Handler named(std::string name) {
+  return [name = std::move(name)](const Request&, const PathParams& params) {
+    boost::json::object body{{"route", name}};
+    if (!params.get("id").empty()) body["id"] = params.get("id");
+    return json_response(http::status::ok, body);
+  };
+}
+
+boost::json::value body_of(const Response& res) {
+  return boost::json::parse(res.body());
+}
+
+std::string route_of(const Response& res) {
+  if (res.result() != http::status::ok) return "status " + std::to_string(res.result_int());
+  return std::string(body_of(res).at("route").as_string());
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.add(http::verb::get, "/healthz", RouteKind::kInline, named("healthz"));
+    router_.add(http::verb::get, "/api/admin/batches", RouteKind::kBlocking, named("batches"));
+    router_.add(http::verb::get, "/api/admin/batches/{id}", RouteKind::kBlocking, named("batch"));
+    router_.add(http::verb::post, "/api/admin/batches/{id}/seal", RouteKind::kBlocking,
+                named("seal"));
+    router_.add(http::verb::get, "/api/admin/batches/open", RouteKind::kBlocking, named("open"));
+    router_.add_prefix(http::verb::get, "/api/socket", RouteKind::kInline, named("socket-get"));
+    router_.add_prefix(http::verb::post, "/api/socket/", RouteKind::kInline, named("socket-post"));
+    router_.add_prefix(http::verb::get, "/static", RouteKind::kInline, named("static"));
+    router_.add_prefix(http::verb::get, "/static/special", RouteKind::kInline, named("special"));
+  }
+
+  std::string dispatch(http::verb method, std::string_view target) {
+    return route_of(router_.dispatch(make_request(method, target)));
+  }
+
+  Router router_;
+};
+
+TEST_F(RouterTest, ExactPathsMatchWholePathOnly) {
+  EXPECT_EQ(dispatch(http::verb::get, "/healthz"), "healthz");
+  EXPECT_EQ(dispatch(http::verb::get, "/healthz?verbose=1"), "healthz");
+  EXPECT_EQ(dispatch(http::verb::get, "/api/admin/batches"), "batches");
+  EXPECT_EQ(dispatch(http::verb::get, "/healthz/"), "status 404");
+  EXPECT_EQ(dispatch(http::verb::get, "/health"), "status 404");
+}
+
+TEST_F(RouterTest, AbsoluteFormTargetsRouteByTheirPath) {
+  EXPECT_EQ(dispatch(http::verb::get, "http://localhost:3000/healthz"), "healthz");
+}
+
+TEST_F(RouterTest, PercentEncodedLiteralsMatchTheirDecodedForm) {
+  EXPECT_EQ(dispatch(http::verb::get, "/heal%74hz"), "healthz");
+}
+
+TEST_F(RouterTest, ParametersAreExtractedAndDecoded) {
+  Response res = router_.dispatch(make_request(http::verb::get, "/api/admin/batches/b-42"));
+  ASSERT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(body_of(res).at("route"), "batch");
+  EXPECT_EQ(body_of(res).at("id"), "b-42");
+
+  res = router_.dispatch(make_request(http::verb::get, "/api/admin/batches/a%2Fb%20c"));
+  EXPECT_EQ(body_of(res).at("id"), "a/b c");
+
+  res = router_.dispatch(make_request(http::verb::post, "/api/admin/batches/7/seal"));
+  EXPECT_EQ(body_of(res).at("route"), "seal");
+  EXPECT_EQ(body_of(res).at("id"), "7");
+}
+
+TEST_F(RouterTest, ParameterNeverMatchesAnEmptySegment) {
+  EXPECT_EQ(dispatch(http::verb::get, "/api/admin/batches/"), "status 404");
+}
+
+TEST_F(RouterTest, LiteralSegmentBeatsParameterWhateverTheOrderOfRegistration) {
+  EXPECT_EQ(dispatch(http::verb::get, "/api/admin/batches/open"), "open");
+  EXPECT_EQ(dispatch(http::verb::get, "/api/admin/batches/closed"), "batch");
+}
+
+TEST_F(RouterTest, PrefixClaimsItselfItsTrailingSlashAndEverythingBelow) {
+  EXPECT_EQ(dispatch(http::verb::get, "/api/socket"), "socket-get");
+  EXPECT_EQ(dispatch(http::verb::get, "/api/socket/?EIO=4&transport=polling"), "socket-get");
+  EXPECT_EQ(dispatch(http::verb::get, "/api/socket/deeper/still"), "socket-get");
+  // Registered with a trailing slash, it claims the same paths.
+  EXPECT_EQ(dispatch(http::verb::post, "/api/socket?EIO=4"), "socket-post");
+  EXPECT_EQ(dispatch(http::verb::post, "/api/socket/"), "socket-post");
+  EXPECT_EQ(dispatch(http::verb::get, "/api/sockets"), "status 404");
+}
+
+TEST_F(RouterTest, LongestPrefixWins) {
+  EXPECT_EQ(dispatch(http::verb::get, "/static/app.js"), "static");
+  EXPECT_EQ(dispatch(http::verb::get, "/static/special/x"), "special");
+}
+
+TEST_F(RouterTest, UnknownPathIsA404JsonError) {
+  Response res = router_.dispatch(make_request(http::verb::get, "/nope"));
+  EXPECT_EQ(res.result(), http::status::not_found);
+  EXPECT_EQ(res[http::field::content_type], "application/json");
+  auto error = body_of(res).at("error");
+  EXPECT_EQ(error.at("code"), "not_found");
+  EXPECT_FALSE(error.at("message").as_string().empty());
+}
+
+TEST_F(RouterTest, KnownPathWithAnotherMethodIsA405WithAllow) {
+  Response res = router_.dispatch(make_request(http::verb::delete_, "/healthz"));
+  EXPECT_EQ(res.result(), http::status::method_not_allowed);
+  EXPECT_EQ(res[http::field::allow], "GET, HEAD");
+  EXPECT_EQ(body_of(res).at("error").at("code"), "method_not_allowed");
+
+  // Allow lists every method of every route whose path matches.
+  res = router_.dispatch(make_request(http::verb::put, "/api/socket/"));
+  EXPECT_EQ(res.result(), http::status::method_not_allowed);
+  EXPECT_EQ(res[http::field::allow], "GET, HEAD, POST");
+}
+
+TEST_F(RouterTest, HeadFallsBackToGet) {
+  EXPECT_EQ(dispatch(http::verb::head, "/healthz"), "healthz");
+}
+
+TEST_F(RouterTest, ResolveReportsTheKindWithoutRunningTheHandler) {
+  int runs = 0;
+  Router router;
+  router.add(http::verb::get, "/db/{id}", RouteKind::kBlocking,
+             [&runs](const Request&, const PathParams&) {
+               ++runs;
+               return json_response(http::status::ok, nullptr);
+             });
+  auto resolved = router.resolve(make_request(http::verb::get, "/db/9"));
+  auto* match = std::get_if<RouteMatch>(&resolved);
+  ASSERT_NE(match, nullptr);
+  EXPECT_EQ(match->kind(), RouteKind::kBlocking);
+  EXPECT_EQ(match->params().get("id"), "9");
+  EXPECT_EQ(runs, 0);
+  match->run(make_request(http::verb::get, "/db/9"));
+  EXPECT_EQ(runs, 1);
+}
+
+TEST_F(RouterTest, InvalidTargetIsA400) {
+  Response res = router_.dispatch(make_request(http::verb::get, "/bad%zz"));
+  EXPECT_EQ(res.result(), http::status::bad_request);
+  EXPECT_EQ(body_of(res).at("error").at("code"), "bad_request");
+}
+
+TEST(HttpHelpersTest, ErrorResponseHasTheSpecShape) {
+  Response res = error_response(http::status::conflict, "conflict", "a job is already \"running\"");
+  EXPECT_EQ(res.result(), http::status::conflict);
+  EXPECT_EQ(res[http::field::content_type], "application/json");
+  EXPECT_EQ(boost::json::parse(res.body()),
+            boost::json::parse(
+                R"({"error":{"code":"conflict","message":"a job is already \"running\""}})"));
+}
+
+TEST(HttpHelpersTest, ErrorsMapToFittingStatuses) {
+  Response res = error_response(make_error(ErrorCode::kNotFound, "no batch 7"));
+  EXPECT_EQ(res.result(), http::status::not_found);
+  EXPECT_EQ(body_of(res).at("error").at("code"), "not_found");
+  EXPECT_EQ(body_of(res).at("error").at("message"), "no batch 7");
+
+  EXPECT_EQ(http_status_for(ErrorCode::kConflict), http::status::conflict);
+  EXPECT_EQ(http_status_for(ErrorCode::kUnavailable), http::status::service_unavailable);
+
+  // Internal details stay in the logs.
+  res = error_response(make_error(ErrorCode::kInternal, "SQL: relation \"Event\" is locked"));
+  EXPECT_EQ(res.result(), http::status::internal_server_error);
+  EXPECT_EQ(body_of(res).at("error").at("message"), "internal error");
+}
+
+}  // namespace
+}  // namespace insightd::net
