@@ -9,11 +9,13 @@ build_pkgs=(
   libboost1.81-dev libboost-json1.81-dev
   libpq-dev libsqlite3-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
+  libcurl4-openssl-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15
   curl clang-format procps sqlite3 git
+  clang libclang-rt-14-dev nodejs libbenchmark-dev
 )
 
 want=()

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -11,11 +12,20 @@
 #include <sstream>
 #include <thread>
 
+#include "analysis/insight_command.h"
 #include "api/health.h"
 #include "app/config.h"
+#include "app/workers.h"
+#include "ingest/group_commit_writer.h"
+#include "ingest/http_ingest.h"
+#include "ingest/ingest_service.h"
+#include "ingest/live_hub.h"
+#include "ingest/socketio_ingest.h"
 #include "net/http_server.h"
 #include "net/router.h"
 #include "obs/log.h"
+#include "pipeline/batch_sealer.h"
+#include "socketio/socketio_server.h"
 #include "store/migrations.h"
 #include "store/open_store.h"
 
@@ -104,29 +114,248 @@ int wait_for_stop_signal() {
   return sig;
 }
 
+store::BatchPolicy batch_policy(const Config& c) {
+  return store::BatchPolicy{.max_events = c.batch_max_events, .max_attempts = c.max_attempts};
+}
+
+// Ends the process after a shutdown that left analyzer calls running: their
+// threads still use the store and the analyzer, so destructors must not run.
+// Their jobs were handed back and their late writes would be refused anyway.
+[[noreturn]] void exit_abandoning(size_t abandoned) {
+  spdlog::warn("[Shutdown] Stopped; {} analyzer call(s) still running were abandoned", abandoned);
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  std::_Exit(kExitOk);
+}
+
 int run_server(const Config& config, std::string_view mode) {
+  const bool with_workers = mode != "serve";
   log_config(config, mode);
   auto opened = open_and_migrate(config);
   if (!opened) {
     spdlog::error("[Startup] Cannot open the database: {}", opened.error().message);
     return kExitFailure;
   }
+  store::Store& store = *opened->store;
+  const Clock& clock = SystemClock::instance();
+
+  // All in one: the workers run here too, and every seal (by size in the
+  // writer's commit, by age in the sealer) wakes them at once.
+  std::unique_ptr<Workers> workers;
+  if (with_workers) workers = std::make_unique<Workers>(config, store, clock);
+  auto wake_workers = [&workers](const std::vector<store::SealedBatch>&) {
+    if (workers) workers->wake();
+  };
+
+  // Ingestion: every front door goes through one group-commit writer.
+  ingest::LiveHub live;
+  ingest::GroupCommitWriter writer(store.events(), clock,
+                                   ingest::WriterOptions{.policy = batch_policy(config)}, &live,
+                                   wake_workers);
+  ingest::IngestService ingest_service(writer, clock, config.ingest_keys);
+  // Socket.IO (user:event, user:events) at SOCKETIO_PATH, beside HTTP ingestion.
+  socketio::ServerOptions sio_options;
+  sio_options.path = config.socketio_path;
+  sio_options.cors_origin = config.public_url.value_or("*");
+  socketio::SocketIoServer io(sio_options);
+  ingest::attach_socketio_ingest(io, ingest_service);
+  pipeline::BatchSealer sealer(store.batches(), clock, Millis(config.batch_max_age_ms),
+                               batch_policy(config), std::chrono::seconds(1), wake_workers);
+
   net::Router router;
-  api::add_health_routes(router, *opened->store, *opened->pool);
+  api::add_health_routes(router, store, *opened->pool);
+  ingest::add_ingest_routes(router, ingest_service,
+                            ingest::HttpIngestOptions{.cors_origin = config.public_url});
+  io.mount(router);
   net::HttpServerOptions options;
   options.host = config.host;
   options.port = config.port;
+  // Ingest requests wait on the pool for their commit; many may wait at once.
+  options.blocking_threads = 16;
   net::HttpServer server(options, std::move(router));
+  writer.start();
+  if (Status s = io.start(); !s) {
+    spdlog::error("[Server] Socket.IO: {}", s.message());
+    return kExitFailure;
+  }
   if (Status s = server.start(); !s) {
     spdlog::error("[Server] {}", s.message());
     return kExitFailure;
   }
+  sealer.start();
+  if (workers) {
+    if (Status s = workers->start(); !s) {
+      spdlog::error("[Startup] Cannot start the workers: {}", s.message());
+      server.stop();
+      io.stop();
+      sealer.stop();
+      writer.stop();
+      return kExitFailure;
+    }
+  }
   spdlog::info("[Server] Listening on http://{}:{}", config.host, server.port());
+  spdlog::info("[Server] Ingestion: Socket.IO at {} and POST /api/events ({})",
+               config.socketio_path, ingest_service.open() ? "open" : "write key required");
   spdlog::info("[Server] Health: /healthz, readiness: /readyz");
+  spdlog::info("  [Batch Sealer] Hybrid sealing ({} events OR {})", config.batch_max_events,
+               human_duration(config.batch_max_age_ms));
+  spdlog::info("  [Job Creator] PENDING jobs for SEALED batches (in the sealing transaction)");
   const int sig = wait_for_stop_signal();
   spdlog::info("[Shutdown] {} received; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  io.stop();
+  sealer.stop();
+  writer.stop();  // commits what is queued
+  if (workers) {
+    const pipeline::StopReport report = workers->stop();
+    if (report.abandoned > 0) exit_abandoning(report.abandoned);
+  }
   spdlog::info("[Shutdown] Stopped cleanly");
+  return kExitOk;
+}
+
+// `insightd work`: the workers and recovery, no HTTP.
+int run_work(const Config& config) {
+  log_config(config, "work");
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Startup] Cannot open the database: {}", opened.error().message);
+    return kExitFailure;
+  }
+  Workers workers(config, *opened->store, SystemClock::instance());
+  if (Status s = workers.start(); !s) {
+    spdlog::error("[Startup] Cannot start the workers: {}", s.message());
+    return kExitFailure;
+  }
+  const int sig = wait_for_stop_signal();
+  spdlog::info("[Shutdown] {} received; finishing running jobs (up to {})",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", human_duration(config.shutdown_grace_ms));
+  const pipeline::StopReport report = workers.stop();
+  if (report.abandoned > 0) exit_abandoning(report.abandoned);
+  spdlog::info("[Shutdown] Stopped cleanly ({} job(s) finished, {} handed back)", report.finished,
+               report.handed_back);
+  return kExitOk;
+}
+
+// `insightd analyze BATCH`: a manual analysis job for a SEALED or ANALYZED batch.
+int run_analyze(const Config& config, const std::string& batch_id) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Analyze] {}", opened.error().message);
+    return kExitFailure;
+  }
+  auto job = opened->store->jobs().create(batch_id, JobTrigger::kManual, batch_policy(config),
+                                          SystemClock::instance().now());
+  if (!job) {
+    std::string hint;
+    if (job.code() == ErrorCode::kIllegalTransition) hint = " (seal it first: insightd seal)";
+    std::cerr << fmt::format("insightd analyze: {}{}\n", job.error().message, hint);
+    return kExitFailure;
+  }
+  fmt::print("created job {} for batch {} (manual, {} attempts); a worker picks it up\n",
+             job->job_id, job->batch_id, job->max_attempts);
+  return kExitOk;
+}
+
+// `insightd dlq list|retry ID|discard ID`.
+int run_dlq(const Config& config, std::string_view action, const std::string& id, size_t limit,
+            bool json) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Dead Letter] {}", opened.error().message);
+    return kExitFailure;
+  }
+  store::DeadLetterStore& dlq = opened->store->dead_letters();
+  const Timestamp now = SystemClock::instance().now();
+  if (action == "retry") {
+    auto job = dlq.redrive(id, batch_policy(config), now);
+    if (!job) {
+      std::cerr << fmt::format("insightd dlq retry: {}\n", job.error().message);
+      return kExitFailure;
+    }
+    fmt::print("redrove {}: created job {} for batch {} with {} fresh attempts\n", id, job->job_id,
+               job->batch_id, job->max_attempts);
+    return kExitOk;
+  }
+  if (action == "discard") {
+    if (Status s = dlq.discard(id); !s) {
+      std::cerr << fmt::format("insightd dlq discard: {}\n", s.message());
+      return kExitFailure;
+    }
+    fmt::print("discarded {}\n", id);
+    return kExitOk;
+  }
+  auto entries = dlq.list(limit);
+  if (!entries) {
+    std::cerr << fmt::format("insightd dlq list: {}\n", entries.error().message);
+    return kExitFailure;
+  }
+  if (json) {
+    boost::json::array out;
+    for (const store::DeadLetter& d : *entries) {
+      boost::system::error_code ec;
+      boost::json::value errors = boost::json::parse(d.errors_json, ec);
+      boost::json::object o{{"dlq_id", d.dlq_id},
+                            {"job_id", d.job_id},
+                            {"batch_id", d.batch_id},
+                            {"attempt_count", d.attempt_count},
+                            {"failed_at", format_timestamp(d.failed_at)},
+                            {"errors", ec ? boost::json::value(boost::json::array()) : errors}};
+      o["last_error"] = d.last_error ? boost::json::value(*d.last_error) : nullptr;
+      o["redriven_at"] =
+          d.redriven_at ? boost::json::value(format_timestamp(*d.redriven_at)) : nullptr;
+      o["redriven_job_id"] = d.redriven_job_id ? boost::json::value(*d.redriven_job_id) : nullptr;
+      out.push_back(std::move(o));
+    }
+    fmt::print("{}\n", boost::json::serialize(out));
+    return kExitOk;
+  }
+  if (entries->empty()) {
+    fmt::print("the dead-letter queue is empty\n");
+    return kExitOk;
+  }
+  for (const store::DeadLetter& d : *entries) {
+    fmt::print("{}  job {}  batch {}  {} attempts  failed {}{}\n", d.dlq_id, d.job_id, d.batch_id,
+               d.attempt_count, format_timestamp(d.failed_at),
+               d.redriven_at ? fmt::format("  redriven {} as {}", format_timestamp(*d.redriven_at),
+                                           d.redriven_job_id.value_or("?"))
+                             : "");
+    boost::system::error_code ec;
+    const boost::json::value errors = boost::json::parse(d.errors_json, ec);
+    if (ec || !errors.is_array()) continue;
+    for (const auto& e : errors.as_array()) {
+      if (!e.is_object()) continue;
+      const auto& o = e.as_object();
+      auto text = [&o](std::string_view key) -> std::string {
+        const auto* v = o.if_contains(key);
+        if (v == nullptr) return "";
+        if (v->is_string()) return std::string(v->as_string());
+        return boost::json::serialize(*v);
+      };
+      fmt::print("  attempt {}  {}  {}\n", text("attempt"), text("at"), text("error"));
+    }
+  }
+  return kExitOk;
+}
+
+int run_seal(const Config& config) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Seal] {}", opened.error().message);
+    return kExitFailure;
+  }
+  auto sealed =
+      opened->store->batches().seal_open(batch_policy(config), SystemClock::instance().now());
+  if (!sealed) {
+    spdlog::error("[Seal] {}", sealed.error().message);
+    return kExitFailure;
+  }
+  if (!*sealed) {
+    fmt::print("no open batch with events; nothing to seal\n");
+    return kExitOk;
+  }
+  fmt::print("sealed {} ({} events); created job {}\n", (*sealed)->batch_id, (*sealed)->event_count,
+             (*sealed)->job_id);
   return kExitOk;
 }
 
@@ -191,18 +420,54 @@ int run_cli(int argc, char** argv) {
 
   auto* serve = app.add_subcommand(
       "serve",
-      "Run the HTTP server: health and readiness now; ingestion and the admin API "
-      "join it as they are built. Stateless; run several on one PostgreSQL.");
+      "Run the HTTP server: ingestion (POST /api/events), the age sealer, /healthz and "
+      "/readyz. Stateless; run several on one PostgreSQL.");
   auto* work = app.add_subcommand(
       "work",
-      "Run the analysis workers. The job pipeline is not part of this build yet: the "
-      "command says so and exits 1 (see docs/ARCHITECTURE.md).");
+      "Run the analysis workers and stuck-job recovery, without HTTP. Competing workers: "
+      "run several on one PostgreSQL.");
+  auto* analyze = app.add_subcommand(
+      "analyze",
+      "Create an analysis job for a SEALED or ANALYZED batch (fails while one is "
+      "PENDING or RUNNING for it).");
+  std::string analyze_batch;
+  analyze->add_option("BATCH", analyze_batch, "the batch id (batch_...)")->required();
+  auto* dlq = app.add_subcommand("dlq", "List, redrive or discard dead-letter jobs.");
+  dlq->require_subcommand(1, 1);
+  auto* dlq_list = dlq->add_subcommand("list", "List dead jobs, newest first, with every error.");
+  size_t dlq_limit = 50;
+  bool dlq_json = false;
+  dlq_list->add_option("--limit", dlq_limit, "at most this many (default 50)")
+      ->check(CLI::Range(1, 10000));
+  dlq_list->add_flag("--json", dlq_json, "print a JSON array");
+  auto* dlq_retry = dlq->add_subcommand(
+      "retry", "Redrive a dead job: a fresh job for its batch with fresh attempts.");
+  std::string dlq_id;
+  dlq_retry->add_option("ID", dlq_id, "the dead-letter id (dlq_...)")->required();
+  auto* dlq_discard = dlq->add_subcommand("discard", "Delete a dead-letter entry.");
+  dlq_discard->add_option("ID", dlq_id, "the dead-letter id (dlq_...)")->required();
   auto* migrate = app.add_subcommand("migrate", "Apply or inspect the schema migrations.");
+  auto* seal = app.add_subcommand(
+      "seal", "Seal the OPEN batch now (if it holds events), creating its analysis job.");
   migrate->require_subcommand(0, 1);
   auto* migrate_up_cmd = migrate->add_subcommand("up", "Apply every pending migration (default).");
   auto* migrate_status_cmd =
       migrate->add_subcommand("status", "List applied and pending migrations.");
-  for (auto* sub : {serve, work, migrate, migrate_up_cmd, migrate_status_cmd}) sub->fallthrough();
+  auto* insight = app.add_subcommand(
+      "insight",
+      "Analyze a file of events (one user:event JSON object per line) as one batch "
+      "and print the insight as JSON.");
+  std::string insight_from;
+  std::string insight_analyzer;
+  insight->add_option("--from", insight_from, "the JSONL file of events")->required();
+  insight
+      ->add_option("--analyzer", insight_analyzer,
+                   "builtin or openai (default: openai when OPENAI_API_KEY is set)")
+      ->check(CLI::IsMember({"builtin", "openai"}));
+  for (auto* sub : {serve, work, migrate, migrate_up_cmd, migrate_status_cmd, seal, insight,
+                    analyze, dlq, dlq_list, dlq_retry, dlq_discard}) {
+    sub->fallthrough();
+  }
 
   try {
     app.parse(argc, argv);
@@ -228,12 +493,24 @@ int run_cli(int argc, char** argv) {
   }
   if (!obs::init_logging(config->log_level)) return kExitUsage;
 
-  if (work->parsed()) {
-    std::cerr << "insightd work: the analysis workers are not part of this build yet; "
-                 "nothing was started\n";
-    return kExitFailure;
-  }
   if (migrate->parsed()) return run_migrate(*config, migrate_status_cmd->parsed());
+  if (seal->parsed()) return run_seal(*config);
+  if (analyze->parsed()) return run_analyze(*config, analyze_batch);
+  if (dlq->parsed()) {
+    const std::string_view action = dlq_retry->parsed()     ? "retry"
+                                    : dlq_discard->parsed() ? "discard"
+                                                            : "list";
+    return run_dlq(*config, action, dlq_id, dlq_limit, dlq_json);
+  }
+  if (insight->parsed()) {
+    analysis::InsightCommandOptions options;
+    options.from_path = insight_from;
+    options.analyzer = insight_analyzer;
+    options.openai.api_key = config->openai_api_key.value_or("");
+    options.openai.base_url = config->openai_base_url;
+    options.openai.model = config->openai_model;
+    return analysis::run_insight_command(options, std::cout, std::cerr);
+  }
 
   // Block the stop signals before any thread starts, so that every thread
   // inherits the mask and wait_for_stop_signal() receives them.
@@ -242,6 +519,7 @@ int run_cli(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (work->parsed()) return run_work(*config);
   return run_server(*config, serve->parsed() ? "serve" : "all-in-one");
 }
 

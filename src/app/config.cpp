@@ -206,6 +206,17 @@ std::optional<std::string> apply_public_url(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
+std::optional<std::string> apply_socketio_path(std::string_view v, Config& c) {
+  const bool ok = v.size() >= 2 && v.size() <= 100 && v.front() == '/' && v.back() != '/' &&
+                  std::all_of(v.begin(), v.end(), [](char ch) {
+                    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '_' ||
+                           ch == '-' || ch == '.';
+                  });
+  if (!ok) return "must be a path such as /api/socket (letters, digits, '/', '_', '-', '.')";
+  c.socketio_path = std::string(v);
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_ingest_keys(std::string_view v, Config& c) {
   c.ingest_keys.clear();
   for (const auto& k : split_list(v)) {
@@ -265,6 +276,8 @@ const std::vector<VariableSpec>& table() {
       {"HOST", "", "0.0.0.0", "HTTP listener address", false, text(&Config::host, 255)},
       {"PUBLIC_URL", "NEXT_PUBLIC_APP_URL", "unset", "public origin; the allowed CORS origin",
        false, apply_public_url},
+      {"SOCKETIO_PATH", "", "/api/socket", "path of the Socket.IO endpoint", false,
+       apply_socketio_path},
       {"INGEST_KEYS", "", "unset (open ingestion)", "comma-separated write keys for ingestion",
        true, apply_ingest_keys},
       {"WORKER_POLL_INTERVAL_MS", "", "5000", "fallback poll when no wake-up arrives", false,
@@ -281,10 +294,25 @@ const std::vector<VariableSpec>& table() {
        integer(&Config::batch_max_age_ms, 1000, 7 * kDay, " ms")},
       {"MAX_ATTEMPTS", "", "5", "attempts per analysis job before the dead-letter queue", false,
        integer(&Config::max_attempts, 1, 100)},
+      {"JOB_LEASE_MS", "", "30000",
+       "a claimed job's lease; renewed every third of it while the job runs, taken back by "
+       "recovery once it lapses",
+       false, integer(&Config::job_lease_ms, 300, kDay, " ms")},
+      {"RETRY_BACKOFF_BASE_MS", "", "10000",
+       "pause after a job's first failure; doubles with each further one (with jitter)", false,
+       integer(&Config::retry_backoff_base_ms, 0, kDay, " ms")},
+      {"RETRY_BACKOFF_MAX_MS", "", "600000", "longest pause between two attempts of a job", false,
+       integer(&Config::retry_backoff_max_ms, 0, 7 * kDay, " ms")},
       {"BREAKER_FAILURE_THRESHOLD", "", "5", "consecutive analyzer failures that open the breaker",
        false, integer(&Config::breaker_failure_threshold, 1, 1000)},
       {"BREAKER_COOLDOWN_MS", "", "600000", "how long the breaker stays OPEN", false,
        integer(&Config::breaker_cooldown_ms, 1000, kDay, " ms")},
+      {"BREAKER_PROBE_TIMEOUT_MS", "", "120000",
+       "a HALF_OPEN probe that has not reported by then is presumed hung; the next job probes",
+       false, integer(&Config::breaker_probe_timeout_ms, 1000, kDay, " ms")},
+      {"SHUTDOWN_GRACE_MS", "", "8000",
+       "on SIGTERM, how long running jobs may finish before they are handed back", false,
+       integer(&Config::shutdown_grace_ms, 0, 600000, " ms")},
       {"ARCHIVE_AFTER_DAYS", "", "30", "ANALYZED batches older than this move to cold storage",
        false, integer(&Config::archive_after_days, 1, 36500, " days")},
       {"LOG_LEVEL", "", "info", "trace, debug, info, warn, error or off", false, apply_log_level},
@@ -443,6 +471,10 @@ Result<Config> load_config(const ConfigSources& sources) {
   if (config.stuck_job_timeout_ms < config.recovery_interval_ms) {
     return make_error(ErrorCode::kInvalidArgument,
                       "STUCK_JOB_TIMEOUT_MS must be at least RECOVERY_INTERVAL_MS");
+  }
+  if (config.retry_backoff_base_ms > config.retry_backoff_max_ms) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "RETRY_BACKOFF_BASE_MS must not exceed RETRY_BACKOFF_MAX_MS");
   }
   return config;
 }

@@ -44,6 +44,7 @@ struct Config {
   uint16_t port = 3000;
   std::string host = "0.0.0.0";
   std::optional<std::string> public_url;
+  std::string socketio_path = "/api/socket";
   std::vector<std::string> ingest_keys;
   // Pipeline
   int64_t worker_poll_interval_ms = 5000;
@@ -53,8 +54,13 @@ struct Config {
   int64_t batch_max_events = 100;
   int64_t batch_max_age_ms = 600000;
   int64_t max_attempts = 5;
+  int64_t job_lease_ms = 30000;
+  int64_t retry_backoff_base_ms = 10000;
+  int64_t retry_backoff_max_ms = 600000;
   int64_t breaker_failure_threshold = 5;
   int64_t breaker_cooldown_ms = 600000;
+  int64_t breaker_probe_timeout_ms = 120000;
+  int64_t shutdown_grace_ms = 8000;
   int64_t archive_after_days = 30;
   std::string log_level = "info";
 

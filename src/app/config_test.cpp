@@ -38,6 +38,11 @@ TEST(Config, DefaultsMatchTheSpec) {
   EXPECT_EQ(c->max_attempts, 5);
   EXPECT_EQ(c->breaker_failure_threshold, 5);
   EXPECT_EQ(c->breaker_cooldown_ms, 600000);
+  EXPECT_EQ(c->breaker_probe_timeout_ms, 120000);
+  EXPECT_EQ(c->job_lease_ms, 30000);
+  EXPECT_EQ(c->retry_backoff_base_ms, 10000);
+  EXPECT_EQ(c->retry_backoff_max_ms, 600000);
+  EXPECT_EQ(c->shutdown_grace_ms, 8000);
   EXPECT_EQ(c->archive_after_days, 30);
   EXPECT_EQ(c->kafka_client_id, "insightd");
   EXPECT_EQ(c->kafka_topic_prefix, "insightd.");
@@ -83,6 +88,10 @@ TEST(Config, BadValuesNameTheVariableAndWhatIsAllowed) {
       {"DATABASE_URL", "mysql://x", "DATABASE_URL must be empty (SQLite"},
       {"DATABASE_URL", "sqlite://", "DATABASE_URL must be"},
       {"WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY must be"},
+      {"JOB_LEASE_MS", "10", "JOB_LEASE_MS must be a whole number from 300"},
+      {"RETRY_BACKOFF_BASE_MS", "-5", "RETRY_BACKOFF_BASE_MS must be"},
+      {"BREAKER_PROBE_TIMEOUT_MS", "5", "BREAKER_PROBE_TIMEOUT_MS must be"},
+      {"SHUTDOWN_GRACE_MS", "soon", "SHUTDOWN_GRACE_MS must be"},
       {"OPENAI_BASE_URL", "ftp://x", "OPENAI_BASE_URL must be an http"},
       {"REDIS_URL", "localhost:6379", "REDIS_URL must be"},
       {"KAFKA_BROKERS", "localhost", "KAFKA_BROKERS must be a comma-separated list of host:port"},
@@ -142,6 +151,11 @@ TEST(Config, CrossFieldRules) {
   EXPECT_FALSE(
       load_config(from({{"RECOVERY_INTERVAL_MS", "100000"}, {"STUCK_JOB_TIMEOUT_MS", "5000"}}))
           .is_ok());
+  auto backoff =
+      load_config(from({{"RETRY_BACKOFF_BASE_MS", "5000"}, {"RETRY_BACKOFF_MAX_MS", "1000"}}));
+  ASSERT_FALSE(backoff.is_ok());
+  EXPECT_NE(backoff.error().message.find("RETRY_BACKOFF_BASE_MS must not exceed"),
+            std::string::npos);
   auto sqlite = load_config(from({{"DATABASE_URL", "sqlite:///tmp/t.db"}}));
   ASSERT_TRUE(sqlite.is_ok());
   EXPECT_EQ(sqlite->sqlite_path, "/tmp/t.db");

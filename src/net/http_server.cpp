@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "net/router.h"
+#include "net/upgrade.h"
 
 namespace insightd::net {
 namespace {
@@ -129,6 +130,56 @@ Response produce(const RouteMatch& match, const Request& req, RequestInfo info,
   return internal_error(info, options);
 }
 
+// The answer slot of one deferred request. send() and abandon() race from any
+// thread; the first one wins and the other does nothing.
+class DeferredSink final : public Responder::Sink,
+                           public std::enable_shared_from_this<DeferredSink> {
+ public:
+  // Holds the connection until the answer or the abandonment: with
+  // "Connection: close" nothing else may be pending on it meanwhile.
+  DeferredSink(std::shared_ptr<Session> session, uint64_t seq, RequestInfo info)
+      : session_(std::move(session)), seq_(seq), info_(info) {}
+
+  void send(Response res) override;
+  void on_abandoned(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    if (state_ == State::kSent) return;
+    if (state_ == State::kAbandoned) {
+      lock.unlock();
+      fn();
+      return;
+    }
+    on_abandoned_ = std::move(fn);
+  }
+
+  // The connection ended before the answer: tells whoever holds the Responder.
+  void abandon() {
+    std::function<void()> fn;
+    std::shared_ptr<Session> session;  // released outside the lock
+    {
+      std::lock_guard lock(mu_);
+      if (state_ != State::kPending) return;
+      state_ = State::kAbandoned;
+      fn = std::move(on_abandoned_);
+      session = std::move(session_);
+    }
+    if (fn) fn();
+  }
+
+  uint64_t seq() const { return seq_; }
+  RequestInfo info() const { return info_; }
+
+ private:
+  enum class State { kPending, kSent, kAbandoned };
+
+  std::shared_ptr<Session> session_;  // until answered or abandoned
+  const uint64_t seq_;
+  const RequestInfo info_;
+  std::mutex mu_;
+  State state_ = State::kPending;
+  std::function<void()> on_abandoned_;
+};
+
 // One HTTP connection. Every member is touched only on the connection's strand.
 //
 // Requests are read one after another, up to max_pipelined_requests ahead of
@@ -163,6 +214,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection at once; callable from any thread.
   void close() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  }
+
+  // The answer of a deferred request, from any thread.
+  void post_deferred_answer(std::shared_ptr<DeferredSink> sink, Response res) {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), sink = std::move(sink), res = std::move(res)]() mutable {
+                 self->on_deferred_answer(*sink, std::move(res));
+               });
   }
 
  private:
@@ -214,13 +273,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return on_read_error(ec);
     if (draining_) return drain();
-    // WebSocket, later: this is where an upgrade takes over. When
-    // beast::websocket::is_upgrade(parser_->get()) and a registered upgrade
-    // prefix matches the path, and nothing is queued or being written, the
-    // session hands the upgrade handler its tcp_stream (moved out), the bytes
-    // left in buffer_ and the request, and ends here without touching the
-    // socket again. Until then an upgrade request is routed like any other.
-    if (parser_->is_done()) return on_request({}, 0);
+    if (parser_->is_done()) {
+      // An upgrade under an upgrade prefix leaves HTTP once earlier answers are out.
+      if (const UpgradeHandler* upgrade = shared_->router.resolve_upgrade(parser_->get())) {
+        reading_ = false;
+        read_stopped_ = true;
+        upgrade_handler_ = upgrade;
+        upgrade_request_ = parser_->release();
+        parser_.reset();
+        return try_handoff();
+      }
+      return on_request({}, 0);
+    }
     const Request& req = parser_->get();
     if (queue_.empty() && !writing_ && req.version() >= 11 &&
         beast::iequals(req[http::field::expect], std::string_view("100-continue"))) {
@@ -257,6 +321,30 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     handle(std::move(req));
     do_read();
+    watch_for_hangup();
+  }
+
+  // While a deferred answer waits on a connection that reads no further requests
+  // ("Connection: close"), a read still notices the client hanging up, which
+  // abandons the answer as on a keep-alive connection.
+  void watch_for_hangup() {
+    if (reading_ || closing_ || draining_ || !read_stopped_ || deferred_.empty()) return;
+    reading_ = true;
+    stream_.expires_after(options().idle_timeout);
+    stream_.async_read_some(asio::buffer(hangup_scratch_), bind(&Session::on_hangup_watch));
+  }
+
+  void on_hangup_watch(beast::error_code ec, size_t bytes) {
+    reading_ = false;
+    if (closing_) return;
+    if (draining_) {
+      if (ec) return close_now();
+      drained_bytes_ += bytes;
+      return drain();
+    }
+    if (ec) return close_now();
+    // Bytes after "Connection: close" are not read as requests: dropped.
+    watch_for_hangup();
   }
 
   void on_read_error(beast::error_code ec) {
@@ -264,6 +352,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closing_) return;
     if (draining_) return close_now();
     if (ec == http::error::end_of_stream || ec == asio::error::eof) {
+      // A client that goes away while a deferred answer (a long-poll) is pending
+      // has given up on it: browsers and fetch() cancel that way.
+      if (!deferred_.empty()) return close_now();
       // The client has finished sending: answer what it asked, then close.
       read_stopped_ = true;
       if (queue_.empty() && !writing_) close_now();
@@ -309,6 +400,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto& match = std::get<RouteMatch>(resolved);
     if (match.kind() == RouteKind::kInline) return fill(seq, produce(match, req, info, options()));
+    if (match.kind() == RouteKind::kDeferred) return run_deferred(match, std::move(req), info, seq);
 
     if (shared_->blocking_backlog.fetch_add(1) >= options().max_blocking_backlog) {
       shared_->blocking_backlog.fetch_sub(1);
@@ -325,6 +417,50 @@ class Session : public std::enable_shared_from_this<Session> {
       asio::post(self->stream_.get_executor(),
                  [self, seq, res = std::move(res)]() mutable { self->fill(seq, std::move(res)); });
     });
+  }
+
+  void run_deferred(const RouteMatch& match, Request req, RequestInfo info, uint64_t seq) {
+    auto sink = std::make_shared<DeferredSink>(shared_from_this(), seq, info);
+    deferred_.push_back(sink);
+    std::string what =
+        fmt::format("{} {}", std::string_view(req.method_string()), std::string_view(req.target()));
+    try {
+      match.run_deferred(std::move(req), Responder(sink));
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("[HTTP] Handler for {} threw: {}", what, e.what());
+    } catch (...) {
+      spdlog::error("[HTTP] Handler for {} threw a non-exception", what);
+    }
+    sink->send(error_response(http::status::internal_server_error, "internal", "internal error"));
+  }
+
+  void on_deferred_answer(DeferredSink& sink, Response res) {
+    std::erase_if(deferred_, [&](const auto& s) { return s.get() == &sink; });
+    if (closing_ || draining_) return;
+    finalize(res, sink.info(), options());
+    fill(sink.seq(), std::move(res));
+  }
+
+  // Hands the connection to the upgrade handler once every earlier answer is out.
+  void try_handoff() {
+    if (upgrade_handler_ == nullptr || closing_ || writing_ || !queue_.empty()) return;
+    const UpgradeHandler* handler = std::exchange(upgrade_handler_, nullptr);
+    if (buffer_.size() != 0) {
+      // The client sent more before being told the protocol switched.
+      return reject(http::status::bad_request, "bad_request", "data sent before the upgrade");
+    }
+    closing_ = true;  // from here on this session never touches the socket
+    stream_.expires_never();
+    UpgradeRequest upgrade(std::move(*upgrade_request_), stream_.release_socket());
+    upgrade_request_.reset();
+    try {
+      (*handler)(upgrade);
+    } catch (const std::exception& e) {
+      spdlog::error("[HTTP] Upgrade handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("[HTTP] Upgrade handler threw a non-exception");
+    }
   }
 
   // Puts the answer to request `seq` in its slot and writes whatever is ready.
@@ -354,6 +490,7 @@ class Session : public std::enable_shared_from_this<Session> {
     queue_.pop_front();
     ++front_seq_;
     if (close_after) return close_gracefully();
+    if (upgrade_handler_ != nullptr && queue_.empty()) return try_handoff();
     if (read_stopped_ && queue_.empty() && !reading_) return close_now();
     do_write();
     do_read();
@@ -391,6 +528,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
     // The queue stays: a pending write still refers to its front.
+    for (auto& sink : std::exchange(deferred_, {})) sink->abandon();
   }
 
   beast::tcp_stream stream_;
@@ -398,6 +536,10 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> queue_;
+  char hangup_scratch_[64];
+  std::vector<std::shared_ptr<DeferredSink>> deferred_;  // deferred requests not answered yet
+  const UpgradeHandler* upgrade_handler_ = nullptr;      // an upgrade waits for earlier answers
+  std::optional<Request> upgrade_request_;
   uint64_t front_seq_ = 0;  // the request number of queue_.front()
   uint64_t next_seq_ = 0;
   std::chrono::steady_clock::time_point linger_deadline_;
@@ -409,6 +551,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool draining_ = false;      // sending is over; input is read and dropped
   bool closing_ = false;       // the socket is closed
 };
+
+void DeferredSink::send(Response res) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != State::kPending) return;
+    state_ = State::kSent;
+    on_abandoned_ = nullptr;
+    session = std::move(session_);
+  }
+  session->post_deferred_answer(shared_from_this(), std::move(res));
+}
 
 std::string bind_failure(const HttpServerOptions& options, const beast::error_code& ec) {
   if (ec == asio::error::address_in_use) {

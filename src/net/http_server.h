@@ -4,7 +4,10 @@
 //
 // Threads: `io_threads` network threads run every connection; handlers of
 // RouteKind::kBlocking run on `blocking_threads` other threads, so a slow database
-// never stalls the network. Beast stays inside http_server.cpp.
+// never stalls the network. Handlers of RouteKind::kDeferred answer later through a
+// Responder (long-polling), from any thread. A WebSocket upgrade under an upgrade
+// prefix leaves the server: its socket goes to the upgrade handler (net/upgrade.h).
+// Otherwise Beast stays inside http_server.cpp.
 #pragma once
 
 #include <chrono>
@@ -25,8 +28,8 @@ struct HttpServerOptions {
   int io_threads = 1;
   int blocking_threads = 4;
 
-  size_t max_body_bytes = 1024 * 1024;  // larger bodies get 413
-  size_t max_header_bytes = 16 * 1024;  // larger request headers get 431
+  size_t max_body_bytes = size_t{1024} * 1024;  // larger bodies get 413
+  size_t max_header_bytes = size_t{16} * 1024;  // larger request headers get 431
   // Requests read from one connection but not yet answered; reading pauses at the limit.
   size_t max_pipelined_requests = 16;
   // Blocking requests queued or running on the pool, over all connections; beyond

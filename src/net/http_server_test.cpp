@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "net/router.h"
+#include "net/upgrade.h"
 
 namespace insightd::net {
 namespace {
@@ -267,6 +268,102 @@ TEST_F(HttpServerTest, BlockingRouteRunsOffTheNetworkThread) {
   EXPECT_NE(blocking_thread, std::thread::id());
   EXPECT_NE(inline_thread, blocking_thread);
   EXPECT_NE(blocking_thread, std::this_thread::get_id());
+}
+
+TEST_F(HttpServerTest, DeferredRouteAnswersLaterFromAnotherThread) {
+  std::promise<Responder> parked;
+  router_.add_prefix(http::verb::get, "/poll", [&parked](Request, const PathParams&, Responder r) {
+    parked.set_value(std::move(r));
+  });
+  start();
+  TestClient client(server_->port());
+  ASSERT_FALSE(client.write(make_request(http::verb::get, "/poll/?sid=1")));
+  auto future = parked.get_future();
+  ASSERT_EQ(future.wait_for(kClientTimeout), std::future_status::ready);
+  Responder responder = future.get();
+  std::thread([responder] {
+    responder.send(json_response(http::status::ok, {{"value", "late"}}));
+    responder.send(json_response(http::status::ok, {{"value", "ignored"}}));
+  }).join();
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(value_of(res), "late");
+  // Later requests on the connection still work, and in order.
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/healthz")).result(),
+            http::status::ok);
+}
+
+TEST_F(HttpServerTest, DeferredRouteIsAbandonedWhenTheClientLeaves) {
+  std::promise<void> abandoned;
+  router_.add_prefix(http::verb::get, "/poll",
+                     [&abandoned](Request, const PathParams&, Responder r) {
+                       r.on_abandoned([&abandoned] { abandoned.set_value(); });
+                     });
+  start();
+  {
+    TestClient client(server_->port());
+    ASSERT_FALSE(client.write(make_request(http::verb::get, "/poll")));
+    std::this_thread::sleep_for(50ms);  // the request reaches the handler first
+  }
+  EXPECT_EQ(abandoned.get_future().wait_for(kClientTimeout), std::future_status::ready);
+}
+
+TEST_F(HttpServerTest, DeferredAnswerReachesAClientThatSaidConnectionClose) {
+  // Regression: nothing else is pending on such a connection while the answer
+  // waits, and the connection was dropped before the answer came.
+  std::promise<Responder> parked;
+  std::promise<void> abandoned;
+  int calls = 0;
+  router_.add_prefix(http::verb::get, "/poll", [&](Request, const PathParams&, Responder r) {
+    if (calls++ == 0) return parked.set_value(std::move(r));
+    r.on_abandoned([&abandoned] { abandoned.set_value(); });
+  });
+  start();
+  {
+    TestClient client(server_->port());
+    Request req = make_request(http::verb::get, "/poll");
+    req.keep_alive(false);
+    ASSERT_FALSE(client.write(req));
+    auto future = parked.get_future();
+    ASSERT_EQ(future.wait_for(kClientTimeout), std::future_status::ready);
+    std::this_thread::sleep_for(20ms);
+    future.get().send(json_response(http::status::ok, {{"value", "late"}}));
+    Response res;
+    ASSERT_FALSE(client.read(res));
+    EXPECT_EQ(value_of(res), "late");
+    EXPECT_FALSE(res.keep_alive());
+  }
+  {
+    TestClient client(server_->port());
+    Request req = make_request(http::verb::get, "/poll");
+    req.keep_alive(false);
+    ASSERT_FALSE(client.write(req));
+    std::this_thread::sleep_for(50ms);
+  }  // the client hangs up
+  EXPECT_EQ(abandoned.get_future().wait_for(kClientTimeout), std::future_status::ready);
+}
+
+TEST_F(HttpServerTest, UpgradeRequestHandsTheSocketOver) {
+  router_.add_upgrade_prefix("/ws", [](UpgradeRequest& up) {
+    // The new owner speaks its own protocol on the raw socket.
+    std::string line = "switched " + std::string(up.request().target()) + "\n";
+    boost::system::error_code ec;
+    asio::write(up.socket(), asio::buffer(line), ec);
+  });
+  start();
+  TestClient client(server_->port());
+  // An earlier request on the same connection is answered first.
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/healthz")).result(),
+            http::status::ok);
+  Request req = make_request(http::verb::get, "/ws/?x=1");
+  req.set(http::field::connection, "Upgrade");
+  req.set(http::field::upgrade, "websocket");
+  req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(http::field::sec_websocket_version, "13");
+  ASSERT_FALSE(client.write(req));
+  std::string data;
+  client.read_head_raw(data);  // reads until the socket closes; no blank line follows
+  EXPECT_EQ(data, "switched /ws/?x=1\n");
 }
 
 TEST_F(HttpServerTest, OversizedBodyIs413AndTheConnectionCloses) {

@@ -1,11 +1,15 @@
 #include "net/router.h"
 
 #include <algorithm>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <cassert>
+#include <future>
+#include <mutex>
+#include <optional>
 
 namespace insightd::net {
 namespace {
@@ -43,6 +47,32 @@ std::string_view path_for_message(const urls::url_view& url) {
   return path.substr(0, kMax);
 }
 
+// Splits a prefix into literal segments; "/api/socket/" claims what "/api/socket" does.
+std::vector<std::string> prefix_segments(std::string_view prefix) {
+  std::vector<std::string> segments;
+  for (std::string_view part : split_pattern(prefix)) segments.emplace_back(part);
+  while (!segments.empty() && segments.back().empty()) segments.pop_back();
+  return segments;
+}
+
+// Router::dispatch's way to wait for a deferred answer on the calling thread.
+class WaitingSink final : public Responder::Sink {
+ public:
+  void send(Response res) override {
+    std::lock_guard lock(mu_);
+    if (sent_) return;
+    sent_ = true;
+    promise_.set_value(std::move(res));
+  }
+  void on_abandoned(std::function<void()> /*fn*/) override {}  // the caller never leaves
+  std::future<Response> answer() { return promise_.get_future(); }
+
+ private:
+  std::mutex mu_;
+  bool sent_ = false;
+  std::promise<Response> promise_;
+};
+
 }  // namespace
 
 std::string_view PathParams::get(std::string_view name) const {
@@ -53,7 +83,8 @@ std::string_view PathParams::get(std::string_view name) const {
 }
 
 void Router::add(http::verb method, std::string_view pattern, RouteKind kind, Handler handler) {
-  Route route{method, {}, false, kind, std::move(handler)};
+  assert(kind != RouteKind::kDeferred && "deferred routes are registered with add_prefix");
+  Route route{method, {}, false, kind, std::move(handler), {}};
   for (std::string_view part : split_pattern(pattern)) {
     bool is_param = part.size() > 2 && part.front() == '{' && part.back() == '}';
     if (is_param) part = part.substr(1, part.size() - 2);
@@ -65,13 +96,44 @@ void Router::add(http::verb method, std::string_view pattern, RouteKind kind, Ha
 
 void Router::add_prefix(http::verb method, std::string_view prefix, RouteKind kind,
                         Handler handler) {
-  Route route{method, {}, true, kind, std::move(handler)};
-  for (std::string_view part : split_pattern(prefix)) {
-    route.segments.push_back({std::string(part), false});
-  }
-  // "/api/socket/" claims the same paths as "/api/socket".
-  while (!route.segments.empty() && route.segments.back().text.empty()) route.segments.pop_back();
+  assert(kind != RouteKind::kDeferred && "deferred routes take a DeferredHandler");
+  Route route{method, {}, true, kind, std::move(handler), {}};
+  for (std::string& part : prefix_segments(prefix)) route.segments.push_back({part, false});
   insert(std::move(route));
+}
+
+void Router::add_prefix(http::verb method, std::string_view prefix, DeferredHandler handler) {
+  Route route{method, {}, true, RouteKind::kDeferred, {}, std::move(handler)};
+  for (std::string& part : prefix_segments(prefix)) route.segments.push_back({part, false});
+  insert(std::move(route));
+}
+
+void Router::add_upgrade_prefix(std::string_view prefix, UpgradeHandler handler) {
+  UpgradeRoute route{prefix_segments(prefix), std::move(handler)};
+  auto longer = [](const UpgradeRoute& a, const UpgradeRoute& b) {
+    return a.segments.size() > b.segments.size();
+  };
+  upgrades_.insert(std::upper_bound(upgrades_.begin(), upgrades_.end(), route, longer),
+                   std::move(route));
+}
+
+const UpgradeHandler* Router::resolve_upgrade(const Request& req) const {
+  if (upgrades_.empty() || !boost::beast::websocket::is_upgrade(req)) return nullptr;
+  auto target = req.target();
+  auto parsed = !target.empty() && target.front() == '/' ? urls::parse_origin_form(target)
+                                                         : urls::parse_absolute_uri(target);
+  if (!parsed) return nullptr;
+  auto encoded = parsed->encoded_segments();
+  PathSegments segments(encoded.begin(), encoded.end());
+  for (const UpgradeRoute& route : upgrades_) {
+    if (segments.size() < route.segments.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < route.segments.size() && match; ++i) {
+      match = segment_equals(segments[i], route.segments[i]);
+    }
+    if (match) return &route.handler;
+  }
+  return nullptr;
 }
 
 void Router::insert(Route route) {
@@ -145,7 +207,8 @@ std::variant<RouteMatch, Response> Router::resolve(const Request& req) const {
         values.emplace_back(route->segments[i].text, segments[i].decode());
       }
     }
-    return RouteMatch(&route->handler, route->kind, PathParams(std::move(values)));
+    return RouteMatch(&route->handler, &route->deferred, route->kind,
+                      PathParams(std::move(values)));
   }
 
   std::vector<std::string_view> allowed;
@@ -173,7 +236,13 @@ std::variant<RouteMatch, Response> Router::resolve(const Request& req) const {
 
 Response Router::dispatch(const Request& req) const {
   auto resolved = resolve(req);
-  if (auto* match = std::get_if<RouteMatch>(&resolved)) return match->run(req);
+  if (auto* match = std::get_if<RouteMatch>(&resolved)) {
+    if (match->kind() != RouteKind::kDeferred) return match->run(req);
+    auto sink = std::make_shared<WaitingSink>();
+    auto answer = sink->answer();
+    match->run_deferred(req, Responder(sink));
+    return answer.get();
+  }
   return std::move(std::get<Response>(resolved));
 }
 

@@ -4,6 +4,9 @@
 
 #include <boost/json/parse.hpp>
 #include <string>
+#include <thread>
+
+#include "net/upgrade.h"
 
 namespace insightd::net {
 namespace {
@@ -149,6 +152,39 @@ TEST_F(RouterTest, ResolveReportsTheKindWithoutRunningTheHandler) {
   EXPECT_EQ(runs, 0);
   match->run(make_request(http::verb::get, "/db/9"));
   EXPECT_EQ(runs, 1);
+}
+
+TEST_F(RouterTest, DispatchWaitsForADeferredAnswer) {
+  Router router;
+  router.add_prefix(http::verb::get, "/later", [](Request, const PathParams&, Responder r) {
+    std::thread([r] { r.send(json_response(http::status::ok, {{"route", "later"}})); }).detach();
+  });
+  EXPECT_EQ(route_of(router.dispatch(make_request(http::verb::get, "/later/x"))), "later");
+}
+
+TEST_F(RouterTest, UpgradePrefixMatchesOnlyWebSocketUpgradesUnderIt) {
+  Router router;
+  int which = 0;
+  router.add_upgrade_prefix("/api/socket/", [&which](UpgradeRequest&) { which = 1; });
+  router.add_upgrade_prefix("/api/socket/deeper", [&which](UpgradeRequest&) { which = 2; });
+  auto upgrade = [](std::string_view target) {
+    Request req = make_request(http::verb::get, target);
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+    return req;
+  };
+  EXPECT_NE(router.resolve_upgrade(upgrade("/api/socket")), nullptr);
+  EXPECT_NE(router.resolve_upgrade(upgrade("/api/socket/?EIO=4&transport=websocket")), nullptr);
+  EXPECT_EQ(router.resolve_upgrade(upgrade("/api/sockets")), nullptr);
+  EXPECT_EQ(router.resolve_upgrade(upgrade("/other")), nullptr);
+  // A plain GET under the prefix is not an upgrade.
+  EXPECT_EQ(router.resolve_upgrade(make_request(http::verb::get, "/api/socket/")), nullptr);
+  // The longest prefix wins.
+  const UpgradeHandler* deeper = router.resolve_upgrade(upgrade("/api/socket/deeper/x"));
+  ASSERT_NE(deeper, nullptr);
+  EXPECT_NE(deeper, router.resolve_upgrade(upgrade("/api/socket/")));
 }
 
 TEST_F(RouterTest, InvalidTargetIsA400) {

@@ -91,6 +91,10 @@ struct Dialect {
   bool supports_notify = false;
 };
 
+// The PostgreSQL channel a job's id is NOTIFYed on when it becomes runnable
+// (store/postgres/pg_listener.h listens to it).
+inline constexpr std::string_view kJobNotifyChannel = "insightd_jobs";
+
 const Dialect& sqlite_dialect();
 const Dialect& postgres_dialect();
 

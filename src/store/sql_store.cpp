@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -207,8 +208,19 @@ std::string append_error(const std::string& errors_json, int64_t attempt, std::s
 // ---------------------------------------------------------------------------
 // Steps shared by several repositories; each runs inside the caller's transaction.
 
-Result<std::string> insert_job(SqlConnection& c, std::string_view batch_id, JobTrigger trigger,
-                               int64_t max_attempts, Timestamp now) {
+// Tells LISTENing workers (PostgreSQL) that `job_id` is runnable now. The
+// notification is delivered at commit, so a worker never wakes for a job it
+// cannot see yet. Called once per job that becomes runnable (a sealed batch, a
+// manual trigger, a hand-back), never per event: NOTIFY serialises commits.
+Status notify_runnable(SqlConnection& c, const Dialect& d, std::string_view job_id) {
+  if (!d.supports_notify) return Status::ok();
+  auto r =
+      c.query("SELECT pg_notify($1, $2)", {std::string(kJobNotifyChannel), std::string(job_id)});
+  return r ? Status::ok() : r.status();
+}
+
+Result<std::string> insert_job(SqlConnection& c, const Dialect& d, std::string_view batch_id,
+                               JobTrigger trigger, int64_t max_attempts, Timestamp now) {
   std::string job_id = new_id("job", now);
   auto r = c.execute(kInsertJob, {job_id, std::string(batch_id), std::string(to_string(trigger)),
                                   max_attempts, sql_time(now)});
@@ -219,6 +231,7 @@ Result<std::string> insert_job(SqlConnection& c, std::string_view batch_id, JobT
     }
     return r.error();
   }
+  if (Status s = notify_runnable(c, d, job_id); !s) return s.error();
   return job_id;
 }
 
@@ -230,8 +243,8 @@ Status insert_outbox(SqlConnection& c, std::string_view topic, std::string_view 
 }
 
 // OPEN -> SEALED for a non-empty batch, with its job and outbox row.
-Result<SealedBatch> seal_in_tx(SqlConnection& c, std::string_view batch_id, SealReason reason,
-                               const BatchPolicy& policy, Timestamp now) {
+Result<SealedBatch> seal_in_tx(SqlConnection& c, const Dialect& d, std::string_view batch_id,
+                               SealReason reason, const BatchPolicy& policy, Timestamp now) {
   static const std::string kSeal = fmt::format(
       "UPDATE \"Batch\" SET status = '{}', sealed_at = $2, seal_reason = $3, updated_at = $2 "
       "WHERE batch_id = $1 AND status IN ({}) AND event_count > 0 RETURNING event_count",
@@ -254,7 +267,7 @@ Result<SealedBatch> seal_in_tx(SqlConnection& c, std::string_view batch_id, Seal
     return transition(b.status, BatchAction::kSeal).error();
   }
   SealedBatch sealed{std::string(batch_id), rows->front().integer(0), reason, {}};
-  auto job = insert_job(c, batch_id, JobTrigger::kAuto, policy.max_attempts, now);
+  auto job = insert_job(c, d, batch_id, JobTrigger::kAuto, policy.max_attempts, now);
   if (!job) return job.error();
   sealed.job_id = std::move(job).value();
   if (Status s = insert_outbox(c, "batch.sealed", batch_id,
@@ -385,7 +398,8 @@ class SqlEventStore final : public EventStore {
       int64_t room = policy.max_events - batch->event_count;
       if (room <= 0) {
         // The limit was lowered below this batch's size: seal it and go on.
-        auto sealed = seal_in_tx(c, batch->batch_id, SealReason::kSize, policy, now);
+        auto sealed =
+            seal_in_tx(c, pool_.dialect(), batch->batch_id, SealReason::kSize, policy, now);
         if (!sealed) return sealed.error();
         out.sealed.push_back(std::move(sealed).value());
         continue;
@@ -413,7 +427,8 @@ class SqlEventStore final : public EventStore {
       auto upd = c.execute(kAddToBatch, {batch->batch_id, added, sql_time(now)});
       if (!upd) return upd.error();
       if (batch->event_count + added >= policy.max_events) {
-        auto sealed = seal_in_tx(c, batch->batch_id, SealReason::kSize, policy, now);
+        auto sealed =
+            seal_in_tx(c, pool_.dialect(), batch->batch_id, SealReason::kSize, policy, now);
         if (!sealed) return sealed.error();
         out.sealed.push_back(std::move(sealed).value());
       }
@@ -547,7 +562,7 @@ class SqlBatchStore final : public BatchStore {
   Result<SealedBatch> seal(std::string_view batch_id, SealReason reason, const BatchPolicy& policy,
                            Timestamp now) override {
     return pool_.in_transaction<SealedBatch>(TxMode::kWrite, [&](SqlConnection& c) {
-      return seal_in_tx(c, batch_id, reason, policy, now);
+      return seal_in_tx(c, pool_.dialect(), batch_id, reason, policy, now);
     });
   }
 
@@ -560,7 +575,8 @@ class SqlBatchStore final : public BatchStore {
                           {});
       if (!rows) return rows.error();
       if (rows->empty()) return Out();
-      auto sealed = seal_in_tx(c, rows->front().text(0), SealReason::kManual, policy, now);
+      auto sealed =
+          seal_in_tx(c, pool_.dialect(), rows->front().text(0), SealReason::kManual, policy, now);
       if (!sealed) return sealed.error();
       return Out(std::move(sealed).value());
     });
@@ -577,7 +593,7 @@ class SqlBatchStore final : public BatchStore {
       if (!rows) return rows.error();
       Out out;
       for (const Row& r : *rows) {
-        auto sealed = seal_in_tx(c, r.text(0), SealReason::kAge, policy, now);
+        auto sealed = seal_in_tx(c, pool_.dialect(), r.text(0), SealReason::kAge, policy, now);
         if (!sealed) return sealed.error();
         out.push_back(std::move(sealed).value());
       }
@@ -634,7 +650,7 @@ class SqlJobStore final : public JobStore {
   Result<Job> create(std::string_view batch_id, JobTrigger trigger, const BatchPolicy& policy,
                      Timestamp now) override {
     return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
-      return create_in_tx(c, batch_id, trigger, policy, now);
+      return create_in_tx(c, pool_.dialect(), batch_id, trigger, policy, now);
     });
   }
 
@@ -647,6 +663,28 @@ class SqlJobStore final : public JobStore {
     if (!rows) return rows.error();
     if (rows->empty()) return std::optional<Job>();
     return std::optional<Job>(job_from(rows->front()));
+  }
+
+  Result<std::vector<Job>> claim_many(std::string_view owner, Millis lease, size_t max,
+                                      Timestamp now) override {
+    static const std::string kSqlite = build_claim_many_sql(sqlite_dialect());
+    static const std::string kPostgres = build_claim_many_sql(postgres_dialect());
+    const std::string& sql = pool_.dialect().name == postgres_dialect().name ? kPostgres : kSqlite;
+    if (max == 0) return std::vector<Job>();
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(sql, {std::string(owner), new_token(), sql_time(now + lease),
+                                     sql_time(now), static_cast<int64_t>(max)});
+    if (!rows) return rows.error();
+    std::vector<Job> out;
+    out.reserve(rows->size());
+    for (const Row& r : *rows) out.push_back(job_from(r));
+    // RETURNING has no order; hand them out oldest first, as claim() would.
+    std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
+      return std::tie(a.run_after, a.created_at, a.job_id) <
+             std::tie(b.run_after, b.created_at, b.job_id);
+    });
+    return out;
   }
 
   Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
@@ -715,6 +753,15 @@ class SqlJobStore final : public JobStore {
     });
   }
 
+  Result<std::vector<Result<Insight>>> complete_many(std::span<const Completion> items,
+                                                     Timestamp now) override {
+    using Out = std::vector<Result<Insight>>;
+    if (items.empty()) return Out();
+    return pool_.in_transaction<Out>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Out> {
+      return complete_many_in_tx(c, items, now);
+    });
+  }
+
   Result<FailOutcome> fail(std::string_view job_id, std::string_view token, std::string_view error,
                            Timestamp retry_at, Timestamp now) override {
     return pool_.in_transaction<FailOutcome>(
@@ -733,12 +780,27 @@ class SqlJobStore final : public JobStore {
         "lease_expires_at = NULL, updated_at = $5 "
         "WHERE job_id = $1 AND lease_token = $2 AND attempt_count > 0 AND status IN ({})",
         to_string(target_of(JobAction::kRelease)), status_list(allowed_from(JobAction::kRelease)));
+    return pool_.in_transaction(TxMode::kWrite, [&](SqlConnection& c) -> Status {
+      auto r = c.execute(kRelease, {std::string(job_id), std::string(token), std::string(reason),
+                                    sql_time(run_after), sql_time(now)});
+      if (!r) return r.status();
+      if (*r != 1) return lease_lost(job_id);
+      // Handed back for now (shutdown): another process may take it at once.
+      return run_after <= now ? notify_runnable(c, pool_.dialect(), job_id) : Status::ok();
+    });
+  }
+
+  Result<std::optional<Timestamp>> next_run_after() override {
     auto conn = pool_.acquire();
     if (!conn) return conn.error();
-    auto r = (*conn)->execute(kRelease, {std::string(job_id), std::string(token),
-                                         std::string(reason), sql_time(run_after), sql_time(now)});
-    if (!r) return r.status();
-    return *r == 1 ? Status::ok() : lease_lost(job_id);
+    // Served by the claim index (job_runnable): its first entry.
+    auto rows = (*conn)->query(
+        "SELECT run_after FROM \"AnalysisJob\" WHERE status = 'PENDING' "
+        "ORDER BY run_after, created_at LIMIT 1",
+        {});
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<Timestamp>();
+    return std::optional<Timestamp>(rows->front().time(0));
   }
 
   Result<std::vector<RecoveredJob>> recover_expired(Timestamp stuck_before,
@@ -757,6 +819,9 @@ class SqlJobStore final : public JobStore {
         auto outcome = fail_in_tx(c, job, "lease expired: the worker stopped without finishing",
                                   now, now, /*crash=*/true);
         if (!outcome) return outcome.error();
+        if (outcome->status == JobStatus::kPending) {
+          if (Status s = notify_runnable(c, pool_.dialect(), job.job_id); !s) return s.error();
+        }
         out.push_back({std::move(job), std::move(outcome).value()});
       }
       return out;
@@ -764,8 +829,8 @@ class SqlJobStore final : public JobStore {
   }
 
   // Shared with the dead-letter store's redrive.
-  static Result<Job> create_in_tx(SqlConnection& c, std::string_view batch_id, JobTrigger trigger,
-                                  const BatchPolicy& policy, Timestamp now) {
+  static Result<Job> create_in_tx(SqlConnection& c, const Dialect& d, std::string_view batch_id,
+                                  JobTrigger trigger, const BatchPolicy& policy, Timestamp now) {
     auto rows =
         c.query("SELECT status FROM \"Batch\" WHERE batch_id = $1", {std::string(batch_id)});
     if (!rows) return rows.error();
@@ -778,7 +843,7 @@ class SqlJobStore final : public JobStore {
                         fmt::format("batch {} is {}; only SEALED or ANALYZED batches are analyzed",
                                     batch_id, rows->front().text(0)));
     }
-    auto job_id = insert_job(c, batch_id, trigger, policy.max_attempts, now);
+    auto job_id = insert_job(c, d, batch_id, trigger, policy.max_attempts, now);
     if (!job_id) return job_id.error();
     auto job = get_in(c, *job_id);
     if (!job) return job.error();
@@ -804,6 +869,120 @@ class SqlJobStore final : public JobStore {
         "ORDER BY run_after, created_at LIMIT 1{}) RETURNING {}",
         to_string(target_of(JobAction::kClaim)), status_list(allowed_from(JobAction::kClaim)),
         d.skip_locked, kJobColumns);
+  }
+
+  // Each claimed job gets its own token: the claim's fresh random part, then
+  // the job id. The CTE picks the rows once (a plain IN (subquery) may be
+  // re-planned as a join that ignores the LIMIT).
+  static std::string build_claim_many_sql(const Dialect& d) {
+    return fmt::format(
+        "WITH picked AS (SELECT job_id FROM \"AnalysisJob\" WHERE status IN ({}) AND "
+        "run_after <= $4 ORDER BY run_after, created_at LIMIT $5{}) "
+        "UPDATE \"AnalysisJob\" SET status = '{}', attempt_count = attempt_count + 1, "
+        "lease_owner = $1, lease_token = $2 || '.' || job_id, lease_expires_at = $3, "
+        "started_at = $4, finished_at = NULL, updated_at = $4 "
+        "WHERE job_id IN (SELECT job_id FROM picked) RETURNING {}",
+        status_list(allowed_from(JobAction::kClaim)), d.skip_locked,
+        to_string(target_of(JobAction::kClaim)), kJobColumns);
+  }
+
+  // The statements of complete(), each written once for every item: the jobs
+  // (fenced by their tokens), their insights, their batches, their outbox rows.
+  static Result<std::vector<Result<Insight>>> complete_many_in_tx(SqlConnection& c,
+                                                                  std::span<const Completion> items,
+                                                                  Timestamp now) {
+    std::vector<SqlValue> params{sql_time(now)};
+    std::string durations;
+    std::string ids;
+    std::string tokens;
+    for (const Completion& item : items) {
+      const size_t id = params.size() + 1;
+      params.emplace_back(item.job_id);
+      params.emplace_back(item.lease_token);
+      params.emplace_back(int64_t{std::max<int64_t>((now - item.started_at).count(), 0)});
+      durations += fmt::format(" WHEN ${} THEN CAST(${} AS bigint)", id, id + 2);
+      tokens += fmt::format(" WHEN ${} THEN ${}", id, id + 1);
+      ids += fmt::format("{}${}", ids.empty() ? "" : ", ", id);
+    }
+    const std::string update_jobs = fmt::format(
+        "UPDATE \"AnalysisJob\" SET status = '{}', lease_owner = NULL, lease_token = NULL, "
+        "lease_expires_at = NULL, finished_at = $1, updated_at = $1, duration_ms = CASE job_id{} "
+        "END WHERE status IN ({}) AND job_id IN ({}) AND lease_token = CASE job_id{} END "
+        "RETURNING job_id, batch_id",
+        to_string(target_of(JobAction::kSucceed)), durations,
+        status_list(allowed_from(JobAction::kSucceed)), ids, tokens);
+    auto done = c.query(update_jobs, params);
+    if (!done) return done.error();
+    std::unordered_map<std::string, std::string> batch_of;  // completed job -> its batch
+    for (const Row& r : *done) batch_of.emplace(r.text(0), r.text(1));
+
+    std::vector<Result<Insight>> out;
+    std::vector<SqlValue> insight_params;
+    std::vector<SqlValue> batch_params{sql_time(now)};
+    std::vector<SqlValue> outbox_params;
+    std::string insight_rows;
+    std::string batch_ids;
+    std::string outbox_rows;
+    for (const Completion& item : items) {
+      auto it = batch_of.find(item.job_id);
+      if (it == batch_of.end()) {
+        out.emplace_back(lease_lost(item.job_id).error());
+        continue;
+      }
+      Insight ins{new_id("ins", now), it->second, item.job_id, item.insight, now};
+      const NewInsight& n = ins.content;
+      insight_rows += insight_rows.empty() ? "(" : ", (";
+      for (size_t col = 0; col < 15; ++col) {
+        insight_rows += fmt::format("{}${}", col == 0 ? "" : ", ", insight_params.size() + col + 1);
+      }
+      insight_rows += ")";
+      for (SqlValue v : {SqlValue(ins.insight_id), SqlValue(ins.batch_id), SqlValue(ins.job_id),
+                         SqlValue(n.summary), SqlValue(n.confidence), SqlValue(n.patterns_json),
+                         SqlValue(n.recommendations_json), SqlValue(n.anomalies_json),
+                         SqlValue(n.statistics_json), SqlValue(n.analyzer), sql_opt_text(n.model),
+                         SqlValue(n.prompt_tokens), SqlValue(n.completion_tokens),
+                         SqlValue(n.latency_ms), sql_time(now)}) {
+        insight_params.push_back(std::move(v));
+      }
+      batch_params.emplace_back(ins.batch_id);
+      batch_ids += fmt::format("{}${}", batch_ids.empty() ? "" : ", ", batch_params.size());
+      const size_t o = outbox_params.size();
+      outbox_rows += fmt::format("{}(${}, ${}, ${}, ${})", outbox_rows.empty() ? "" : ", ", o + 1,
+                                 o + 2, o + 3, o + 4);
+      outbox_params.emplace_back(std::string("insight.created"));
+      outbox_params.emplace_back(ins.batch_id);
+      outbox_params.emplace_back(
+          json_text(boost::json::object{{"insight_id", ins.insight_id},
+                                        {"batch_id", ins.batch_id},
+                                        {"job_id", ins.job_id},
+                                        {"summary", n.summary},
+                                        {"confidence", n.confidence},
+                                        {"created_at", format_timestamp(now)}}));
+      outbox_params.push_back(sql_time(now));
+      out.emplace_back(std::move(ins));
+    }
+    if (batch_of.empty()) return out;
+    auto ins = c.execute(
+        fmt::format("INSERT INTO \"Insight\" ({}) VALUES {}", kInsightColumns, insight_rows),
+        insight_params);
+    if (!ins) return ins.error();
+    auto batches = c.execute(
+        fmt::format("UPDATE \"Batch\" SET status = '{}', analyzed_at = $1, updated_at = $1 "
+                    "WHERE batch_id IN ({}) AND status IN ({})",
+                    to_string(target_of(BatchAction::kAnalyzed)), batch_ids,
+                    status_list(allowed_from(BatchAction::kAnalyzed))),
+        batch_params);
+    if (!batches) return batches.error();
+    if (*batches != static_cast<int64_t>(batch_of.size())) {
+      return make_error(ErrorCode::kIllegalTransition,
+                        "a completed job's batch cannot be marked analyzed");
+    }
+    auto outbox = c.execute(
+        fmt::format("INSERT INTO \"KafkaOutbox\" (topic, key, payload, created_at) VALUES {}",
+                    outbox_rows),
+        outbox_params);
+    if (!outbox) return outbox.error();
+    return out;
   }
 
   static Result<std::optional<Job>> get_in(SqlConnection& c, std::string_view job_id) {
@@ -937,7 +1116,8 @@ class SqlDeadLetterStore final : public DeadLetterStore {
         return make_error(ErrorCode::kNotFound,
                           fmt::format("dead-letter entry {} does not exist", dlq_id));
       }
-      auto job = SqlJobStore::create_in_tx(c, (*dl)->batch_id, JobTrigger::kManual, policy, now);
+      auto job = SqlJobStore::create_in_tx(c, pool_.dialect(), (*dl)->batch_id, JobTrigger::kManual,
+                                           policy, now);
       if (!job) return job.error();
       auto r = c.execute(
           "UPDATE \"DeadLetterJob\" SET redriven_at = $2, redriven_job_id = $3 WHERE dlq_id = $1",

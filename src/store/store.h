@@ -106,6 +106,14 @@ struct Insight {
   Timestamp created_at;
 };
 
+// One finished job for JobStore::complete_many.
+struct Completion {
+  std::string job_id;
+  std::string lease_token;
+  Timestamp started_at;  // as claimed: the job's duration runs from here
+  NewInsight insight;
+};
+
 // What a failed attempt led to.
 struct FailOutcome {
   JobStatus status = JobStatus::kPending;  // PENDING (retry scheduled) or DEAD
@@ -132,6 +140,11 @@ class JobStore {
   // Atomically takes the oldest runnable PENDING job: RUNNING, attempt counted,
   // a fresh lease token valid for `lease`. nullopt when none is runnable.
   virtual Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) = 0;
+  // Up to `max` of the oldest runnable jobs in one atomic step, oldest first,
+  // each with its own fresh lease token (what a worker with several free slots
+  // takes at once). Empty when none is runnable.
+  virtual Result<std::vector<Job>> claim_many(std::string_view owner, Millis lease, size_t max,
+                                              Timestamp now) = 0;
   // The fenced updates below all require the caller's lease token and return
   // kLeaseLost when the job is no longer theirs.
   virtual Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
@@ -139,6 +152,12 @@ class JobStore {
   // SUCCESS + the insight + batch ANALYZED + insight.created outbox row, at once.
   virtual Result<Insight> complete(std::string_view job_id, std::string_view token,
                                    const NewInsight& insight, Timestamp now) = 0;
+  // complete() for several jobs in one transaction (a worker's finished jobs,
+  // committed together). One result per item, in order: the insight, or
+  // kLeaseLost for a job the token no longer holds (the others still complete).
+  // Any other error fails the whole call and writes nothing.
+  virtual Result<std::vector<Result<Insight>>> complete_many(std::span<const Completion> items,
+                                                             Timestamp now) = 0;
   // Records a failed attempt: PENDING again at retry_at, or DEAD (with its
   // DeadLetterJob and job.dead_lettered outbox row) when attempts are used up.
   virtual Result<FailOutcome> fail(std::string_view job_id, std::string_view token,
@@ -146,6 +165,9 @@ class JobStore {
   // Hands a job back without using its attempt (breaker open, shutdown).
   virtual Status release(std::string_view job_id, std::string_view token, std::string_view reason,
                          Timestamp run_after, Timestamp now) = 0;
+  // When the earliest PENDING job becomes runnable (its run_after), so an idle
+  // worker can sleep exactly until then; nullopt when nothing is PENDING.
+  virtual Result<std::optional<Timestamp>> next_run_after() = 0;
   // RUNNING jobs whose lease expired, or not updated since stuck_before, go back
   // to PENDING (attempt counted as a crash) or to the dead-letter queue.
   virtual Result<std::vector<RecoveredJob>> recover_expired(Timestamp stuck_before,

@@ -388,6 +388,22 @@ TEST_F(StoreContract, ReleaseHandsAJobBackWithoutUsingAnAttempt) {
             ErrorCode::kLeaseLost);
 }
 
+TEST_F(StoreContract, NextRunAfterIsWhenTheEarliestPendingJobFallsDue) {
+  auto none = store().jobs().next_run_after();
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_FALSE(none->has_value());
+  fill("n", 2, 1);  // two PENDING jobs, both runnable at kT0
+  EXPECT_EQ(store().jobs().next_run_after().value(), kT0);
+  auto job = store().jobs().claim("w", 30s, kT0);
+  ASSERT_TRUE(job->has_value());
+  ASSERT_TRUE(
+      store().jobs().fail((*job)->job_id, *(*job)->lease_token, "x", kT0 + 5s, kT0).is_ok());
+  auto other = store().jobs().claim("w", 30s, kT0);
+  ASSERT_TRUE(other->has_value());
+  // RUNNING jobs do not count; the failed one is due again in 5 s.
+  EXPECT_EQ(store().jobs().next_run_after().value(), kT0 + 5s);
+}
+
 TEST_F(StoreContract, ExpiredLeasesAreRecoveredAndTheStaleWorkerIsRefused) {
   auto sealed = fill("k", 1, 1, /*attempts=*/2);
   auto a = store().jobs().claim("worker-a", 30s, kT0);
@@ -456,6 +472,116 @@ TEST_F(StoreContract, TwoConnectionsNeverClaimTheSameJob) {
   std::set<std::string> unique(claimed.begin(), claimed.end());
   EXPECT_EQ(claimed.size(), 24u);
   EXPECT_EQ(unique.size(), 24u);
+}
+
+TEST_F(StoreContract, ClaimManyTakesTheOldestRunnableJobsEachWithItsOwnLease) {
+  std::vector<std::string> order;
+  for (int i = 0; i < 5; ++i) {
+    order.push_back(fill(fmt::format("m{}", i), 1, 1, 5, kT0 + std::chrono::seconds(i))[0].job_id);
+  }
+  auto first = store().jobs().claim_many("w", 30s, 3, kT0 + 10s);
+  ASSERT_TRUE(first.is_ok()) << first.error().message;
+  ASSERT_EQ(first->size(), 3u);
+  std::set<std::string> tokens;
+  for (size_t i = 0; i < 3; ++i) {
+    const Job& j = (*first)[i];
+    EXPECT_EQ(j.job_id, order[i]) << "oldest first";
+    EXPECT_EQ(j.status, JobStatus::kRunning);
+    EXPECT_EQ(j.attempt_count, 1);
+    EXPECT_EQ(j.lease_owner, "w");
+    EXPECT_EQ(j.lease_expires_at, kT0 + 40s);
+    ASSERT_TRUE(j.lease_token.has_value());
+    tokens.insert(*j.lease_token);
+  }
+  EXPECT_EQ(tokens.size(), 3u) << "each job has its own token";
+  // A token fences only its own job.
+  const Job& a = (*first)[0];
+  const Job& b = (*first)[1];
+  EXPECT_EQ(store().jobs().heartbeat(a.job_id, *b.lease_token, 30s, kT0 + 11s).code(),
+            ErrorCode::kLeaseLost);
+  EXPECT_TRUE(store().jobs().heartbeat(a.job_id, *a.lease_token, 30s, kT0 + 11s).is_ok());
+  auto rest = store().jobs().claim_many("w", 30s, 10, kT0 + 10s);
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].job_id, order[3]);
+  EXPECT_TRUE(store().jobs().claim_many("w", 30s, 10, kT0 + 10s)->empty());
+  EXPECT_TRUE(store().jobs().claim_many("w", 30s, 0, kT0 + 10s)->empty());
+}
+
+TEST_F(StoreContract, ClaimManyFromTwoConnectionsNeverOverlaps) {
+  fill("cm", 40, 1);
+  OpenedStore other = db_->open_another();
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  auto worker = [&](Store* s) {
+    while (true) {
+      auto jobs = s->jobs().claim_many("w", 30s, 3, kT0 + 1s);
+      if (!jobs) {
+        if (jobs.code() == ErrorCode::kUnavailable) continue;  // SQLite busy: try again
+        ++errors;
+        return;
+      }
+      if (jobs->empty()) return;
+      std::lock_guard lock(mu);
+      for (const Job& j : *jobs) claimed.push_back(j.job_id);
+    }
+  };
+  std::thread a(worker, &store());
+  std::thread b(worker, other.store.get());
+  std::thread c(worker, other.store.get());
+  a.join();
+  b.join();
+  c.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), 40u);
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 40u);
+}
+
+TEST_F(StoreContract, CompleteManyCompletesEachJobAndRefusesOnlyTheLostLeases) {
+  auto sealed = fill("cp", 3, 1);
+  auto jobs = store().jobs().claim_many("w", 30s, 3, kT0);
+  ASSERT_EQ(jobs->size(), 3u);
+  // The second job's lease is taken back and the job claimed by someone else.
+  ASSERT_TRUE(
+      store().jobs().release((*jobs)[1].job_id, *(*jobs)[1].lease_token, "x", kT0, kT0).is_ok());
+  ASSERT_TRUE(store().jobs().claim("other", 30s, kT0 + 1s)->has_value());
+  std::vector<Completion> items;
+  for (const Job& j : *jobs) {
+    NewInsight insight;
+    insight.summary = "done " + j.job_id;
+    insight.confidence = 0.5;
+    insight.analyzer = "builtin";
+    items.push_back({j.job_id, *j.lease_token, *j.started_at, insight});
+  }
+  auto done = store().jobs().complete_many(items, kT0 + 2500ms);
+  ASSERT_TRUE(done.is_ok()) << done.error().message;
+  ASSERT_EQ(done->size(), 3u);
+  EXPECT_TRUE((*done)[0].is_ok());
+  EXPECT_EQ((*done)[1].code(), ErrorCode::kLeaseLost);
+  EXPECT_TRUE((*done)[2].is_ok());
+  for (size_t i : {size_t{0}, size_t{2}}) {
+    const Insight& ins = (*done)[i].value();
+    EXPECT_EQ(ins.job_id, (*jobs)[i].job_id);
+    EXPECT_EQ(ins.batch_id, (*jobs)[i].batch_id);
+    auto stored = store().insights().get(ins.insight_id);
+    ASSERT_TRUE(stored->has_value());
+    EXPECT_EQ((*stored)->content.summary, "done " + (*jobs)[i].job_id);
+    auto job = store().jobs().get((*jobs)[i].job_id);
+    EXPECT_EQ((*job)->status, JobStatus::kSuccess);
+    EXPECT_EQ((*job)->duration_ms, 2500);
+    EXPECT_FALSE((*job)->lease_token.has_value());
+    EXPECT_EQ((*store().batches().get((*jobs)[i].batch_id))->status, BatchStatus::kAnalyzed);
+  }
+  EXPECT_EQ((*store().jobs().get((*jobs)[1].job_id))->status, JobStatus::kRunning);
+  EXPECT_EQ((*store().batches().get((*jobs)[1].batch_id))->status, BatchStatus::kSealed);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'insight.created'"), 2);
+  // Completing again changes nothing: every lease is gone.
+  auto again = store().jobs().complete_many(items, kT0 + 3s);
+  ASSERT_TRUE(again.is_ok());
+  for (const auto& r : *again) EXPECT_EQ(r.code(), ErrorCode::kLeaseLost);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), 2);
+  (void)sealed;
 }
 
 TEST_F(StoreContract, ConcurrentAppendsKeepEveryEventInExactlyOneBatchUnderTheLimit) {

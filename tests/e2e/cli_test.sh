@@ -45,12 +45,13 @@ grep -q hunter2secret <<<"$out" && bad "a password in DATABASE_URL was echoed: $
 
 # --- Help and version ------------------------------------------------------
 run_expect 0 "serve.*|work|migrate" -- "$bin" --help
-for sub in serve work migrate "migrate up" "migrate status"; do
+for sub in serve work migrate "migrate up" "migrate status" seal analyze dlq "dlq list" "dlq retry" "dlq discard"; do
   # shellcheck disable=SC2086
   run_expect 0 "Usage|usage" -- "$bin" $sub --help
 done
 run_expect 0 "^insightd [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
-run_expect 1 "not part of this build" -- "$bin" work
+run_expect 2 "BATCH is required|required" -- "$bin" analyze
+run_expect 2 "subcommand|required" -- "$bin" dlq
 
 # --- migrate on SQLite ---------------------------------------------------------
 export DATABASE_URL="sqlite://$tmp/t.db"
@@ -113,8 +114,36 @@ unset DATABASE_URL
 if start_server env PORT=0 "$bin"; then
   [ "$(http_code /readyz)" = 200 ] && grep -q '"sqlite"' body.json && ok "all-in-one on SQLite: /readyz 200" || bad "/readyz: $(cat body.json)"
   [ -f data/insightd.db ] && ok "default database at ./data/insightd.db" || bad "no ./data/insightd.db"
+  code=$(curl -s -o body.json -w '%{http_code}' -X POST "http://127.0.0.1:$port/api/events" \
+    -H 'content-type: application/json' -d '[{"eventType":"page_view"},{"eventType":"click"}]')
+  [ "$code" = 200 ] && grep -q '"accepted":2' body.json && ok "POST /api/events with curl" || bad "POST /api/events: $code $(cat body.json)"
   kill -INT "$pid"; wait "$pid"; rc=$?; pid=""
   [ "$rc" = 0 ] && ok "SIGINT stops cleanly" || bad "SIGINT exit $rc"
+  run_expect 0 "sealed batch_[0-9A-Z]+ \(2 events\); created job job_" -- "$bin" seal
+  run_expect 0 "no open batch with events" -- "$bin" seal
+  state=$(sqlite3 data/insightd.db "SELECT status || ' ' || seal_reason FROM \"Batch\"; SELECT status FROM \"AnalysisJob\";" | tr '\n' ' ')
+  [ "$state" = "SEALED manual PENDING " ] && ok "seal by hand: batch SEALED (manual), job PENDING" || bad "after seal: $state"
+  # Manual analysis: refused while the batch's job is PENDING (409 in the API).
+  batch=$(sqlite3 data/insightd.db 'SELECT batch_id FROM "Batch"')
+  run_expect 1 "already has a PENDING or RUNNING job" -- "$bin" analyze "$batch"
+  run_expect 1 "does not exist" -- "$bin" analyze batch_nope
+  run_expect 0 "the dead-letter queue is empty" -- "$bin" dlq list
+  run_expect 0 "^\[\]$" -- "$bin" dlq list --json
+  run_expect 1 "does not exist" -- "$bin" dlq retry dlq_nope
+  run_expect 1 "does not exist" -- "$bin" dlq discard dlq_nope
+  # `work` (no HTTP) analyzes it, and stops cleanly on SIGTERM.
+  env WORKER_POLL_INTERVAL_MS=100 "$bin" work > work.log 2>&1 &
+  wpid=$!
+  for _ in $(seq 1 100); do
+    [ "$(sqlite3 data/insightd.db 'SELECT status FROM "AnalysisJob"')" = SUCCESS ] && break
+    sleep 0.1
+  done
+  kill -TERM "$wpid"; wait "$wpid"; rc=$?
+  state=$(sqlite3 data/insightd.db 'SELECT b.status, COUNT(i.insight_id) FROM "Batch" b LEFT JOIN "Insight" i USING (batch_id) GROUP BY b.batch_id' | tr '\n' ' ')
+  [ "$state" = "ANALYZED|1 " ] && ok "work: the sealed batch got its insight" || bad "after work: $state $(tail -5 work.log)"
+  [ "$rc" = 0 ] && grep -q "All workers started successfully" work.log && grep -q "Stopped cleanly" work.log \
+    && ok "work: seed start-up lines, clean SIGTERM" || bad "work exit $rc: $(tail -5 work.log)"
+  run_expect 0 "created job job_[0-9A-Z]+ for batch" -- "$bin" analyze "$batch"
 fi
 
 # A port in use is a clear start-up error.

@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/postgres/detail/pg_connect.h"
+
 namespace insightd::store {
 namespace {
 
@@ -145,7 +147,9 @@ Status check_postgres_url(const std::string& url) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<SqlConnection>> open_postgres(const std::string& url) {
+namespace detail {
+
+Result<PGconn*> connect_postgres(const std::string& url) {
   const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
   const char* vals[] = {url.c_str(), "insightd", "5", nullptr};
   PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
@@ -158,7 +162,15 @@ Result<std::unique_ptr<SqlConnection>> open_postgres(const std::string& url) {
   // them out of stderr.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  auto c = std::make_unique<PgConnection>(conn);
+  return conn;
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<SqlConnection>> open_postgres(const std::string& url) {
+  auto conn = detail::connect_postgres(url);
+  if (!conn) return conn.error();
+  auto c = std::make_unique<PgConnection>(*conn);
   if (Status s = c->execute_script("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"); !s) {
     return s.error();
   }

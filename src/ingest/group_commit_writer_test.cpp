@@ -1,0 +1,133 @@
+#include "ingest/group_commit_writer.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <set>
+
+#include "store/store_test_support.h"
+
+namespace insightd::ingest {
+namespace {
+
+using namespace std::chrono_literals;
+
+NewEvent event(std::string id) {
+  NewEvent e;
+  e.event_id = std::move(id);
+  e.event_type = "page_view";
+  e.timestamp = e.received_at = SystemClock::instance().now();
+  return e;
+}
+
+// An EventStore whose append waits at a gate, or fails: for backpressure and
+// failure paths that a real database cannot be made to hit on cue.
+class GatedEventStore final : public store::EventStore {
+ public:
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::atomic<int> appends{0};
+  bool fail = false;
+
+  Result<store::AppendOutcome> append(std::span<const NewEvent> events, const store::BatchPolicy&,
+                                      Timestamp now) override {
+    ++appends;
+    opened.wait();
+    if (fail) return make_error(ErrorCode::kUnavailable, "database down");
+    store::AppendOutcome out;
+    for (const auto& e : events) out.results.push_back({e.event_id, false, "batch_x", now});
+    return out;
+  }
+  Result<std::vector<StoredEvent>> batch_events(std::string_view, size_t) override {
+    return std::vector<StoredEvent>{};
+  }
+  Result<std::optional<StoredEvent>> find(std::string_view) override {
+    return std::optional<StoredEvent>{};
+  }
+  Result<int64_t> count() override { return int64_t{0}; }
+};
+
+TEST(GroupCommitWriter, CommitsEverySubmissionOnceAndAnswersEachInOrder) {
+  auto db = store::testing::TestDatabase::create();
+  ASSERT_NE(db, nullptr);
+  LiveHub live;
+  std::atomic<size_t> live_events{0};
+  live.subscribe([&](std::span<const StoredEvent> events) { live_events += events.size(); });
+  std::atomic<int> sealed{0};
+  GroupCommitWriter writer(
+      db->store().events(), SystemClock::instance(), WriterOptions{.policy = {10, 5}}, &live,
+      [&](const std::vector<store::SealedBatch>& b) { sealed += static_cast<int>(b.size()); });
+  writer.start();
+  constexpr int kThreads = 4, kPerThread = 50;
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::vector<NewEvent> events{event(fmt::format("t{}-{}", t, i)),
+                                     event(fmt::format("t{}-{}", t, i))};  // a repeat
+        std::promise<void> done;
+        const bool queued = writer.submit(events, [&](Result<std::vector<store::AppendResult>> r) {
+          if (!r || r->size() != 2 || r->at(0).event_id != fmt::format("t{}-{}", t, i) ||
+              r->at(0).duplicate || !r->at(1).duplicate || r->at(0).batch_id != r->at(1).batch_id) {
+            ++wrong;
+          }
+          ++answered;
+          done.set_value();
+        });
+        ASSERT_TRUE(queued);
+        done.get_future().wait();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  writer.stop();
+  EXPECT_EQ(answered.load(), kThreads * kPerThread);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(*db->store().events().count(), kThreads * kPerThread);
+  EXPECT_EQ(sealed.load(), kThreads * kPerThread / 10);
+  EXPECT_EQ(live_events.load(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST(GroupCommitWriter, AFullQueueIsRefusedAtOnceAndNothingIsLost) {
+  GatedEventStore store;
+  GroupCommitWriter writer(store, SystemClock::instance(),
+                           WriterOptions{.queue_capacity_events = 5, .max_events_per_commit = 100},
+                           nullptr, nullptr);
+  writer.start();
+  std::atomic<int> ok{0};
+  auto count_ok = [&](Result<std::vector<store::AppendResult>> r) {
+    if (r) ok += static_cast<int>(r->size());
+  };
+  // The first submission is taken by the writer thread and waits at the gate.
+  ASSERT_TRUE(writer.submit({event("a")}, count_ok));
+  while (store.appends.load() == 0) std::this_thread::sleep_for(1ms);
+  // Five more fill the queue; the sixth is refused.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer.submit({event(fmt::format("q{}", i))}, count_ok));
+  EXPECT_EQ(writer.queue_depth(), 5u);
+  EXPECT_FALSE(writer.submit({event("overflow")}, count_ok));
+  store.gate.set_value();
+  writer.stop();  // drains what was queued
+  EXPECT_EQ(ok.load(), 6);
+  EXPECT_EQ(writer.queue_depth(), 0u);
+  EXPECT_FALSE(writer.submit({event("after stop")}, count_ok));
+}
+
+TEST(GroupCommitWriter, ADatabaseFailureReachesEverySubmitter) {
+  GatedEventStore store;
+  store.fail = true;
+  store.gate.set_value();
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();
+  std::promise<ErrorCode> code;
+  ASSERT_TRUE(writer.submit({event("x")}, [&](Result<std::vector<store::AppendResult>> r) {
+    code.set_value(r ? ErrorCode::kInternal : r.code());
+  }));
+  EXPECT_EQ(code.get_future().get(), ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace insightd::ingest

@@ -1,0 +1,149 @@
+#include "ingest/http_ingest.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <future>
+
+#include "core/event_validation.h"
+
+namespace insightd::ingest {
+namespace {
+
+namespace http = net::http;
+
+void add_cors(net::Response& res, const net::Request& req, const HttpIngestOptions& options) {
+  if (!options.cors_origin) {
+    res.set(http::field::access_control_allow_origin, "*");
+    return;
+  }
+  const auto origin = req[http::field::origin];
+  if (origin == *options.cors_origin) {
+    res.set(http::field::access_control_allow_origin, *options.cors_origin);
+    res.set(http::field::vary, "Origin");
+  }
+}
+
+std::optional<std::string_view> write_key(const net::Request& req) {
+  if (auto k = req.find("X-Write-Key"); k != req.end()) return std::string_view(k->value());
+  const std::string_view auth = req[http::field::authorization];
+  if (auth.starts_with("Bearer ")) return auth.substr(7);
+  return std::nullopt;
+}
+
+net::Response handle(const net::Request& req, IngestService& service,
+                     const HttpIngestOptions& options) {
+  auto respond = [&](net::Response res) {
+    add_cors(res, req, options);
+    return res;
+  };
+  if (!service.authorized(write_key(req))) {
+    return respond(net::error_response(http::status::unauthorized, "unauthorized",
+                                       "a valid write key is required (X-Write-Key header or "
+                                       "Authorization: Bearer)"));
+  }
+  if (req.body().size() > options.max_body_bytes) {
+    return respond(net::error_response(http::status::payload_too_large, "payload_too_large",
+                                       fmt::format("the body is {} bytes; the limit is {} bytes",
+                                                   req.body().size(), options.max_body_bytes)));
+  }
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(req.body(), ec);
+  if (ec) {
+    return respond(net::error_response(http::status::bad_request, "invalid_json",
+                                       "the body is not valid JSON: " + ec.message()));
+  }
+  // One event, an array of events, or {"events": [...]}.
+  std::vector<boost::json::value> events;
+  if (body.is_array()) {
+    events.assign(body.as_array().begin(), body.as_array().end());
+  } else if (body.is_object() && body.as_object().contains("events") &&
+             !body.as_object().contains("eventType")) {
+    const auto& list = body.as_object().at("events");
+    if (!list.is_array()) {
+      return respond(net::error_response(http::status::bad_request, "invalid_body",
+                                         "\"events\" must be an array of events"));
+    }
+    events.assign(list.as_array().begin(), list.as_array().end());
+  } else if (body.is_object()) {
+    events.push_back(std::move(body));
+  } else {
+    return respond(net::error_response(http::status::bad_request, "invalid_body",
+                                       "the body must be an event, an array of events or "
+                                       "{\"events\": [...]}"));
+  }
+  if (events.empty()) {
+    return respond(net::error_response(http::status::bad_request, "invalid_body",
+                                       "the request holds no events"));
+  }
+  // An oversized event refuses the whole request, so nothing is half-stored.
+  for (size_t i = 0; i < events.size(); ++i) {
+    const size_t size = boost::json::serialize(events[i]).size();
+    if (size > kMaxEventBytes) {
+      return respond(net::error_response(
+          http::status::payload_too_large, "event_too_large",
+          fmt::format("event {} is {} bytes; an event may be at most {} bytes; nothing was stored",
+                      i, size, kMaxEventBytes)));
+    }
+  }
+  // Blocking route: wait here (on the blocking pool) for the commit.
+  std::promise<std::vector<EventOutcome>> promise;
+  auto future = promise.get_future();
+  service.ingest(events, [&promise](std::vector<EventOutcome> outcomes) {
+    promise.set_value(std::move(outcomes));
+  });
+  const std::vector<EventOutcome> outcomes = future.get();
+  size_t ok = 0, duplicates = 0, rejected = 0, unavailable = 0;
+  boost::json::array results;
+  for (const auto& o : outcomes) {
+    switch (o.status) {
+      case EventStatus::kOk:
+        ++ok;
+        break;
+      case EventStatus::kDuplicate:
+        ++duplicates;
+        break;
+      case EventStatus::kRejected:
+        ++rejected;
+        break;
+      case EventStatus::kUnavailable:
+        ++unavailable;
+        break;
+    }
+    results.push_back(o.to_json());
+  }
+  boost::json::object answer{{"accepted", ok},
+                             {"duplicates", duplicates},
+                             {"rejected", rejected},
+                             {"results", std::move(results)}};
+  http::status status = http::status::ok;
+  if (unavailable > 0) {
+    status = http::status::service_unavailable;
+  } else if (rejected == outcomes.size()) {
+    status = http::status::bad_request;
+  }
+  net::Response res = net::json_response(status, answer);
+  if (unavailable > 0) res.set(http::field::retry_after, "1");
+  return respond(std::move(res));
+}
+
+}  // namespace
+
+void add_ingest_routes(net::Router& router, IngestService& service, HttpIngestOptions options) {
+  router.add(http::verb::post, "/api/events", net::RouteKind::kBlocking,
+             [&service, options](const net::Request& req, const net::PathParams&) {
+               return handle(req, service, options);
+             });
+  router.add(http::verb::options, "/api/events", net::RouteKind::kInline,
+             [options](const net::Request& req, const net::PathParams&) {
+               net::Response res{http::status::no_content, req.version()};
+               add_cors(res, req, options);
+               res.set(http::field::access_control_allow_methods, "POST, OPTIONS");
+               res.set(http::field::access_control_allow_headers,
+                       "Content-Type, Authorization, X-Write-Key");
+               res.set(http::field::access_control_max_age, "600");
+               return res;
+             });
+}
+
+}  // namespace insightd::ingest

@@ -1,0 +1,107 @@
+#include "ingest/ingest_service.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/json.hpp>
+#include <memory>
+
+#include "core/event_validation.h"
+
+namespace insightd::ingest {
+
+std::string_view to_string(EventStatus s) {
+  switch (s) {
+    case EventStatus::kOk:
+      return "ok";
+    case EventStatus::kDuplicate:
+      return "duplicate";
+    case EventStatus::kRejected:
+      return "rejected";
+    case EventStatus::kUnavailable:
+      return "unavailable";
+  }
+  return "?";
+}
+
+boost::json::object EventOutcome::to_json() const {
+  boost::json::object o;
+  o["eventId"] = event_id;
+  o["status"] = to_string(status);
+  if (status == EventStatus::kOk || status == EventStatus::kDuplicate) {
+    o["batchId"] = batch_id;
+    if (received_at) o["receivedAt"] = format_timestamp(*received_at);
+  } else {
+    o["code"] = code;
+    o["message"] = message;
+  }
+  return o;
+}
+
+IngestService::IngestService(GroupCommitWriter& writer, const Clock& clock,
+                             std::vector<std::string> write_keys)
+    : writer_(writer), clock_(clock), write_keys_(std::move(write_keys)) {}
+
+bool IngestService::authorized(std::optional<std::string_view> key) const {
+  if (write_keys_.empty()) return true;
+  if (!key) return false;
+  bool match = false;
+  for (const auto& k : write_keys_) {
+    // Length is not secret; contents are compared without early exit.
+    if (k.size() == key->size() && CRYPTO_memcmp(k.data(), key->data(), k.size()) == 0)
+      match = true;
+  }
+  return match;
+}
+
+void IngestService::ingest(std::span<const boost::json::value> events, Done done) {
+  const Timestamp received_at = clock_.now();
+  auto outcomes = std::make_shared<std::vector<EventOutcome>>(events.size());
+  std::vector<NewEvent> accepted;
+  std::vector<size_t> slots;  // outcome index of each accepted event
+  accepted.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EventVerdict verdict = validate_event(events[i], received_at);
+    EventOutcome& out = (*outcomes)[i];
+    if (!verdict) {
+      out.event_id = verdict.rejection().event_id;
+      out.status = EventStatus::kRejected;
+      out.code = verdict.rejection().code;
+      out.message = verdict.rejection().message;
+      continue;
+    }
+    out.event_id = verdict.event().event_id;
+    slots.push_back(i);
+    accepted.push_back(std::move(verdict).event());
+  }
+  if (accepted.empty()) {
+    done(std::move(*outcomes));
+    return;
+  }
+  auto finish = [outcomes, slots, done](Result<std::vector<store::AppendResult>> result) mutable {
+    for (size_t k = 0; k < slots.size(); ++k) {
+      EventOutcome& out = (*outcomes)[slots[k]];
+      if (!result) {
+        out.status = EventStatus::kUnavailable;
+        out.code = "unavailable";
+        out.message = "the event was not stored: the database is unavailable; retry later";
+        continue;
+      }
+      const store::AppendResult& r = (*result)[k];
+      out.status = r.duplicate ? EventStatus::kDuplicate : EventStatus::kOk;
+      out.batch_id = r.batch_id;
+      out.received_at = r.received_at;
+    }
+    done(std::move(*outcomes));
+  };
+  if (!writer_.submit(std::move(accepted), finish)) {
+    for (size_t idx : slots) {
+      EventOutcome& out = (*outcomes)[idx];
+      out.status = EventStatus::kUnavailable;
+      out.code = "overloaded";
+      out.message = "the event was not stored: the server is at capacity; retry shortly";
+    }
+    done(std::move(*outcomes));
+  }
+}
+
+}  // namespace insightd::ingest

@@ -1,0 +1,62 @@
+// IngestService: what both front doors (Socket.IO `user:event`/`user:events` and
+// HTTP POST /api/events) share: write-key check, validation of each event, and
+// hand-off to the GroupCommitWriter. Never blocks; the callback fires once per
+// call, after the commit, with one outcome per input event in input order.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/time.h"
+#include "ingest/group_commit_writer.h"
+
+namespace insightd::ingest {
+
+enum class EventStatus {
+  kOk,           // stored now
+  kDuplicate,    // stored before; not stored again
+  kRejected,     // invalid; will never be stored as sent
+  kUnavailable,  // not stored: the server is overloaded or the database is down; retry
+};
+std::string_view to_string(EventStatus s);
+
+struct EventOutcome {
+  std::string event_id;
+  EventStatus status = EventStatus::kOk;
+  std::string batch_id;                  // ok and duplicate
+  std::optional<Timestamp> received_at;  // ok and duplicate
+  std::string code;                      // rejected and unavailable
+  std::string message;                   // rejected and unavailable
+  // {eventId, status, batchId, receivedAt} or {eventId, code, message}.
+  boost::json::object to_json() const;
+};
+
+class IngestService {
+ public:
+  using Done = std::function<void(std::vector<EventOutcome>)>;
+
+  // `write_keys` empty: ingestion is open.
+  IngestService(GroupCommitWriter& writer, const Clock& clock, std::vector<std::string> write_keys);
+
+  // True when ingestion is open or `key` is one of the write keys (compared in
+  // constant time).
+  bool authorized(std::optional<std::string_view> key) const;
+  bool open() const { return write_keys_.empty(); }
+
+  // Validates and queues `events`; `done` runs after the commit on the writer
+  // thread, or at once on this thread when nothing needs the database (all
+  // rejected) or the queue is full.
+  void ingest(std::span<const boost::json::value> events, Done done);
+
+ private:
+  GroupCommitWriter& writer_;
+  const Clock& clock_;
+  std::vector<std::string> write_keys_;
+};
+
+}  // namespace insightd::ingest

@@ -1,0 +1,36 @@
+#include "ingest/live_hub.h"
+
+#include <algorithm>
+
+namespace insightd::ingest {
+
+uint64_t LiveHub::subscribe(Subscriber subscriber) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_id_++;
+  subscribers_.emplace_back(id, std::move(subscriber));
+  return id;
+}
+
+void LiveHub::unsubscribe(uint64_t id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+}
+
+void LiveHub::publish(std::span<const StoredEvent> events) {
+  if (events.empty()) return;
+  // Copy the list so a subscriber may unsubscribe (itself or another) meanwhile.
+  std::vector<Subscriber> targets;
+  {
+    std::lock_guard lock(mu_);
+    targets.reserve(subscribers_.size());
+    for (const auto& [id, s] : subscribers_) targets.push_back(s);
+  }
+  for (const auto& s : targets) s(events);
+}
+
+size_t LiveHub::subscriber_count() const {
+  std::lock_guard lock(mu_);
+  return subscribers_.size();
+}
+
+}  // namespace insightd::ingest

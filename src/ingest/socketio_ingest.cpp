@@ -1,0 +1,81 @@
+#include "ingest/socketio_ingest.h"
+
+#include <boost/json.hpp>
+
+namespace insightd::ingest {
+namespace {
+
+using socketio::Ack;
+using socketio::Payload;
+using socketio::Socket;
+
+// event:ack or event:error for one outcome; returns the object sent.
+boost::json::object answer(const Socket& socket, const EventOutcome& o) {
+  const bool stored = o.status == EventStatus::kOk || o.status == EventStatus::kDuplicate;
+  boost::json::object body;
+  body["eventId"] = o.event_id;
+  if (stored) {
+    body["status"] = to_string(o.status);
+    body["batchId"] = o.batch_id;
+    if (o.received_at) body["receivedAt"] = format_timestamp(*o.received_at);
+  } else {
+    body["code"] = o.code;
+    body["message"] = o.message;
+    // Unstored for a reason that passes (overload, database down): say so.
+    if (o.status == EventStatus::kUnavailable) body["retryable"] = true;
+  }
+  socket.emit(stored ? "event:ack" : "event:error", Payload(boost::json::array{body}));
+  return body;
+}
+
+void reject_payload(const Socket& socket, const Ack& ack, std::string_view message) {
+  boost::json::object body{{"eventId", ""}, {"code", "invalid_event"}, {"message", message}};
+  socket.emit("event:error", Payload(boost::json::array{body}));
+  if (ack) ack(Payload(boost::json::array{body}));
+}
+
+}  // namespace
+
+void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service) {
+  io.on_connection(
+      "/",
+      [&service](Socket socket) {
+        socket.on("user:event", [socket, &service](Payload args, Ack ack) {
+          if (args.values.empty() || !args.values[0].is_object()) {
+            reject_payload(socket, ack, "user:event takes one event object");
+            return;
+          }
+          service.ingest(std::span(&args.values[0], 1),
+                         [socket, ack](std::vector<EventOutcome> outcomes) {
+                           const boost::json::object body = answer(socket, outcomes.at(0));
+                           if (ack) ack(Payload(boost::json::array{body}));
+                         });
+        });
+        socket.on("user:events", [socket, &service](Payload args, Ack ack) {
+          if (args.values.empty() || !args.values[0].is_array() ||
+              args.values[0].as_array().empty()) {
+            reject_payload(socket, ack, "user:events takes a non-empty array of events");
+            return;
+          }
+          const boost::json::array& events = args.values[0].as_array();
+          service.ingest(std::span(events.data(), events.size()),
+                         [socket, ack](std::vector<EventOutcome> outcomes) {
+                           boost::json::array all;
+                           all.reserve(outcomes.size());
+                           for (const auto& o : outcomes) all.push_back(answer(socket, o));
+                           if (ack) ack(Payload(boost::json::array{std::move(all)}));
+                         });
+        });
+      },
+      [&service](const boost::json::object& auth) -> std::optional<std::string> {
+        if (service.open()) return std::nullopt;
+        const auto* key = auth.if_contains("writeKey");
+        if (key != nullptr && key->is_string() &&
+            service.authorized(std::string_view(key->as_string()))) {
+          return std::nullopt;
+        }
+        return std::string("a valid write key is required (auth: {writeKey})");
+      });
+}
+
+}  // namespace insightd::ingest

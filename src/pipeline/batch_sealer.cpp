@@ -1,0 +1,58 @@
+#include "pipeline/batch_sealer.h"
+
+#include <spdlog/spdlog.h>
+
+namespace insightd::pipeline {
+
+BatchSealer::BatchSealer(store::BatchStore& batches, const Clock& clock, Millis max_age,
+                         store::BatchPolicy policy, Millis check_every, SealListener on_sealed)
+    : batches_(batches),
+      clock_(clock),
+      max_age_(max_age),
+      policy_(policy),
+      check_every_(check_every),
+      on_sealed_(std::move(on_sealed)) {}
+
+BatchSealer::~BatchSealer() {
+  stop();
+}
+
+void BatchSealer::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      tick();
+      lock.lock();
+      cv_.wait_for(lock, check_every_, [this] { return stopping_; });
+    }
+  });
+}
+
+void BatchSealer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::vector<store::SealedBatch> BatchSealer::tick() {
+  auto sealed = batches_.seal_expired(max_age_, policy_, clock_.now());
+  if (!sealed) {
+    spdlog::warn("[Batch Sealer] Age check failed: {}", sealed.error().message);
+    return {};
+  }
+  for (const auto& b : *sealed) {
+    spdlog::info("[Batch Sealer] Sealed batch {} ({} events, age); created job {}", b.batch_id,
+                 b.event_count, b.job_id);
+  }
+  if (!sealed->empty() && on_sealed_) on_sealed_(*sealed);
+  return std::move(sealed).value();
+}
+
+}  // namespace insightd::pipeline

@@ -1,0 +1,439 @@
+// The job queue end to end inside one test process: workers over a real
+// database (SQLite in pipeline_test, PostgreSQL in pipeline_pgtest), with
+// "processes" simulated by independent stores on the same database. Time that
+// matters (leases, backoff, cooldowns) comes from a fake clock that the test
+// moves; nothing sleeps through a cooldown.
+#include "pipeline/job_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+
+#include "analysis/builtin_analyzer.h"
+#include "pipeline/analysis_job.h"
+#include "pipeline/circuit_breaker.h"
+#include "pipeline/pipeline_test_support.h"
+#include "pipeline/stuck_job_recovery.h"
+#include "store/store_test_support.h"
+
+namespace insightd::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+using store::testing::TestDatabase;
+using testing::eventually;
+using testing::FakeAnalyzer;
+using testing::job_of;
+using testing::seal_batch;
+
+const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+
+WorkerOptions fast_options(std::string owner, size_t concurrency = 4) {
+  WorkerOptions o;
+  o.owner = std::move(owner);
+  o.concurrency = concurrency;
+  o.poll_interval = 20ms;
+  o.lease = 30s;
+  o.retry = RetryPolicy{1s, 1s};
+  o.random01 = [] { return 1.0; };
+  return o;
+}
+
+class JobWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = TestDatabase::create();
+    ASSERT_NE(db_, nullptr);
+  }
+  store::Store& store() { return db_->store(); }
+
+  int64_t scalar(const std::string& sql) {
+    auto conn = db_->pool().acquire();
+    EXPECT_TRUE(conn.is_ok());
+    auto rows = (*conn)->query(sql, {});
+    EXPECT_TRUE(rows.is_ok()) << (rows ? "" : rows.error().message);
+    return rows && !rows->empty() ? rows->front().integer(0) : -1;
+  }
+  int64_t insights_for(const std::string& batch_id) {
+    return scalar(fmt::format("SELECT COUNT(*) FROM \"Insight\" WHERE batch_id = '{}'", batch_id));
+  }
+  std::vector<std::string> breaker_transitions() {
+    auto conn = db_->pool().acquire();
+    auto rows = (*conn)->query(
+        "SELECT payload FROM \"KafkaOutbox\" WHERE topic = 'circuit.state_changed' ORDER BY id",
+        {});
+    std::vector<std::string> out;
+    for (const auto& r : *rows) {
+      const auto o = boost::json::parse(r.text(0)).as_object();
+      out.push_back(fmt::format("{}->{}", std::string_view(o.at("from").as_string()),
+                                std::string_view(o.at("to").as_string())));
+    }
+    return out;
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+};
+
+TEST_F(JobWorkerTest, EverySealedBatchBecomesExactlyOneInsight) {
+  analysis::BuiltinAnalyzer analyzer;
+  AnalysisJobHandler handler(store(), analyzer, nullptr);
+  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w1", 3));
+  worker.start();
+  std::vector<store::SealedBatch> sealed;
+  for (int b = 0; b < 5; ++b) {
+    sealed.push_back(seal_batch(store(), fmt::format("b{}", b), 12, SystemClock::instance().now()));
+    worker.wake();
+  }
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == 5;
+  }));
+  for (const auto& s : sealed) {
+    EXPECT_EQ(insights_for(s.batch_id), 1);
+    auto batch = store().batches().get(s.batch_id);
+    EXPECT_EQ((*batch)->status, BatchStatus::kAnalyzed);
+    const Job job = job_of(store(), s.job_id);
+    EXPECT_EQ(job.attempt_count, 1);
+    EXPECT_TRUE(job.duration_ms.has_value());
+    EXPECT_FALSE(job.lease_token.has_value());
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'insight.created'"), 5);
+  EXPECT_EQ(worker.stop(1s).handed_back, 0u);
+}
+
+// A handler that records which job ran where, for the exclusivity test.
+class RecordingHandler final : public JobHandler {
+ public:
+  JobOutcome run(const Job& job) override {
+    {
+      std::lock_guard lock(mu_);
+      runs_[job.job_id]++;
+    }
+    std::this_thread::sleep_for(1ms);
+    store::NewInsight insight;
+    insight.summary = "no-op";
+    insight.analyzer = "test";
+    return JobSucceeded{insight};
+  }
+  std::map<std::string, int> runs() {
+    std::lock_guard lock(mu_);
+    return runs_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> runs_;
+};
+
+TEST_F(JobWorkerTest, TwoWorkersInTwoProcessesNeverRunTheSameJob) {
+  constexpr int kJobs = 60;
+  std::set<std::string> job_ids;
+  for (int b = 0; b < kJobs; ++b) {
+    job_ids.insert(
+        seal_batch(store(), fmt::format("x{}", b), 2, SystemClock::instance().now()).job_id);
+  }
+  store::OpenedStore other = db_->open_another();
+  RecordingHandler handler_a;
+  RecordingHandler handler_b;
+  JobWorker a(store().jobs(), handler_a, SystemClock::instance(), fast_options("a", 4));
+  JobWorker b(other.store->jobs(), handler_b, SystemClock::instance(), fast_options("b", 4));
+  a.start();
+  b.start();
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == kJobs;
+  }));
+  (void)a.stop(1s);
+  (void)b.stop(1s);
+  std::map<std::string, int> all = handler_a.runs();
+  for (const auto& [id, n] : handler_b.runs()) all[id] += n;
+  EXPECT_EQ(all.size(), job_ids.size());
+  for (const auto& [id, n] : all) {
+    EXPECT_EQ(n, 1) << id << " ran " << n << " times";
+    EXPECT_TRUE(job_ids.contains(id));
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Insight\""), kJobs);
+  EXPECT_EQ(scalar("SELECT MAX(attempt_count) FROM \"AnalysisJob\""), 1);
+}
+
+TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsight) {
+  FakeClock clock(kT0);
+  const auto sealed = seal_batch(store(), "s", 10, kT0);
+  // Worker A (one process) claims the job and stalls inside the analyzer.
+  FakeAnalyzer slow;
+  slow.close_gate();
+  AnalysisJobHandler handler_a(store(), slow, nullptr);
+  JobWorker a(store().jobs(), handler_a, clock, fast_options("worker-a", 1));
+  a.start();
+  ASSERT_TRUE(slow.wait_held(1));
+  EXPECT_EQ(job_of(store(), sealed.job_id).lease_owner, "worker-a");
+
+  // Its lease runs out; recovery in another process takes the job back.
+  clock.advance(31s);
+  store::OpenedStore other = db_->open_another();
+  StuckJobRecovery recovery(other.store->jobs(), clock, 1min, 15min, nullptr);
+  const auto recovered = recovery.tick();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].outcome.status, JobStatus::kPending);
+  Job job = job_of(store(), sealed.job_id);
+  EXPECT_EQ(job.status, JobStatus::kPending);
+  EXPECT_EQ(job.attempt_count, 1);
+  EXPECT_EQ(job.crash_count, 1);
+
+  // Worker B (another process) runs it to completion.
+  FakeAnalyzer fast;
+  AnalysisJobHandler handler_b(*other.store, fast, nullptr);
+  JobWorker b(other.store->jobs(), handler_b, clock, fast_options("worker-b", 1));
+  b.start();
+  ASSERT_TRUE(
+      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }));
+  EXPECT_EQ(insights_for(sealed.batch_id), 1);
+
+  // A wakes up and tries to complete with its old token: refused.
+  slow.open_gate();
+  EXPECT_EQ(a.stop(10s).abandoned, 0u);
+  EXPECT_EQ(insights_for(sealed.batch_id), 1) << "the stale worker's insight must not land";
+  job = job_of(store(), sealed.job_id);
+  EXPECT_EQ(job.status, JobStatus::kSuccess);
+  EXPECT_EQ(job.attempt_count, 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'insight.created'"), 1);
+  (void)b.stop(1s);
+}
+
+TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbeClosesIt) {
+  FakeClock clock(kT0);
+  const BreakerPolicy policy{
+      .failure_threshold = 3, .cooldown = 60s, .probe_timeout = 30s, .probe_recheck = 5s};
+  CircuitBreaker breaker(store().breakers(), "analyzer", policy, clock);
+  FakeAnalyzer analyzer;
+  analyzer.fail(analysis::AnalysisErrorKind::kServerError, true, "HTTP 500");
+  AnalysisJobHandler handler(store(), analyzer, &breaker);
+  JobWorker worker(store().jobs(), handler, clock, fast_options("w", 4));
+  std::vector<std::string> jobs;
+  for (int b = 0; b < 3; ++b)
+    jobs.push_back(seal_batch(store(), fmt::format("f{}", b), 4, kT0).job_id);
+  worker.start();
+
+  // Three failures in a row open the breaker.
+  ASSERT_TRUE(eventually([&] { return analyzer.calls() == 3; }));
+  ASSERT_TRUE(eventually([&] {
+    auto b = breaker.current();
+    return b && b->state == store::BreakerState::kOpen;
+  }));
+  EXPECT_EQ(breaker.current()->failure_count, 3);
+  const Timestamp open_until = *breaker.current()->open_until;
+  EXPECT_EQ(open_until, kT0 + 60s);
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : jobs) {
+      if (job_of(store(), id).status != JobStatus::kPending) return false;
+    }
+    return true;
+  }));
+
+  // Their retries fall due while it is OPEN: handed back to the end of the
+  // cooldown without calling the analyzer and without using an attempt.
+  clock.advance(2s);
+  worker.wake();
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : jobs) {
+      const Job j = job_of(store(), id);
+      if (j.status != JobStatus::kPending || j.run_after != open_until) return false;
+    }
+    return true;
+  }));
+  for (const auto& id : jobs) {
+    const Job j = job_of(store(), id);
+    EXPECT_EQ(j.attempt_count, 1) << "an open breaker must not burn attempts";
+    EXPECT_NE(j.last_error.value_or("").find("circuit breaker OPEN"), std::string::npos)
+        << j.last_error.value_or("");
+  }
+  EXPECT_EQ(analyzer.calls(), 3);
+
+  // After the cooldown exactly one probe goes out; the others wait for it.
+  analyzer.succeed();
+  analyzer.close_gate();
+  clock.set(open_until);
+  worker.wake();
+  ASSERT_TRUE(analyzer.wait_held(1));
+  ASSERT_TRUE(eventually([&] {
+    int deferred = 0;
+    for (const auto& id : jobs) {
+      const Job j = job_of(store(), id);
+      if (j.status == JobStatus::kPending && j.last_error &&
+          j.last_error->find("HALF_OPEN") != std::string::npos) {
+        ++deferred;
+      }
+    }
+    return deferred == 2;
+  }));
+  EXPECT_EQ(analyzer.calls(), 4) << "one probe, no more";
+  EXPECT_EQ(breaker.current()->state, store::BreakerState::kHalfOpen);
+  analyzer.open_gate();
+  ASSERT_TRUE(eventually([&] { return breaker.current()->state == store::BreakerState::kClosed; }));
+
+  // Closed again: the rest run.
+  clock.advance(policy.probe_recheck);
+  worker.wake();
+  ASSERT_TRUE(eventually([&] {
+    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == 3;
+  }));
+  EXPECT_EQ(analyzer.calls(), 6);
+  EXPECT_EQ(scalar("SELECT MAX(attempt_count) FROM \"AnalysisJob\""), 2);
+  EXPECT_EQ(breaker_transitions(),
+            (std::vector<std::string>{"CLOSED->OPEN", "OPEN->HALF_OPEN", "HALF_OPEN->CLOSED"}));
+  (void)worker.stop(1s);
+}
+
+TEST_F(JobWorkerTest, AJobThatAlwaysFailsIsDeadLetteredAfterExactlyMaxAttemptsThenRedriven) {
+  FakeClock clock(kT0);
+  const BreakerPolicy policy{
+      .failure_threshold = 2, .cooldown = 60s, .probe_timeout = 30s, .probe_recheck = 5s};
+  CircuitBreaker breaker(store().breakers(), "analyzer", policy, clock);
+  FakeAnalyzer analyzer;
+  analyzer.fail(analysis::AnalysisErrorKind::kAuth, false, "HTTP 401: invalid key");
+  AnalysisJobHandler handler(store(), analyzer, &breaker);
+  JobWorker worker(store().jobs(), handler, clock, fast_options("w", 2));
+  const auto sealed = seal_batch(store(), "d", 6, kT0, /*max_attempts=*/4);
+  worker.start();
+
+  // Attempts 1 and 2 fail and open the breaker; attempts 3 and 4 are the
+  // probes after each cooldown. Between them the job waits without using any.
+  for (int attempt = 1; attempt <= 4; ++attempt) {
+    ASSERT_TRUE(eventually([&] { return analyzer.calls() == attempt; })) << "attempt " << attempt;
+    ASSERT_TRUE(eventually([&] {
+      const Job j = job_of(store(), sealed.job_id);
+      return j.status != JobStatus::kRunning && j.attempt_count == attempt;
+    }));
+    if (attempt < 4) {
+      clock.advance(attempt >= 2 ? policy.cooldown : 2s);
+      worker.wake();
+    }
+  }
+  ASSERT_TRUE(
+      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kDead; }));
+  EXPECT_EQ(analyzer.calls(), 4);
+  auto dead = store().dead_letters().list(10);
+  ASSERT_TRUE(dead.is_ok());
+  ASSERT_EQ(dead->size(), 1u);
+  const store::DeadLetter& d = dead->front();
+  EXPECT_EQ(d.job_id, sealed.job_id);
+  EXPECT_EQ(d.attempt_count, 4);
+  const auto errors = boost::json::parse(d.errors_json).as_array();
+  ASSERT_EQ(errors.size(), 4u) << "every attempt's error is kept";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    EXPECT_EQ(errors[i].at("attempt"), static_cast<int64_t>(i + 1));
+    EXPECT_NE(std::string_view(errors[i].at("error").as_string()).find("invalid key"),
+              std::string_view::npos);
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'job.dead_lettered'"), 1);
+  EXPECT_EQ(breaker_transitions(),
+            (std::vector<std::string>{"CLOSED->OPEN", "OPEN->HALF_OPEN", "HALF_OPEN->OPEN",
+                                      "OPEN->HALF_OPEN", "HALF_OPEN->OPEN"}));
+
+  // The key is fixed; redrive: a fresh job with fresh attempts; the next
+  // probe closes the breaker and the batch gets its insight.
+  analyzer.succeed();
+  auto redriven = store().dead_letters().redrive(d.dlq_id, {6, 4}, clock.now());
+  ASSERT_TRUE(redriven.is_ok()) << redriven.error().message;
+  EXPECT_EQ(redriven->attempt_count, 0);
+  clock.advance(policy.cooldown);
+  worker.wake();
+  ASSERT_TRUE(
+      eventually([&] { return job_of(store(), redriven->job_id).status == JobStatus::kSuccess; }));
+  EXPECT_EQ(insights_for(sealed.batch_id), 1);
+  EXPECT_EQ(breaker.current()->state, store::BreakerState::kClosed);
+  (void)worker.stop(1s);
+}
+
+TEST_F(JobWorkerTest, ShutdownHandsBackAJobThatDoesNotFinishWithoutUsingItsAttempt) {
+  FakeAnalyzer analyzer;
+  analyzer.close_gate();
+  AnalysisJobHandler handler(store(), analyzer, nullptr);
+  const auto sealed = seal_batch(store(), "h", 3, SystemClock::instance().now());
+  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w", 2));
+  worker.start();
+  ASSERT_TRUE(analyzer.wait_held(1));
+  EXPECT_EQ(job_of(store(), sealed.job_id).attempt_count, 1);
+  const StopReport report = worker.stop(50ms);
+  EXPECT_EQ(report.finished, 0u);
+  EXPECT_EQ(report.handed_back, 1u);
+  EXPECT_EQ(report.abandoned, 1u);
+  Job job = job_of(store(), sealed.job_id);
+  EXPECT_EQ(job.status, JobStatus::kPending);
+  EXPECT_EQ(job.attempt_count, 0) << "a hand-back returns the attempt";
+  EXPECT_FALSE(job.lease_token.has_value());
+  // The abandoned call returns late: its insight is refused.
+  analyzer.open_gate();
+  EXPECT_TRUE(eventually([&] { return worker.held() == 0; }));
+  EXPECT_EQ(insights_for(sealed.batch_id), 0);
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kPending);
+}
+
+TEST_F(JobWorkerTest, ShutdownLetsARunningJobFinishWithinTheGracePeriod) {
+  FakeAnalyzer analyzer;
+  analyzer.close_gate();
+  AnalysisJobHandler handler(store(), analyzer, nullptr);
+  const auto sealed = seal_batch(store(), "g", 3, SystemClock::instance().now());
+  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w", 2));
+  worker.start();
+  ASSERT_TRUE(analyzer.wait_held(1));
+  std::thread opener([&] {
+    std::this_thread::sleep_for(100ms);
+    analyzer.open_gate();
+  });
+  const StopReport report = worker.stop(10s);
+  opener.join();
+  EXPECT_EQ(report.finished, 1u);
+  EXPECT_EQ(report.handed_back, 0u);
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kSuccess);
+}
+
+TEST_F(JobWorkerTest, AWakeUpClaimsAtOnceAndPollingIsOnlyTheFallback) {
+  analysis::BuiltinAnalyzer analyzer;
+  AnalysisJobHandler handler(store(), analyzer, nullptr);
+  WorkerOptions options = fast_options("w", 1);
+  options.poll_interval = 1h;  // only a wake-up can start this job
+  JobWorker worker(store().jobs(), handler, SystemClock::instance(), options);
+  worker.start();
+  std::this_thread::sleep_for(50ms);  // the first (empty) claim round is over
+  const auto sealed = seal_batch(store(), "w", 3, SystemClock::instance().now());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kPending) << "no wake-up, no poll";
+  worker.wake();
+  EXPECT_TRUE(
+      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }, 5s));
+  (void)worker.stop(1s);
+
+  // Without a wake-up, the poll finds it.
+  options.poll_interval = 100ms;
+  JobWorker poller(store().jobs(), handler, SystemClock::instance(), options);
+  poller.start();
+  const auto later = seal_batch(store(), "p", 3, SystemClock::instance().now());
+  EXPECT_TRUE(
+      eventually([&] { return job_of(store(), later.job_id).status == JobStatus::kSuccess; }, 5s));
+  (void)poller.stop(1s);
+}
+
+TEST_F(JobWorkerTest, RecoveryMovesExpiredJobsBackAndTheLastAttemptToTheDeadLetterQueue) {
+  FakeClock clock(kT0);
+  const auto a = seal_batch(store(), "ra", 2, kT0, /*max_attempts=*/3);
+  const auto b = seal_batch(store(), "rb", 2, kT0, /*max_attempts=*/1);
+  ASSERT_TRUE(store().jobs().claim("dead-worker", 10s, kT0).is_ok());
+  ASSERT_TRUE(store().jobs().claim("dead-worker", 10s, kT0).is_ok());
+  int woken = 0;
+  StuckJobRecovery recovery(store().jobs(), clock, 1min, 15min, [&] { ++woken; });
+  clock.advance(9s);
+  EXPECT_TRUE(recovery.tick().empty()) << "leases still valid";
+  EXPECT_EQ(woken, 0);
+  clock.advance(2s);
+  const auto recovered = recovery.tick();
+  ASSERT_EQ(recovered.size(), 2u);
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(job_of(store(), a.job_id).status, JobStatus::kPending);
+  EXPECT_EQ(job_of(store(), a.job_id).crash_count, 1);
+  EXPECT_EQ(job_of(store(), b.job_id).status, JobStatus::kDead);
+  EXPECT_EQ(store().dead_letters().count().value(), 1);
+}
+
+}  // namespace
+}  // namespace insightd::pipeline

@@ -1,0 +1,487 @@
+#include "socketio/engineio_endpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cassert>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "net/router.h"
+#include "net/upgrade.h"
+
+namespace insightd::socketio {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// Opening and closing handshakes of a WebSocket must finish within this.
+constexpr std::chrono::seconds kWsHandshakeTimeout{10};
+// stop() gives sessions this long to say goodbye before the threads end.
+constexpr std::chrono::milliseconds kStopGrace{1000};
+
+// Posting into an io_context that is being destroyed is undefined: the gate closes
+// (under its lock) before the threads stop, and posts after that are dropped.
+struct Gate {
+  std::mutex mu;
+  bool open = true;
+};
+
+class StrandTimer final : public Timer {
+ public:
+  explicit StrandTimer(const Strand& strand) : state_(std::make_shared<State>(strand)) {}
+  ~StrandTimer() override { cancel(); }
+
+  void start(Millis delay, std::function<void()> fn) override {
+    uint64_t generation = ++state_->generation;
+    state_->timer.expires_after(delay);
+    state_->timer.async_wait(
+        [state = state_, generation, fn = std::move(fn)](const boost::system::error_code& ec) {
+          // A wait that was cancelled or replaced may still complete "successfully"
+          // when it raced with the cancel; the generation tells.
+          if (ec || state->generation.load() != generation) return;
+          fn();
+        });
+  }
+
+  void cancel() override {
+    ++state_->generation;
+    state_->timer.cancel();
+  }
+
+ private:
+  struct State {
+    explicit State(const Strand& strand) : timer(strand) {}
+    asio::steady_timer timer;
+    std::atomic<uint64_t> generation{0};
+  };
+  std::shared_ptr<State> state_;
+};
+
+class StrandContext final : public SessionContext {
+ public:
+  StrandContext(Strand strand, std::shared_ptr<Gate> gate)
+      : strand_(std::move(strand)), gate_(std::move(gate)) {}
+
+  void post(std::function<void()> task) override {
+    std::lock_guard lock(gate_->mu);
+    if (gate_->open) asio::post(strand_, std::move(task));
+  }
+
+  void dispatch(std::function<void()> task) override {
+    if (strand_.running_in_this_thread()) return task();
+    post(std::move(task));
+  }
+
+  std::unique_ptr<Timer> make_timer() override { return std::make_unique<StrandTimer>(strand_); }
+
+  const Strand& strand() const { return strand_; }
+
+ private:
+  Strand strand_;
+  std::shared_ptr<Gate> gate_;
+};
+
+void add_cors(net::Response& res, const std::string& origin) {
+  if (origin.empty()) return;
+  res.set(http::field::access_control_allow_origin, origin);
+  if (origin != "*") {
+    res.set(http::field::access_control_allow_credentials, "true");
+    res.set(http::field::vary, "Origin");
+  }
+}
+
+net::Response to_response(const HttpAnswer& answer, const std::string& cors_origin) {
+  net::Response res{static_cast<http::status>(answer.status), 11};
+  res.set(http::field::content_type, answer.content_type);
+  res.set(http::field::cache_control, "no-store");
+  add_cors(res, cors_origin);
+  res.body() = answer.body;
+  return res;
+}
+
+std::string_view query_of(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
+class ResponderReply final : public HttpReply {
+ public:
+  ResponderReply(net::Responder responder, std::string cors_origin)
+      : responder_(std::move(responder)), cors_origin_(std::move(cors_origin)) {}
+
+  void send(HttpAnswer answer) override { responder_.send(to_response(answer, cors_origin_)); }
+  void on_abandoned(std::function<void()> fn) override { responder_.on_abandoned(std::move(fn)); }
+
+ private:
+  net::Responder responder_;
+  std::string cors_origin_;
+};
+
+// One WebSocket: the Beast stream, its reads, and the batches the session writes.
+// Touched only on its strand, which is its session's.
+class WsConnection final : public WsChannel, public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(tcp::socket socket, EngineServer* server, std::atomic<size_t>* live)
+      : ws_(std::move(socket)), server_(server), live_(live) {
+    ++*live_;
+  }
+  ~WsConnection() override { --*live_; }
+
+  void accept(net::Request request, EngineServer::WsTarget target) {
+    request_ = std::move(request);
+    target_ = std::move(target);
+    ws_.set_option(websocket::stream_base::timeout{kWsHandshakeTimeout,
+                                                   websocket::stream_base::none(), false});
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "insightd"); }));
+    ws_.read_message_max(server_->options().max_payload);
+    ws_.auto_fragment(false);
+    ws_.async_accept(request_,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  }
+
+  // Answers the upgrade request with an HTTP error instead of switching protocols.
+  void reject(http::status status, std::string_view message) {
+    refusal_.result(status);
+    refusal_.version(11);
+    refusal_.set(http::field::content_type, "application/json");
+    refusal_.set(http::field::connection, "close");
+    refusal_.body() =
+        boost::json::serialize(boost::json::object{{"code", 3}, {"message", message}});
+    refusal_.prepare_payload();
+    auto& stream = beast::get_lowest_layer(ws_);
+    stream.expires_after(kWsHandshakeTimeout);
+    http::async_write(stream, refusal_, [self = shared_from_this()](beast::error_code, size_t) {
+      self->close_socket();
+    });
+  }
+
+  void write(std::vector<WsFrame> frames) override {
+    if (closing_ || close_requested_) return;
+    batch_ = std::move(frames);
+    next_ = 0;
+    writing_ = true;
+    write_next();
+  }
+
+  void close() override {
+    close_requested_ = true;
+    if (!writing_ && !closing_) do_close();
+  }
+
+  // Closes the TCP connection at once. Only once no thread runs the io_context:
+  // it bypasses the strand.
+  void force_close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    request_ = {};
+    if (ec) return close_socket();
+    auto session = server_->attach_websocket(target_, shared_from_this());
+    target_ = {};
+    if (!session) return;
+    session_ = session;
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(
+        buffer_, [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return report_closed();
+    bool binary = !ws_.got_text();
+    std::string data = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (auto session = session_.lock()) {
+      session->on_ws_frame(*this, binary, std::move(data));
+    } else {
+      close();
+    }
+    do_read();
+  }
+
+  void write_next() {
+    if (next_ == batch_.size()) {
+      writing_ = false;
+      batch_.clear();
+      if (close_requested_) return do_close();
+      if (auto session = session_.lock()) session->on_ws_written(*this);
+      return;
+    }
+    ws_.binary(batch_[next_].binary);
+    ws_.async_write(
+        asio::buffer(batch_[next_].data),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec) {
+      writing_ = false;
+      batch_.clear();
+      close_socket();
+      return;
+    }
+    ++next_;
+    write_next();
+  }
+
+  void do_close() {
+    if (closing_) return;
+    closing_ = true;
+    ws_.async_close(websocket::close_code::normal,
+                    [self = shared_from_this()](beast::error_code) { self->close_socket(); });
+  }
+
+  void close_socket() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close();
+    report_closed();
+  }
+
+  void report_closed() {
+    if (reported_) return;
+    reported_ = true;
+    if (auto session = session_.lock()) session->on_ws_closed(*this);
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  EngineServer* const server_;  // outlives every connection: see EngineEndpoint::Impl
+  std::atomic<size_t>* const live_;
+  std::weak_ptr<EngineSession> session_;
+  net::Request request_;
+  EngineServer::WsTarget target_;
+  http::response<http::string_body> refusal_;
+  beast::flat_buffer buffer_;
+  std::vector<WsFrame> batch_;
+  size_t next_ = 0;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool closing_ = false;
+  bool reported_ = false;
+};
+
+}  // namespace
+
+// Shared with the routes, which the router (and so the HttpServer) may keep after
+// the endpoint object is gone. Member order is destruction order reversed: the
+// engine (and with it every session) goes before the io_context its timers use.
+class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(EndpointOptions options, EngineOptions engine, EngineServer::HandlerFactory new_handler)
+      : options_(std::move(options)),
+        gate_(std::make_shared<Gate>()),
+        engine_(
+            std::move(engine), [this] { return new_context(); }, std::move(new_handler)) {}
+
+  ~Impl() { stop(); }
+
+  void mount(net::Router& router) {
+    std::shared_ptr<Impl> self = shared_from_this();
+    auto polling = [self](net::Request req, const net::PathParams&, net::Responder responder) {
+      self->on_http(std::move(req), std::move(responder));
+    };
+    for (http::verb verb : {http::verb::get, http::verb::head, http::verb::post, http::verb::put,
+                            http::verb::delete_, http::verb::patch, http::verb::options}) {
+      router.add_prefix(verb, options_.path, polling);
+    }
+    router.add_upgrade_prefix(options_.path,
+                              [self](net::UpgradeRequest& up) { self->on_upgrade(up); });
+  }
+
+  Status start() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (started_)
+      return make_error(ErrorCode::kConflict, "the Engine.IO endpoint was already started");
+    if (stopped_) return make_error(ErrorCode::kUnavailable, "the Engine.IO endpoint was stopped");
+    started_ = true;
+    work_.emplace(ioc_.get_executor());
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { run(); });
+    }
+    return Status::ok();
+  }
+
+  void stop() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (stopped_.exchange(true)) return;
+    assert(!own_thread() && "an EngineEndpoint must not be stopped from its own threads");
+    engine_.close_all("server shutting down");
+    if (started_) {
+      // Lets waiting polls get their close packet and WebSockets their close frame.
+      auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+      while ((engine_.session_count() > 0 || live_connections_ > 0) &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    {
+      std::lock_guard gate_lock(gate_->mu);
+      gate_->open = false;
+    }
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    // Peers that did not finish the closing handshake in time still hold a socket;
+    // without threads nothing else will ever close it.
+    std::lock_guard connections_lock(connections_mu_);
+    for (auto& weak : connections_) {
+      if (auto connection = weak.lock()) connection->force_close();
+    }
+    connections_.clear();
+  }
+
+  EngineServer& engine() { return engine_; }
+
+ private:
+  std::shared_ptr<StrandContext> new_context() {
+    return std::make_shared<StrandContext>(asio::make_strand(ioc_), gate_);
+  }
+
+  void run() {
+    tls_endpoint = this;
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("[Engine.IO] Unexpected exception on a session thread: {}", e.what());
+      }
+    }
+  }
+
+  bool own_thread() const { return tls_endpoint == this; }
+
+  void on_http(net::Request req, net::Responder responder) {
+    if (req.method() == http::verb::options) {
+      // A CORS preflight: what a browser asks before a cross-origin POST.
+      net::Response res{http::status::no_content, 11};
+      add_cors(res, options_.cors_origin);
+      if (!options_.cors_origin.empty()) {
+        res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+        auto asked = req[http::field::access_control_request_headers];
+        if (!asked.empty()) res.set(http::field::access_control_allow_headers, asked);
+      }
+      return responder.send(std::move(res));
+    }
+    if (stopped_) {
+      HttpAnswer gone{503, "application/json", R"({"code":3,"message":"Server stopped"})"};
+      return responder.send(to_response(gone, options_.cors_origin));
+    }
+    auto reply = std::make_shared<ResponderReply>(std::move(responder), options_.cors_origin);
+    std::string_view query = query_of(req.target());
+    engine_.handle_http(req.method_string(), query, req[http::field::content_type],
+                        std::move(req.body()), std::move(reply));
+  }
+
+  void on_upgrade(net::UpgradeRequest& up) {
+    if (stopped_) return;  // the connection closes when this returns
+    auto target = engine_.resolve_websocket(query_of(up.request().target()));
+    std::shared_ptr<StrandContext> context =
+        target ? std::static_pointer_cast<StrandContext>(target->context) : new_context();
+    // The socket moves from the HTTP server's io_context to this endpoint's strand.
+    boost::system::error_code ec;
+    tcp::endpoint local = up.socket().local_endpoint(ec);
+    if (ec) return;
+    auto native = up.socket().release(ec);
+    if (ec) return;
+    tcp::socket socket(context->strand());
+    socket.assign(local.protocol(), native, ec);
+    if (ec) {
+      spdlog::warn("[Engine.IO] Could not take over a WebSocket: {}", ec.message());
+      return;
+    }
+    auto connection =
+        std::make_shared<WsConnection>(std::move(socket), &engine_, &live_connections_);
+    remember(connection);
+    context->post(
+        [connection, request = std::move(up.request()), target = std::move(target)]() mutable {
+          if (target) return connection->accept(std::move(request), std::move(*target));
+          auto status = target.code() == ErrorCode::kUnavailable ? http::status::service_unavailable
+                                                                 : http::status::bad_request;
+          connection->reject(status, target.error().message);
+        });
+  }
+
+  void remember(const std::shared_ptr<WsConnection>& connection) {
+    std::lock_guard lock(connections_mu_);
+    // Gone connections are pruned whenever the list doubles: amortised O(1).
+    if (connections_.size() >= prune_at_) {
+      std::erase_if(connections_, [](const auto& weak) { return weak.expired(); });
+      prune_at_ = std::max<size_t>(64, connections_.size() * 2);
+    }
+    connections_.push_back(connection);
+  }
+
+  static thread_local const Impl* tls_endpoint;
+
+  const EndpointOptions options_;
+  asio::io_context ioc_;
+  std::shared_ptr<Gate> gate_;
+  std::atomic<size_t> live_connections_{0};
+  EngineServer engine_;
+  std::mutex lifecycle_mu_;
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  std::mutex connections_mu_;
+  std::vector<std::weak_ptr<WsConnection>> connections_;  // for stop()
+  size_t prune_at_ = 64;
+};
+
+thread_local const EngineEndpoint::Impl* EngineEndpoint::Impl::tls_endpoint = nullptr;
+
+EngineEndpoint::EngineEndpoint(EndpointOptions options, EngineOptions engine,
+                               EngineServer::HandlerFactory new_handler)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(engine), std::move(new_handler))) {
+}
+
+EngineEndpoint::~EngineEndpoint() {
+  stop();
+}
+
+void EngineEndpoint::mount(net::Router& router) {
+  impl_->mount(router);
+}
+
+Status EngineEndpoint::start() {
+  return impl_->start();
+}
+
+void EngineEndpoint::stop() {
+  impl_->stop();
+}
+
+EngineServer& EngineEndpoint::engine() {
+  return impl_->engine();
+}
+
+}  // namespace insightd::socketio

@@ -1,0 +1,53 @@
+// The Beast binding of an EngineServer: serves one path through the net Router —
+// polling as deferred routes, WebSocket by taking over the upgraded connection —
+// and runs the sessions on its own threads, one strand per session, with Asio
+// timers. SocketIoServer is built on it; the conformance server also mounts a
+// plain Engine.IO endpoint with it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "socketio/engineio_server.h"
+
+namespace insightd::net {
+class Router;
+}
+
+namespace insightd::socketio {
+
+struct EndpointOptions {
+  std::string path = "/engine.io";  // served with and without the trailing slash
+  std::string cors_origin;          // "", "*" or one origin: see ServerOptions
+  int threads = 1;
+};
+
+class EngineEndpoint {
+ public:
+  EngineEndpoint(EndpointOptions options, EngineOptions engine,
+                 EngineServer::HandlerFactory new_handler);
+  // Calls stop().
+  ~EngineEndpoint();
+
+  EngineEndpoint(const EngineEndpoint&) = delete;
+  EngineEndpoint& operator=(const EngineEndpoint&) = delete;
+
+  // Registers every method under the path (answers 400 to those the protocol has
+  // no use for, as the reference server does) and the WebSocket upgrade.
+  void mount(net::Router& router);
+
+  // Starts the threads. Requests that arrive before it wait for it.
+  Status start();
+  // Closes every session (a waiting poll gets the close packet, WebSockets get a
+  // close frame when they can take one in time) and joins the threads. Idempotent.
+  void stop();
+
+  EngineServer& engine();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;  // routes hold it: the router may outlive this object
+};
+
+}  // namespace insightd::socketio

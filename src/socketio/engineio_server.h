@@ -1,0 +1,79 @@
+// The Engine.IO server of one path: checks each request's query (EIO=4, the
+// transport, the sid), makes sessions and finds them again, and hands every
+// request to its session's context. Transport-generic like EngineSession: the
+// Beast binding (engineio_endpoint.h) feeds it requests and WebSockets.
+//
+// Threads: every public method is thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/result.h"
+#include "socketio/engineio_session.h"
+
+namespace insightd::socketio {
+
+class EngineServer {
+ public:
+  using HandlerFactory = std::function<std::unique_ptr<EngineHandler>()>;
+  using ContextFactory = std::function<std::shared_ptr<SessionContext>()>;
+
+  EngineServer(EngineOptions options, ContextFactory new_context, HandlerFactory new_handler);
+  ~EngineServer();
+
+  EngineServer(const EngineServer&) = delete;
+  EngineServer& operator=(const EngineServer&) = delete;
+
+  const EngineOptions& options() const { return *options_; }
+
+  // An HTTP request of the polling transport; `query` is the raw query string.
+  // The answer goes to `reply`, maybe much later (a poll waits for packets).
+  void handle_http(std::string_view method, std::string_view query, std::string_view content_type,
+                   std::string body, std::shared_ptr<HttpReply> reply);
+
+  // What a WebSocket request is for, checked before its handshake is accepted:
+  // a new session (null session, with the context to run it on) or the upgrade
+  // of an existing one (its session and context). An error is answered 400 (or
+  // 503 when kUnavailable) instead of accepting the WebSocket.
+  struct WsTarget {
+    std::shared_ptr<EngineSession> session;
+    std::shared_ptr<SessionContext> context;
+  };
+  Result<WsTarget> resolve_websocket(std::string_view query);
+
+  // After the WebSocket handshake, on the target's context: starts a new session
+  // over `ws`, or hands `ws` to the session as an upgrade probe. Returns the
+  // session that now owns the channel (for its frames), or null when the server
+  // has stopped (the channel is closed then).
+  std::shared_ptr<EngineSession> attach_websocket(const WsTarget& target,
+                                                  std::shared_ptr<WsChannel> ws);
+
+  // Refuses new sessions and closes every session (on its context). Idempotent.
+  void close_all(std::string_view reason);
+
+  size_t session_count() const;
+
+ private:
+  struct Registry {
+    std::mutex mu;
+    bool stopped = false;
+    std::unordered_map<std::string, std::shared_ptr<EngineSession>> sessions;
+  };
+
+  // A registered session with a fresh sid, or an error (full, stopped).
+  Result<std::shared_ptr<EngineSession>> create_session(std::shared_ptr<SessionContext> context);
+  std::shared_ptr<EngineSession> find(std::string_view sid) const;
+
+  const std::shared_ptr<const EngineOptions> options_;
+  ContextFactory new_context_;
+  HandlerFactory new_handler_;
+  std::shared_ptr<Registry> registry_;  // sessions hold it weakly to unregister
+};
+
+}  // namespace insightd::socketio

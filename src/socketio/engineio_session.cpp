@@ -1,0 +1,333 @@
+#include "socketio/engineio_session.h"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace insightd::socketio {
+namespace {
+
+using eio::Packet;
+using eio::PacketType;
+
+HttpAnswer text_answer(std::string body) {
+  return HttpAnswer{200, std::string(kTextPlain), std::move(body)};
+}
+
+HttpAnswer error_answer(int status, int code, std::string_view message) {
+  boost::json::object body{{"code", code}, {"message", message}};
+  return HttpAnswer{status, "application/json", boost::json::serialize(body)};
+}
+
+size_t cost_of(const Packet& packet) {
+  return packet.data.size() + 1;
+}
+
+WsFrame frame_of(Packet packet) {
+  if (packet.binary) return WsFrame{true, std::move(packet.data)};
+  return WsFrame{false, eio::encode_text(packet)};
+}
+
+}  // namespace
+
+EngineSession::EngineSession(std::string sid, std::shared_ptr<const EngineOptions> options,
+                             std::shared_ptr<SessionContext> context,
+                             std::unique_ptr<EngineHandler> handler, ClosedHook on_closed)
+    : sid_(std::move(sid)),
+      options_(std::move(options)),
+      context_(std::move(context)),
+      handler_(std::move(handler)),
+      on_closed_(std::move(on_closed)),
+      ping_timer_(context_->make_timer()),
+      pong_timer_(context_->make_timer()),
+      upgrade_timer_(context_->make_timer()),
+      noop_timer_(context_->make_timer()) {}
+
+EngineSession::~EngineSession() = default;
+
+std::string EngineSession::open_packet() const {
+  boost::json::array upgrades;
+  if (transport_ == Transport::kPolling && options_->allow_websocket)
+    upgrades.emplace_back("websocket");
+  boost::json::object open{
+      {"sid", sid_},
+      {"upgrades", std::move(upgrades)},
+      {"pingInterval", options_->ping_interval.count()},
+      {"pingTimeout", options_->ping_timeout.count()},
+      {"maxPayload", options_->max_payload},
+  };
+  return "0" + boost::json::serialize(open);
+}
+
+void EngineSession::start_polling(std::shared_ptr<HttpReply> handshake) {
+  transport_ = Transport::kPolling;
+  started_ = true;
+  handshake->send(text_answer(open_packet()));
+  schedule_ping();
+  handler_->on_open(*this);
+}
+
+void EngineSession::start_websocket(std::shared_ptr<WsChannel> ws) {
+  transport_ = Transport::kWebSocket;
+  started_ = true;
+  ws_ = std::move(ws);
+  ws_writing_ = true;
+  ws_->write({WsFrame{false, open_packet()}});
+  schedule_ping();
+  handler_->on_open(*this);
+}
+
+void EngineSession::handle_get(std::shared_ptr<HttpReply> reply) {
+  if (closed_) return reply->send(error_answer(400, 1, "Session ID unknown"));
+  if (transport_ != Transport::kPolling) {
+    // The session moved to a WebSocket; it goes on there.
+    return reply->send(error_answer(400, 3, "Bad request"));
+  }
+  if (pending_get_) {
+    // Two polls at once would reorder packets: the protocol makes it fatal.
+    reply->send(error_answer(400, 3, "Bad request"));
+    return close_with("multiple polls", false);
+  }
+  pending_get_ = std::move(reply);
+  pending_get_->on_abandoned(
+      [weak = weak_from_this(), context = context_, reply = pending_get_.get()] {
+        context->post([weak, reply] {
+          auto self = weak.lock();
+          if (self && self->pending_get_.get() == reply) self->close_with("transport close", true);
+        });
+      });
+  if (upgrade_ == Upgrade::kProbed)
+    return answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+  flush_poll();
+}
+
+void EngineSession::handle_post(std::string body, bool binary_content_type,
+                                std::shared_ptr<HttpReply> reply) {
+  if (closed_) return reply->send(error_answer(400, 1, "Session ID unknown"));
+  if (transport_ != Transport::kPolling) return reply->send(error_answer(400, 3, "Bad request"));
+  if (binary_content_type) {
+    // Engine.IO v4 clients send binary as base64 text; octet-stream is v3's way.
+    reply->send(error_answer(400, 3, "Bad request"));
+    return close_with("transport error", false);
+  }
+  if (body.size() > options_->max_payload) {
+    reply->send(error_answer(413, 3, "Payload too large"));
+    return close_with("transport error", false);
+  }
+  auto packets = eio::decode_payload(body);
+  if (!packets) {
+    reply->send(error_answer(400, 3, "Bad request"));
+    return close_with("parse error", false);
+  }
+  // Keeps the session alive while a handler may close it.
+  auto self = shared_from_this();
+  for (Packet& packet : *packets) {
+    if (closed_) break;
+    on_packet(std::move(packet));
+  }
+  reply->send(text_answer("ok"));
+}
+
+void EngineSession::handle_upgrade(std::shared_ptr<WsChannel> ws) {
+  if (closed_ || transport_ != Transport::kPolling || probe_ || !options_->allow_websocket) {
+    // One WebSocket per session: later ones are turned away.
+    ws->close();
+    return;
+  }
+  probe_ = std::move(ws);
+  upgrade_ = Upgrade::kProbing;
+  upgrade_timer_->start(options_->upgrade_timeout, weak_call(&EngineSession::abort_upgrade));
+}
+
+void EngineSession::on_ws_frame(WsChannel& ws, bool binary, std::string data) {
+  if (closed_) return;
+  if (&ws == probe_.get()) return on_probe_frame(binary, data);
+  if (&ws != ws_.get()) return;
+  if (binary) return on_packet(eio::decode_binary_frame(data));
+  auto packet = eio::decode_text(data);
+  if (!packet) return close_with("parse error", false);
+  on_packet(std::move(*packet));
+}
+
+void EngineSession::on_probe_frame(bool binary, std::string_view data) {
+  if (!binary && upgrade_ == Upgrade::kProbing && data == "2probe") {
+    upgrade_ = Upgrade::kProbed;
+    probe_writing_ = true;
+    probe_->write({WsFrame{false, "3probe"}});
+    // The client now pauses polling; a poll it still has out must end so that it
+    // can, and polls keep getting noop until "upgrade" arrives.
+    if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+    noop_timer_->start(options_->noop_interval, weak_call(&EngineSession::noop_tick));
+    return;
+  }
+  if (!binary && upgrade_ == Upgrade::kProbed && data == "5") return complete_upgrade();
+  // Anything else on a probe is a failed upgrade; polling goes on.
+  abort_upgrade();
+}
+
+void EngineSession::noop_tick() {
+  if (closed_ || upgrade_ != Upgrade::kProbed) return;
+  if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+  noop_timer_->start(options_->noop_interval, weak_call(&EngineSession::noop_tick));
+}
+
+void EngineSession::complete_upgrade() {
+  upgrade_timer_->cancel();
+  noop_timer_->cancel();
+  if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+  transport_ = Transport::kWebSocket;
+  ws_ = std::move(probe_);
+  ws_writing_ = probe_writing_;
+  probe_writing_ = false;
+  upgrade_ = Upgrade::kNone;
+  flush_ws();
+}
+
+void EngineSession::abort_upgrade() {
+  if (!probe_) return;
+  upgrade_timer_->cancel();
+  noop_timer_->cancel();
+  auto probe = std::move(probe_);
+  probe_writing_ = false;
+  upgrade_ = Upgrade::kNone;
+  probe->close();
+  flush_poll();
+}
+
+void EngineSession::on_ws_written(WsChannel& ws) {
+  if (&ws == probe_.get()) {
+    probe_writing_ = false;
+    return;
+  }
+  if (&ws != ws_.get()) return;
+  ws_writing_ = false;
+  if (!closed_) flush_ws();
+}
+
+void EngineSession::on_ws_closed(WsChannel& ws) {
+  if (&ws == probe_.get()) return abort_upgrade();
+  if (&ws == ws_.get() && !closed_) close_with("transport close", true);
+}
+
+void EngineSession::on_packet(Packet packet) {
+  switch (packet.type) {
+    case PacketType::kMessage:
+      handler_->on_message(*this, std::move(packet));
+      return;
+    case PacketType::kPong:
+      on_pong();
+      return;
+    case PacketType::kClose:
+      close_with("transport close", true);
+      return;
+    case PacketType::kOpen:
+      // Only a server opens; a client that sends it is broken.
+      close_with("parse error", false);
+      return;
+    case PacketType::kPing:     // v4 clients ping only to probe, on the probe WebSocket
+    case PacketType::kUpgrade:  // meaningful only on a probe
+    case PacketType::kNoop:
+      return;
+  }
+}
+
+void EngineSession::schedule_ping() {
+  ping_timer_->start(options_->ping_interval, weak_call(&EngineSession::on_ping_due));
+}
+
+void EngineSession::on_ping_due() {
+  if (closed_) return;
+  awaiting_pong_ = true;
+  pong_timer_->start(options_->ping_timeout, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->close_with("ping timeout", false);
+  });
+  send(Packet::text(PacketType::kPing));
+}
+
+void EngineSession::on_pong() {
+  if (!awaiting_pong_) return;
+  awaiting_pong_ = false;
+  pong_timer_->cancel();
+  schedule_ping();
+}
+
+bool EngineSession::send(Packet packet) {
+  std::vector<Packet> one;
+  one.push_back(std::move(packet));
+  return send(std::move(one));
+}
+
+bool EngineSession::send(std::vector<Packet> packets) {
+  if (closed_) return false;
+  size_t bytes = 0;
+  for (const Packet& packet : packets) bytes += cost_of(packet);
+  if (queue_.size() + packets.size() > options_->max_queued_packets ||
+      queued_bytes_ + bytes > options_->max_queued_bytes) {
+    close_with("write queue full", false);
+    return false;
+  }
+  queued_bytes_ += bytes;
+  for (Packet& packet : packets) queue_.push_back(std::move(packet));
+  flush();
+  return true;
+}
+
+void EngineSession::flush() {
+  if (!started_) return;
+  if (transport_ == Transport::kPolling) return flush_poll();
+  flush_ws();
+}
+
+void EngineSession::flush_poll() {
+  if (!pending_get_ || queue_.empty() || upgrade_ == Upgrade::kProbed) return;
+  std::string body;
+  for (const Packet& packet : queue_) eio::append_to_payload(body, packet);
+  queue_.clear();
+  queued_bytes_ = 0;
+  answer_poll(std::move(body));
+}
+
+void EngineSession::flush_ws() {
+  if (!ws_ || ws_writing_ || queue_.empty()) return;
+  std::vector<WsFrame> frames;
+  frames.reserve(queue_.size());
+  for (Packet& packet : queue_) frames.push_back(frame_of(std::move(packet)));
+  queue_.clear();
+  queued_bytes_ = 0;
+  ws_writing_ = true;
+  ws_->write(std::move(frames));
+}
+
+void EngineSession::answer_poll(std::string body) {
+  auto reply = std::move(pending_get_);
+  pending_get_.reset();
+  reply->send(text_answer(std::move(body)));
+}
+
+void EngineSession::close(std::string_view reason) {
+  close_with(reason, false);
+}
+
+void EngineSession::close_with(std::string_view reason, bool by_client) {
+  if (closed_) return;
+  closed_ = true;
+  auto self = shared_from_this();  // the hooks below may drop the last other reference
+  ping_timer_->cancel();
+  pong_timer_->cancel();
+  upgrade_timer_->cancel();
+  noop_timer_->cancel();
+  queue_.clear();
+  queued_bytes_ = 0;
+  if (pending_get_) {
+    // A client that asked to close only needs its poll to end (noop); otherwise
+    // the close packet tells it the session is over.
+    auto type = by_client ? PacketType::kNoop : PacketType::kClose;
+    answer_poll(eio::encode_text(Packet::text(type)));
+  }
+  if (probe_) std::exchange(probe_, nullptr)->close();
+  if (ws_) ws_->close();
+  if (on_closed_) std::exchange(on_closed_, nullptr)(sid_);
+  handler_->on_close(*this, reason);
+}
+
+}  // namespace insightd::socketio

@@ -1,0 +1,135 @@
+#include "socketio/test_runtime.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace insightd::socketio::testing {
+
+class ManualTimer final : public Timer {
+ public:
+  explicit ManualTimer(ManualLoop* loop)
+      : loop_(loop), state_(std::make_shared<ManualLoop::TimerState>()) {
+    loop_->timers_.push_back(state_);
+  }
+  ~ManualTimer() override { cancel(); }
+
+  void start(Millis delay, std::function<void()> fn) override {
+    state_->due = loop_->now_ + delay;
+    state_->armed = true;
+    state_->fn = std::move(fn);
+  }
+  void cancel() override {
+    state_->armed = false;
+    state_->fn = nullptr;
+  }
+
+ private:
+  ManualLoop* loop_;
+  std::shared_ptr<ManualLoop::TimerState> state_;
+};
+
+class ManualContext final : public SessionContext {
+ public:
+  explicit ManualContext(ManualLoop* loop) : loop_(loop) {}
+  void post(std::function<void()> task) override { loop_->tasks_.push_back(std::move(task)); }
+  void dispatch(std::function<void()> task) override {
+    if (loop_->running_) return task();
+    post(std::move(task));
+  }
+  std::unique_ptr<Timer> make_timer() override { return std::make_unique<ManualTimer>(loop_); }
+
+ private:
+  ManualLoop* loop_;
+};
+
+std::shared_ptr<SessionContext> ManualLoop::context() {
+  return std::make_shared<ManualContext>(this);
+}
+
+void ManualLoop::run_ready() {
+  bool was_running = std::exchange(running_, true);
+  while (!tasks_.empty()) {
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    task();
+  }
+  running_ = was_running;
+}
+
+void ManualLoop::advance(Millis d) {
+  Millis target = now_ + d;
+  run_ready();
+  for (;;) {
+    std::shared_ptr<TimerState> next;
+    std::erase_if(timers_, [](const auto& weak) { return weak.expired(); });
+    for (auto& weak : timers_) {
+      auto timer = weak.lock();
+      if (timer && timer->armed && timer->due <= target && (!next || timer->due < next->due)) {
+        next = timer;
+      }
+    }
+    if (!next) break;
+    now_ = std::max(now_, next->due);
+    next->armed = false;
+    auto fn = std::move(next->fn);
+    next->fn = nullptr;
+    bool was_running = std::exchange(running_, true);
+    if (fn) fn();
+    running_ = was_running;
+    run_ready();
+  }
+  now_ = target;
+}
+
+void FakeWs::write(std::vector<WsFrame> frames) {
+  if (writing_) ++concurrent_writes;
+  writing_ = true;
+  for (auto& frame : frames) written.push_back(std::move(frame));
+  loop_->context()->post([self = shared_from_this()] {
+    self->writing_ = false;
+    if (auto session = self->session.lock()) session->on_ws_written(*self);
+  });
+}
+
+void FakeWs::close() {
+  if (closed) return;
+  closed = true;
+  loop_->context()->post([self = shared_from_this()] {
+    if (auto session = self->session.lock()) session->on_ws_closed(*self);
+  });
+}
+
+std::vector<std::string> FakeWs::texts() const {
+  std::vector<std::string> out;
+  for (const WsFrame& frame : written)
+    out.push_back(frame.binary ? "<bin:" + hex(frame.data) + ">" : frame.data);
+  return out;
+}
+
+void FakeWs::receive(std::string text) {
+  if (auto s = session.lock()) s->on_ws_frame(*this, false, std::move(text));
+  loop_->run_ready();
+}
+
+void FakeWs::receive_binary(std::string bytes) {
+  if (auto s = session.lock()) s->on_ws_frame(*this, true, std::move(bytes));
+  loop_->run_ready();
+}
+
+void FakeWs::drop() {
+  closed = true;
+  if (auto s = session.lock()) s->on_ws_closed(*this);
+  loop_->run_ready();
+}
+
+std::string hex(std::string_view bytes) {
+  std::string out;
+  char buf[3];
+  for (unsigned char c : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace insightd::socketio::testing

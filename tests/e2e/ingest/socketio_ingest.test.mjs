@@ -1,0 +1,180 @@
+// user:event / user:events over the official socket.io-client against a real
+// insightd: WebSocket, long-polling, and polling upgraded to WebSocket. Every
+// ack comes after commit and names the batch that holds the event; 100,000
+// events arrive exactly once; sealed batches hold exactly BATCH_MAX_EVENTS.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { io } from "socket.io-client";
+import { startServer, sqliteRows, tempDir, cleanup } from "./harness.mjs";
+
+function connect(url, options = {}) {
+  const socket = io(url, { path: "/api/socket", reconnection: false, ...options });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+function event(id) {
+  return {
+    eventId: id,
+    eventType: "page_view",
+    userId: `user_${id.length % 5}`,
+    sessionId: "session_abc",
+    timestamp: new Date().toISOString(),
+    metadata: { page: "/products" },
+  };
+}
+
+// Sends `count` events with acks, `window` in flight at once; returns eventId -> ack.
+async function sendWithAcks(socket, prefix, count, window) {
+  const acks = new Map();
+  let next = 0;
+  await new Promise((resolve, reject) => {
+    let inFlight = 0;
+    const pump = () => {
+      while (inFlight < window && next < count) {
+        const id = `${prefix}-${next++}`;
+        inFlight++;
+        socket.timeout(30000).emit("user:event", event(id), (err, ack) => {
+          if (err) return reject(err);
+          acks.set(id, ack);
+          inFlight--;
+          if (acks.size === count) resolve();
+          else pump();
+        });
+      }
+    };
+    pump();
+  });
+  return acks;
+}
+
+for (const [name, options] of [
+  ["websocket", { transports: ["websocket"] }],
+  ["polling", { transports: ["polling"] }],
+  ["polling upgraded to websocket", { transports: ["polling", "websocket"] }],
+]) {
+  test(`user:event over ${name}: ack after commit, event:ack too`, async () => {
+    const dir = tempDir();
+    const server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "50" } });
+    try {
+      const socket = await connect(server.url, options);
+      const pushed = [];
+      socket.on("event:ack", (a) => pushed.push(a));
+      const acks = await sendWithAcks(socket, name.replace(/ /g, "_"), 500, 50);
+      if (name.includes("upgraded")) assert.equal(socket.io.engine.transport.name, "websocket");
+      const db = join(dir, "data", "insightd.db");
+      const rows = sqliteRows(db, 'SELECT event_id, batch_id FROM "Event"');
+      assert.equal(rows.length, 500);
+      for (const row of rows) {
+        const ack = acks.get(row.event_id);
+        assert.equal(ack.status, "ok");
+        assert.equal(ack.eventId, row.event_id);
+        assert.equal(ack.batchId, row.batch_id);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(pushed.length, 500);
+      // A duplicate is acked as such and stored once.
+      const [dup] = await new Promise((r) => socket.emit("user:event", event(rows[0].event_id), (...a) => r(a)));
+      assert.equal(dup.status, "duplicate");
+      assert.equal(dup.batchId, rows[0].batch_id);
+      // An array, and a bad event inside it.
+      const [batch] = await new Promise((r) =>
+        socket.emit("user:events", [event("arr-1"), { eventType: "" }, event("arr-2")], (...a) => r(a)),
+      );
+      assert.deepEqual(batch.map((x) => x.status ?? x.code), ["ok", "invalid_event_type", "ok"]);
+      const errors = [];
+      socket.on("event:error", (e) => errors.push(e));
+      socket.emit("user:event", { eventId: "bad", eventType: "no spaces allowed" });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(errors.at(-1).eventId, "bad");
+      assert.equal(errors.at(-1).code, "invalid_event_type");
+      assert.equal(sqliteRows(db, 'SELECT COUNT(*) AS n FROM "Event"')[0].n, 502);
+      socket.close();
+    } finally {
+      await server.stop("SIGKILL");
+      cleanup(dir);
+    }
+  });
+}
+
+test("100,000 events with acks arrive exactly once, in full batches", async () => {
+  const dir = tempDir();
+  const server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100" } });
+  try {
+    const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
+    const started = Date.now();
+    const results = await Promise.all(sockets.map((s, i) => sendWithAcks(s, `bulk${i}`, 25000, 500)));
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`100000 events acked in ${seconds.toFixed(2)} s (${Math.round(100000 / seconds)}/s)`);
+    const acked = new Map();
+    for (const m of results) for (const [id, ack] of m) acked.set(id, ack);
+    assert.equal(acked.size, 100000);
+    const db = join(dir, "data", "insightd.db");
+    const rows = sqliteRows(db, 'SELECT event_id, batch_id FROM "Event"');
+    assert.equal(rows.length, 100000);
+    for (const row of rows) assert.equal(acked.get(row.event_id).batchId, row.batch_id);
+    const bad = sqliteRows(db, `SELECT COUNT(*) AS n FROM "Batch" WHERE (sealed_at IS NOT NULL AND event_count <> 100) OR event_count > 100`);
+    assert.equal(bad[0].n, 0);
+    assert.equal(sqliteRows(db, `SELECT COUNT(*) AS n FROM "Batch" WHERE sealed_at IS NOT NULL`)[0].n, 1000);
+    for (const s of sockets) s.close();
+  } finally {
+    await server.stop("SIGKILL");
+    cleanup(dir);
+  }
+});
+
+test("with write keys, a client needs auth {writeKey}", async () => {
+  const dir = tempDir();
+  const server = await startServer({ dir, env: { INGEST_KEYS: "k-0123456789abcdef" } });
+  try {
+    await assert.rejects(connect(server.url, { transports: ["websocket"] }), /write key/);
+    const socket = await connect(server.url, { transports: ["websocket"], auth: { writeKey: "k-0123456789abcdef" } });
+    const [ack] = await new Promise((r) => socket.emit("user:event", event("keyed"), (...a) => r(a)));
+    assert.equal(ack.status, "ok");
+    socket.close();
+  } finally {
+    await server.stop("SIGKILL");
+    cleanup(dir);
+  }
+});
+
+test("kill -9 while Socket.IO clients send at full speed: every acked event survives", async () => {
+  const dir = tempDir();
+  let server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100" } });
+  const acked = new Set();
+  const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
+  let n = 0;
+  for (const [i, s] of sockets.entries()) {
+    // Keep 200 events in flight per socket until the server dies.
+    const fire = () => {
+      const id = `kill${i}-${n++}`;
+      s.emit("user:event", event(id), (ack) => {
+        if (ack && ack.status === "ok") acked.add(id);
+        if (s.connected) fire();
+      });
+    };
+    for (let k = 0; k < 200; k++) fire();
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  await server.stop("SIGKILL");
+  for (const s of sockets) s.close();
+  assert.ok(acked.size > 100, `only ${acked.size} acks before the kill`);
+  server = await startServer({ dir });
+  try {
+    const rows = sqliteRows(join(dir, "data", "insightd.db"), 'SELECT event_id FROM "Event"');
+    const stored = new Set(rows.map((r) => r.event_id));
+    assert.equal(stored.size, rows.length);
+    const missing = [...acked].filter((id) => !stored.has(id));
+    assert.deepEqual(missing, []);
+    console.log(`kill -9 (Socket.IO): ${acked.size} acked, ${rows.length} stored, 0 lost`);
+  } finally {
+    await server.stop("SIGKILL");
+    cleanup(dir);
+  }
+});
