@@ -77,18 +77,15 @@ void JobWorker::dispatch_loop() {
   while (!stopping_) {
     wake_pending_ = false;
     lock.unlock();
-    const bool found = claim_round();
+    const bool drained = !claim_round();
     heartbeat_due();
-    const auto until = next_wake(!found);
+    const auto until = next_wake(drained);
     lock.lock();
     const size_t slots = std::max<size_t>(options_.concurrency, 1);
-    const bool freed =
-        !dispatch_cv_.wait_until(
-            lock, until,
-            [&] { return stopping_ || wake_pending_ || (saturated_ && held_.size() < slots); })
-            ? false
-            : !stopping_ && !wake_pending_;
-    if (freed && backlog_) {
+    auto slot_freed = [&] { return saturated_ && held_.size() < slots; };
+    dispatch_cv_.wait_until(lock, until,
+                            [&] { return stopping_ || wake_pending_ || slot_freed(); });
+    if (!stopping_ && !wake_pending_ && slot_freed() && backlog_) {
       // More work waits than fits: the jobs that free their slots now tend to
       // finish together, so gather them for a moment and claim them all in
       // one statement instead of one by one (a few ms against the seconds a
@@ -138,7 +135,7 @@ bool JobWorker::claim_round() {
       }
     }
     for (size_t i = 0; i < claimed->size(); ++i) execute_cv_.notify_one();
-    if (claimed->size() < free) return true;  // took everything runnable
+    if (claimed->size() < free) return false;  // took everything runnable
   }
 }
 
@@ -167,7 +164,7 @@ void JobWorker::heartbeat_due() {
   }
 }
 
-std::chrono::steady_clock::time_point JobWorker::next_wake(bool queue_empty) {
+std::chrono::steady_clock::time_point JobWorker::next_wake(bool drained) {
   const auto now = SteadyClock::now();
   // The fallback poll, spread by ±10% so that many idle workers do not query in step.
   const auto poll =
@@ -180,7 +177,7 @@ std::chrono::steady_clock::time_point JobWorker::next_wake(bool queue_empty) {
     }
     if (saturated_) return until;  // a finishing job wakes the dispatcher
   }
-  if (!queue_empty) return std::min(until, now + kErrorRetry);
+  if (!drained) return std::min(until, now + kErrorRetry);
   // Nothing runnable now: sleep until the earliest retry falls due, if sooner.
   auto next = jobs_.next_run_after();
   if (next && *next) {

@@ -83,10 +83,12 @@ class JobWorker {
 
   void dispatch_loop();
   void execute_loop();
-  // Claims while a slot is free; returns false when the queue had nothing runnable.
+  // Claims while a slot is free. False when the queue has nothing more
+  // runnable (the next wake-up may then wait for the earliest retry); true
+  // when the slots ran out, the worker is stopping, or the claim failed.
   bool claim_round();
   void heartbeat_due();
-  std::chrono::steady_clock::time_point next_wake(bool queue_empty);
+  std::chrono::steady_clock::time_point next_wake(bool drained);
   void finish(const Job& job, JobOutcome outcome);
   // Completes `job`, sharing one transaction with whatever other executors
   // finish at the same time.
