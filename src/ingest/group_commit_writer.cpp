@@ -82,7 +82,13 @@ void GroupCommitWriter::commit(std::vector<Submission>& group) {
   for (auto& s : group) {
     for (auto& e : s.events) all.push_back(std::move(e));
   }
+  const auto started = std::chrono::steady_clock::now();
   auto outcome = events_.append(all, options_.policy, clock_.now());
+  spdlog::debug("[Ingest] Committed {} events from {} submissions in {} us", all.size(),
+                group.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count());
   if (!outcome) {
     spdlog::warn("[Ingest] Commit of {} events failed: {}", all.size(), outcome.error().message);
     for (auto& s : group) s.done(outcome.error());

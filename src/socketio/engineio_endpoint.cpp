@@ -1,6 +1,9 @@
 #include "socketio/engineio_endpoint.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -182,6 +185,10 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     batch_ = std::move(frames);
     next_ = 0;
     writing_ = true;
+    // Several frames at once (an ack burst): hold them in the kernel and send
+    // them as one segment when the batch is written, instead of one segment
+    // (and one wake-up of the peer) per frame.
+    if (batch_.size() > 1) set_cork(true);
     write_next();
   }
 
@@ -226,8 +233,18 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     do_read();
   }
 
+  void set_cork(bool on) {
+    if (corked_ == on) return;
+    corked_ = on;
+    const int value = on ? 1 : 0;
+    // Best effort: without it the frames still go out, one segment each.
+    (void)::setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(), IPPROTO_TCP, TCP_CORK,
+                       &value, sizeof value);
+  }
+
   void write_next() {
     if (next_ == batch_.size()) {
+      set_cork(false);
       writing_ = false;
       batch_.clear();
       if (close_requested_) return do_close();
@@ -282,6 +299,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   std::vector<WsFrame> batch_;
   size_t next_ = 0;
   bool writing_ = false;
+  bool corked_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
   bool reported_ = false;

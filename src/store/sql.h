@@ -67,6 +67,14 @@ class SqlConnection {
   virtual Result<Rows> query(std::string_view sql, std::span<const SqlValue> params) = 0;
   // Runs one statement and returns the number of rows it changed.
   virtual Result<int64_t> execute(std::string_view sql, std::span<const SqlValue> params) = 0;
+  // Runs one statement whose only result of interest is success. A driver may
+  // send it without waiting for the server (PostgreSQL: pipeline mode, so a run
+  // of such statements costs one round trip); its error, if any, is returned by
+  // the next query/execute/commit on this connection, and fails the transaction.
+  virtual Status execute_deferred(std::string_view sql, std::span<const SqlValue> params) {
+    auto r = execute(sql, params);
+    return r ? Status::ok() : r.status();
+  }
   // Runs a script of several statements without parameters (migrations).
   virtual Status execute_script(std::string_view sql) = 0;
   virtual Status begin(TxMode mode) = 0;
@@ -80,6 +88,9 @@ class SqlConnection {
   }
   Result<int64_t> execute(std::string_view sql, std::initializer_list<SqlValue> params) {
     return execute(sql, std::span<const SqlValue>(params.begin(), params.size()));
+  }
+  Status execute_deferred(std::string_view sql, std::initializer_list<SqlValue> params) {
+    return execute_deferred(sql, std::span<const SqlValue>(params.begin(), params.size()));
   }
 };
 

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -214,9 +216,8 @@ std::string append_error(const std::string& errors_json, int64_t attempt, std::s
 // manual trigger, a hand-back), never per event: NOTIFY serialises commits.
 Status notify_runnable(SqlConnection& c, const Dialect& d, std::string_view job_id) {
   if (!d.supports_notify) return Status::ok();
-  auto r =
-      c.query("SELECT pg_notify($1, $2)", {std::string(kJobNotifyChannel), std::string(job_id)});
-  return r ? Status::ok() : r.status();
+  return c.execute_deferred("SELECT pg_notify($1, $2)",
+                            {std::string(kJobNotifyChannel), std::string(job_id)});
 }
 
 Result<std::string> insert_job(SqlConnection& c, const Dialect& d, std::string_view batch_id,
@@ -237,9 +238,35 @@ Result<std::string> insert_job(SqlConnection& c, const Dialect& d, std::string_v
 
 Status insert_outbox(SqlConnection& c, std::string_view topic, std::string_view key,
                      const boost::json::object& payload, Timestamp now) {
-  auto r = c.execute(kInsertOutbox,
-                     {std::string(topic), std::string(key), json_text(payload), sql_time(now)});
-  return r ? Status::ok() : r.status();
+  return c.execute_deferred(
+      kInsertOutbox, {std::string(topic), std::string(key), json_text(payload), sql_time(now)});
+}
+
+// What every seal writes besides the batch's status: its PENDING job (with a
+// wake-up for workers) and the batch.sealed outbox row. Nothing here needs an
+// answer from the database, so it travels deferred.
+Result<SealedBatch> after_seal(SqlConnection& c, const Dialect& d, std::string_view batch_id,
+                               int64_t event_count, SealReason reason, const BatchPolicy& policy,
+                               Timestamp now) {
+  SealedBatch sealed{std::string(batch_id), event_count, reason, new_id("job", now)};
+  if (Status s = c.execute_deferred(
+          kInsertJob, {sealed.job_id, sealed.batch_id, std::string(to_string(JobTrigger::kAuto)),
+                       policy.max_attempts, sql_time(now)});
+      !s) {
+    return s.error();
+  }
+  if (Status s = notify_runnable(c, d, sealed.job_id); !s) return s.error();
+  if (Status s = insert_outbox(c, "batch.sealed", batch_id,
+                               {{"batch_id", sealed.batch_id},
+                                {"event_count", sealed.event_count},
+                                {"seal_reason", to_string(reason)},
+                                {"job_id", sealed.job_id},
+                                {"sealed_at", format_timestamp(now)}},
+                               now);
+      !s) {
+    return s.error();
+  }
+  return sealed;
 }
 
 // OPEN -> SEALED for a non-empty batch, with its job and outbox row.
@@ -266,21 +293,7 @@ Result<SealedBatch> seal_in_tx(SqlConnection& c, const Dialect& d, std::string_v
     }
     return transition(b.status, BatchAction::kSeal).error();
   }
-  SealedBatch sealed{std::string(batch_id), rows->front().integer(0), reason, {}};
-  auto job = insert_job(c, d, batch_id, JobTrigger::kAuto, policy.max_attempts, now);
-  if (!job) return job.error();
-  sealed.job_id = std::move(job).value();
-  if (Status s = insert_outbox(c, "batch.sealed", batch_id,
-                               {{"batch_id", sealed.batch_id},
-                                {"event_count", sealed.event_count},
-                                {"seal_reason", to_string(reason)},
-                                {"job_id", sealed.job_id},
-                                {"sealed_at", format_timestamp(now)}},
-                               now);
-      !s) {
-    return s.error();
-  }
-  return sealed;
+  return after_seal(c, d, batch_id, rows->front().integer(0), reason, policy, now);
 }
 
 // RUNNING -> DEAD with its DeadLetterJob and outbox row.
@@ -324,8 +337,14 @@ class SqlEventStore final : public EventStore {
     if (policy.max_events <= 0) {
       return make_error(ErrorCode::kInvalidArgument, "batch max_events must be positive");
     }
-    return pool_.in_transaction<AppendOutcome>(
-        TxMode::kWrite, [&](SqlConnection& c) { return append_in_tx(c, events, policy, now); });
+    // Another process may store one of these event ids, or open a batch,
+    // between this transaction's look-up and its insert: the transaction then
+    // fails on a unique index, and runs again seeing that row.
+    for (int attempt = 1;; ++attempt) {
+      auto out = pool_.in_transaction<AppendOutcome>(
+          TxMode::kWrite, [&](SqlConnection& c) { return append_in_tx(c, events, policy, now); });
+      if (out || out.code() != ErrorCode::kAlreadyExists || attempt == kAppendAttempts) return out;
+    }
   }
 
   Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
@@ -379,6 +398,12 @@ class SqlEventStore final : public EventStore {
     return make_error(ErrorCode::kUnavailable, "could not obtain an open batch");
   }
 
+  static constexpr int kAppendAttempts = 3;
+
+  // One transaction: look up which events are stored already, put the others
+  // into the open batch (and the next ones as batches fill), seal each batch the
+  // moment it is full. Round trips: the look-up, the lock of the open batch and
+  // the commit; every insert and update in between is deferred.
   Result<AppendOutcome> append_in_tx(SqlConnection& c, std::span<const NewEvent> events,
                                      const BatchPolicy& policy, Timestamp now) {
     AppendOutcome out;
@@ -391,46 +416,88 @@ class SqlEventStore final : public EventStore {
       auto [it, fresh] = first_index.emplace(events[i].event_id, i);
       if (fresh) todo.push_back(i);
     }
+    auto stored = find_stored(c, events, todo);
+    if (!stored) return stored.error();
+    std::vector<size_t> fresh;
+    fresh.reserve(todo.size());
+    for (size_t idx : todo) {
+      AppendResult& res = out.results[idx];
+      res.event_id = events[idx].event_id;
+      if (auto it = stored->find(res.event_id); it != stored->end()) {
+        res.duplicate = true;
+        res.batch_id = it->second.batch_id;
+        res.received_at = it->second.received_at;
+      } else {
+        fresh.push_back(idx);
+      }
+    }
+    std::optional<Batch> batch;  // the open batch, locked (or created) by this transaction
     size_t next = 0;
-    while (next < todo.size()) {
-      auto batch = lock_open_batch(c, now);
-      if (!batch) return batch.error();
-      int64_t room = policy.max_events - batch->event_count;
+    while (next < fresh.size()) {
+      if (!batch) {
+        auto locked = lock_open_batch(c, now);
+        if (!locked) return locked.error();
+        batch = std::move(locked).value();
+      }
+      const int64_t room = policy.max_events - batch->event_count;
       if (room <= 0) {
         // The limit was lowered below this batch's size: seal it and go on.
         auto sealed =
             seal_in_tx(c, pool_.dialect(), batch->batch_id, SealReason::kSize, policy, now);
         if (!sealed) return sealed.error();
         out.sealed.push_back(std::move(sealed).value());
+        batch.reset();
         continue;
       }
-      const size_t take = std::min(todo.size() - next, static_cast<size_t>(room));
-      std::span<const size_t> chunk(todo.data() + next, take);
-      auto inserted = insert_events(c, events, chunk, batch->batch_id);
-      if (!inserted) return inserted.error();
-      std::vector<std::string> dup_ids;
+      const size_t take = std::min(fresh.size() - next, static_cast<size_t>(room));
+      const std::span<const size_t> chunk(fresh.data() + next, take);
+      if (Status s = insert_events(c, events, chunk, batch->batch_id); !s) return s.error();
       for (size_t idx : chunk) {
-        AppendResult& res = out.results[idx];
-        res.event_id = events[idx].event_id;
-        if (inserted->contains(res.event_id)) {
-          res.batch_id = batch->batch_id;
-          res.received_at = events[idx].received_at;
-        } else {
-          res.duplicate = true;
-          dup_ids.push_back(res.event_id);
-        }
+        out.results[idx].batch_id = batch->batch_id;
+        out.results[idx].received_at = events[idx].received_at;
       }
-      if (Status s = fill_duplicates(c, dup_ids, out.results, chunk); !s) return s.error();
       next += take;
-      const auto added = static_cast<int64_t>(inserted->size());
-      if (added == 0) continue;
-      auto upd = c.execute(kAddToBatch, {batch->batch_id, added, sql_time(now)});
-      if (!upd) return upd.error();
-      if (batch->event_count + added >= policy.max_events) {
-        auto sealed =
-            seal_in_tx(c, pool_.dialect(), batch->batch_id, SealReason::kSize, policy, now);
-        if (!sealed) return sealed.error();
-        out.sealed.push_back(std::move(sealed).value());
+      const int64_t count = batch->event_count + static_cast<int64_t>(take);
+      if (count < policy.max_events) {
+        if (Status s = c.execute_deferred(
+                kAddToBatch, {batch->batch_id, static_cast<int64_t>(take), sql_time(now)});
+            !s) {
+          return s.error();
+        }
+        batch->event_count = count;
+        continue;
+      }
+      // Full: one UPDATE adds the events and seals, in this same transaction.
+      static const std::string kFillAndSeal = fmt::format(
+          "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
+          "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
+          "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
+          to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
+      if (Status s = c.execute_deferred(
+              kFillAndSeal, {batch->batch_id, static_cast<int64_t>(take), sql_time(now)});
+          !s) {
+        return s.error();
+      }
+      auto sealed =
+          after_seal(c, pool_.dialect(), batch->batch_id, count, SealReason::kSize, policy, now);
+      if (!sealed) return sealed.error();
+      out.sealed.push_back(std::move(sealed).value());
+      batch.reset();
+      if (next < fresh.size()) {
+        // Open the next batch ourselves, without asking: were another writer
+        // to open one at the same time, the unique index on the open batch
+        // fails this transaction, which then runs again.
+        static const std::string kOpenBatch =
+            "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
+            "VALUES ($1, 'OPEN', 0, $2, $2)";
+        Batch opened;
+        opened.batch_id = new_id("batch", now);
+        opened.status = BatchStatus::kOpen;
+        opened.event_count = 0;
+        if (Status s = c.execute_deferred(kOpenBatch, {opened.batch_id, sql_time(now)}); !s) {
+          return s.error();
+        }
+        batch = std::move(opened);
       }
     }
     // Repeats within the call point at their first occurrence's outcome.
@@ -444,61 +511,125 @@ class SqlEventStore final : public EventStore {
     return out;
   }
 
-  // Multi-row INSERT ... ON CONFLICT DO NOTHING; returns the event_ids it stored.
-  Result<std::unordered_set<std::string>> insert_events(SqlConnection& c,
-                                                        std::span<const NewEvent> events,
-                                                        std::span<const size_t> chunk,
-                                                        const std::string& batch_id) {
-    constexpr size_t kRowsPerStatement = 256;
-    constexpr int kCols = 10;
-    std::unordered_set<std::string> stored;
-    for (size_t start = 0; start < chunk.size(); start += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, chunk.size() - start);
-      std::string sql =
-          "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
-          "received_at, clock_skew_ms, metadata, batch_id, created_at) VALUES ";
+  struct StoredAt {
+    std::string batch_id;
+    Timestamp received_at;
+  };
+
+  bool on_postgres() const { return pool_.dialect().name == postgres_dialect().name; }
+
+  // The events among `which` that are stored already, with where and when. The
+  // ids travel as one JSON array, so any count is one prepared statement with
+  // one parameter (a long IN list would be planned anew on every call).
+  Result<std::unordered_map<std::string, StoredAt>> find_stored(SqlConnection& c,
+                                                                std::span<const NewEvent> events,
+                                                                std::span<const size_t> which) {
+    static const std::string kPostgres =
+        "SELECT event_id, batch_id, received_at FROM \"Event\" WHERE event_id = "
+        "ANY(ARRAY(SELECT json_array_elements_text($1::json)))";
+    static const std::string kSqlite =
+        "SELECT event_id, batch_id, received_at FROM \"Event\" WHERE event_id IN "
+        "(SELECT value FROM json_each($1))";
+    std::unordered_map<std::string, StoredAt> found;
+    if (which.empty()) return found;
+    std::string ids = "[";
+    for (size_t idx : which) {
+      if (ids.size() > 1) ids += ',';
+      ids += boost::json::serialize(boost::json::string_view(events[idx].event_id));
+    }
+    ids += ']';
+    auto rows = c.query(on_postgres() ? kPostgres : kSqlite, {std::move(ids)});
+    if (!rows) return rows.error();
+    for (const Row& r : *rows) found.emplace(r.text(0), StoredAt{r.text(1), r.time(2)});
+    return found;
+  }
+
+  // PostgreSQL: every row of the chunk in one statement with one parameter, a
+  // JSON array of records, deferred.
+  Status insert_events_json(SqlConnection& c, std::span<const NewEvent> events,
+                            std::span<const size_t> chunk, const std::string& batch_id) {
+    static const std::string kInsert =
+        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
+        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
+        "AS e(i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb)";
+    auto quoted = [](std::string_view text) {
+      return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+    };
+    std::string rows = "[";
+    rows.reserve(chunk.size() * 256);
+    for (size_t idx : chunk) {
+      const NewEvent& e = events[idx];
+      if (rows.size() > 1) rows += ',';
+      rows += "{\"i\":";
+      rows += quoted(e.event_id);
+      rows += ",\"t\":";
+      rows += quoted(e.event_type);
+      rows += ",\"u\":";
+      rows += e.user_id ? quoted(*e.user_id) : "null";
+      rows += ",\"s\":";
+      rows += e.session_id ? quoted(*e.session_id) : "null";
+      rows += ",\"ts\":\"";
+      rows += format_timestamp(e.timestamp);
+      rows += "\",\"r\":\"";
+      rows += format_timestamp(e.received_at);
+      rows += "\",\"k\":";
+      rows += std::to_string(e.clock_skew_ms);
+      rows += ",\"m\":";
+      rows += e.metadata_json;  // a JSON object, checked at validation
+      rows += '}';
+    }
+    rows += ']';
+    return c.execute_deferred(kInsert, {std::move(rows), batch_id});
+  }
+
+  // SQLite: multi-row INSERTs (cheap to prepare there), split into power-of-two
+  // pieces so that a handful of statement texts serve every size.
+  Status insert_events(SqlConnection& c, std::span<const NewEvent> events,
+                       std::span<const size_t> chunk, const std::string& batch_id) {
+    if (on_postgres()) return insert_events_json(c, events, chunk, batch_id);
+    constexpr size_t kCols = 10;
+    constexpr size_t kMaxRowsLog2 = 8;  // 256 rows per statement at most
+    static const std::array<std::string, kMaxRowsLog2 + 1> kInserts = [] {
+      std::array<std::string, kMaxRowsLog2 + 1> sql;
+      for (size_t k = 0; k < sql.size(); ++k) {
+        std::string text =
+            "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
+            "received_at, clock_skew_ms, metadata, batch_id, created_at) VALUES ";
+        for (size_t row = 0; row < (size_t{1} << k); ++row) {
+          text += row == 0 ? "(" : ", (";
+          for (size_t col = 0; col < kCols; ++col) {
+            text += fmt::format("{}${}", col == 0 ? "" : ", ", row * kCols + col + 1);
+          }
+          text += ")";
+        }
+        sql[k] = std::move(text);
+      }
+      return sql;
+    }();
+    size_t start = 0;
+    while (start < chunk.size()) {
+      size_t k = kMaxRowsLog2;
+      while ((size_t{1} << k) > chunk.size() - start) --k;
+      const size_t n = size_t{1} << k;
       std::vector<SqlValue> params;
       params.reserve(n * kCols);
-      for (size_t k = 0; k < n; ++k) {
-        const NewEvent& e = events[chunk[start + k]];
-        sql += k == 0 ? "(" : ", (";
-        for (int col = 0; col < kCols; ++col) {
-          sql += fmt::format("{}${}", col == 0 ? "" : ", ", k * kCols + col + 1);
-        }
-        sql += ")";
+      for (size_t row = 0; row < n; ++row) {
+        const NewEvent& e = events[chunk[start + row]];
+        SqlValue received = sql_time(e.received_at);
         params.emplace_back(e.event_id);
         params.emplace_back(e.event_type);
         params.push_back(sql_opt_text(e.user_id));
         params.push_back(sql_opt_text(e.session_id));
         params.push_back(sql_time(e.timestamp));
-        params.push_back(sql_time(e.received_at));
+        params.push_back(received);
         params.emplace_back(e.clock_skew_ms);
         params.emplace_back(e.metadata_json);
         params.emplace_back(batch_id);
-        params.push_back(sql_time(e.received_at));
+        params.push_back(std::move(received));
       }
-      sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
-      auto rows = c.query(sql, params);
-      if (!rows) return rows.error();
-      for (const Row& r : *rows) stored.insert(r.text(0));
-    }
-    return stored;
-  }
-
-  Status fill_duplicates(SqlConnection& c, const std::vector<std::string>& ids,
-                         std::vector<AppendResult>& results, std::span<const size_t> chunk) {
-    static const std::string kSql =
-        "SELECT batch_id, received_at FROM \"Event\" WHERE event_id = $1";
-    for (const std::string& id : ids) {
-      auto rows = c.query(kSql, {id});
-      if (!rows) return rows.status();
-      if (rows->empty()) continue;  // cannot happen: the conflict proves it exists
-      for (size_t idx : chunk) {
-        if (results[idx].event_id == id) {
-          results[idx].batch_id = rows->front().text(0);
-          results[idx].received_at = rows->front().time(1);
-        }
-      }
+      if (Status s = c.execute_deferred(kInserts[k], params); !s) return s;
+      start += n;
     }
     return Status::ok();
   }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -69,8 +70,9 @@ class StoreContract : public ::testing::Test {
 };
 
 TEST_F(StoreContract, MigrationsCreateTheSevenTablesAndAreIdempotent) {
-  for (const char* table : {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob",
-                            "KafkaOutbox", "ArchivedBatch", "CircuitBreaker"}) {
+  for (const char* table :
+       {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob", "KafkaOutbox", "ArchivedBatch",
+        "CircuitBreaker", "AdminCredential", "AdminSession", "ApiToken", "AppSecret"}) {
     EXPECT_EQ(scalar(fmt::format("SELECT COUNT(*) FROM \"{}\"", table)), 0) << table;
   }
   auto again = migrate_up(db_->pool(), SystemClock::instance());
@@ -82,6 +84,9 @@ TEST_F(StoreContract, MigrationsCreateTheSevenTablesAndAreIdempotent) {
   ASSERT_EQ(status->applied.size(), embedded_migrations(db_->pool().dialect()).size());
   EXPECT_EQ(status->applied.front().version, 1);
   EXPECT_EQ(status->applied.front().name, "init");
+  ASSERT_GE(status->applied.size(), 2u);
+  EXPECT_EQ(status->applied[1].version, 2);
+  EXPECT_EQ(status->applied[1].name, "admin_auth");
 }
 
 TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
@@ -93,11 +98,13 @@ TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
   ASSERT_TRUE((*conn)->execute_script(
       other->is_postgres()
           ? "DROP TABLE \"Event\", \"Insight\", \"DeadLetterJob\", \"AnalysisJob\", "
-            "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", schema_migrations"
+            "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", "
+            "\"AdminCredential\", \"AdminSession\", \"ApiToken\", \"AppSecret\", schema_migrations"
           : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
             "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
-            "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; DROP TABLE "
-            "schema_migrations"));
+            "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; "
+            "DROP TABLE \"AdminCredential\"; DROP TABLE \"AdminSession\"; "
+            "DROP TABLE \"ApiToken\"; DROP TABLE \"AppSecret\"; DROP TABLE schema_migrations"));
   OpenedStore a = other->open_another();
   OpenedStore b = other->open_another();
   std::atomic<int> applied{0};
@@ -618,6 +625,57 @@ TEST_F(StoreContract, ConcurrentAppendsKeepEveryEventInExactlyOneBatchUnderTheLi
                    "(SELECT COUNT(*) FROM \"Event\" e WHERE e.batch_id = b.batch_id)"),
             0);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"AnalysisJob\""), 42);
+}
+
+// Two writers send the same event ids at once (a client retrying on another
+// node): each event is stored once, both are told the batch that holds it, and
+// batches still fill to the limit exactly.
+TEST_F(StoreContract, ConcurrentAppendsOfTheSameEventsStoreEachOnceAndAgreeOnItsBatch) {
+  OpenedStore other = db_->open_another();
+  std::mutex mu;
+  std::map<std::string, std::set<std::string>> batches_told;  // event id -> batch ids acked
+  int duplicates = 0;
+  auto writer = [&](Store* s, int offset) {
+    for (int round = 0; round < 25; ++round) {
+      // Overlapping windows: each round shares some ids with the other writer's.
+      std::vector<NewEvent> events;
+      for (int i = 0; i < 8; ++i) {
+        events.push_back(make_event(fmt::format("same-{}", round * 6 + offset + i), kT0));
+      }
+      while (true) {
+        auto out = s->events().append(events, {10, 5}, kT0);
+        if (!out) {
+          ASSERT_EQ(out.code(), ErrorCode::kUnavailable) << out.error().message;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        for (const AppendResult& r : out->results) {
+          batches_told[r.event_id].insert(r.batch_id);
+          if (r.duplicate) ++duplicates;
+        }
+        break;
+      }
+    }
+  };
+  std::thread a(writer, &store(), 0);
+  std::thread b(writer, other.store.get(), 3);
+  a.join();
+  b.join();
+  const int64_t stored = *store().events().count();
+  EXPECT_EQ(stored, static_cast<int64_t>(batches_told.size()));
+  EXPECT_EQ(duplicates, 2 * 25 * 8 - stored);
+  for (const auto& [event_id, told] : batches_told) {
+    ASSERT_EQ(told.size(), 1u) << event_id << " was acked with two different batches";
+    auto found = store().events().find(event_id);
+    ASSERT_TRUE(found && found->has_value()) << event_id;
+    EXPECT_EQ((*found)->batch_id, *told.begin()) << event_id;
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED' AND event_count <> 10"),
+            0);
+  EXPECT_EQ(scalar("SELECT COALESCE(SUM(event_count), 0) FROM \"Batch\""), stored);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" b WHERE b.event_count <> "
+                   "(SELECT COUNT(*) FROM \"Event\" e WHERE e.batch_id = b.batch_id)"),
+            0);
 }
 
 TEST_F(StoreContract, BreakerStateIsSharedThroughCompareAndSet) {

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include <optional>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "store/postgres/detail/pg_connect.h"
@@ -66,15 +68,30 @@ class PgConnection final : public SqlConnection {
     return (n == nullptr || *n == '\0') ? int64_t{0} : std::stoll(n);
   }
 
+  Status execute_deferred(std::string_view sql, std::span<const SqlValue> params) override {
+    return send(sql, params, Op::kDeferred);
+  }
+
   Status execute_script(std::string_view sql) override {
+    if (pipelined()) {
+      if (auto drained = drain(); !drained) return drained.error();
+    }
     const std::string text(sql);
     ResultPtr r(PQexec(conn_, text.c_str()));
     return check(r.get(), "script");
   }
 
-  Status begin(TxMode) override { return execute_script("BEGIN"); }
-  Status commit() override { return execute_script("COMMIT"); }
+  // BEGIN travels with the transaction's first statement, COMMIT with whatever
+  // deferred statements precede it: a transaction costs no round trip of its own.
+  Status begin(TxMode) override { return send_plain("BEGIN", Op::kDeferred); }
+  Status commit() override {
+    if (!pipelined()) return execute_script("COMMIT");
+    if (Status s = send_plain("COMMIT", Op::kFinal); !s) return s;
+    auto drained = drain();
+    return drained ? Status::ok() : drained.status();
+  }
   void rollback() override {
+    if (pipelined()) (void)drain();
     if (PQtransactionStatus(conn_) != PQTRANS_IDLE) (void)execute_script("ROLLBACK");
   }
   bool usable() const override { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
@@ -84,6 +101,37 @@ class PgConnection final : public SqlConnection {
     void operator()(PGresult* r) const { PQclear(r); }
   };
   using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+  // What each statement sent in pipeline mode is, in sending order.
+  enum class Op { kPrepare, kDeferred, kFinal };
+  struct Sent {
+    Op op;
+    std::string prepared_key;  // kPrepare: the statement text it prepares
+  };
+
+  // The parameters as the C strings libpq takes (NULL for SQL NULL).
+  struct ParamText {
+    explicit ParamText(std::span<const SqlValue> params)
+        : text(params.size()), values(params.size(), nullptr) {
+      for (size_t i = 0; i < params.size(); ++i) {
+        const SqlValue& v = params[i];
+        if (std::holds_alternative<std::monostate>(v)) continue;
+        if (const auto* n = std::get_if<int64_t>(&v)) {
+          text[i] = std::to_string(*n);
+          values[i] = text[i].c_str();
+        } else if (const auto* d = std::get_if<double>(&v)) {
+          text[i] = fmt::format("{}", *d);
+          values[i] = text[i].c_str();
+        } else {
+          values[i] = std::get<std::string>(v).c_str();
+        }
+      }
+    }
+    std::vector<std::string> text;
+    std::vector<const char*> values;
+  };
+
+  bool pipelined() const { return PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
 
   Status check(PGresult* r, std::string_view what) {
     const ExecStatusType st = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -99,38 +147,122 @@ class PgConnection final : public SqlConnection {
     return make_error(code, fmt::format("postgresql: {}: {}", what, msg));
   }
 
+  Status send_failed() {
+    broken_ = true;  // a send only fails when the session is in trouble
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("postgresql: send: {}", trim_message(PQerrorMessage(conn_))));
+  }
+
+  Status enter_pipeline() {
+    if (pipelined()) return Status::ok();
+    return PQenterPipelineMode(conn_) == 1 ? Status::ok() : send_failed();
+  }
+
+  // Sends a statement without parameters (BEGIN, COMMIT) in pipeline mode.
+  Status send_plain(const char* sql, Op op) {
+    if (Status s = enter_pipeline(); !s) return s;
+    if (PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+      return send_failed();
+    }
+    sent_.push_back({op, {}});
+    return Status::ok();
+  }
+
+  // Sends a prepared statement (preparing it first when new) in pipeline mode,
+  // flushed at once so the server starts on it while we go on.
+  Status send(std::string_view sql, std::span<const SqlValue> params, Op op) {
+    if (Status s = enter_pipeline(); !s) return s;
+    std::string key(sql);
+    auto it = prepared_.find(key);
+    if (it == prepared_.end()) {
+      std::string name = fmt::format("s{}", next_name_++);
+      if (PQsendPrepare(conn_, name.c_str(), key.c_str(), 0, nullptr) != 1) return send_failed();
+      sent_.push_back({Op::kPrepare, key});
+      it = prepared_.emplace(std::move(key), std::move(name)).first;
+    }
+    const ParamText p(params);
+    if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(p.values.size()),
+                            p.values.data(), nullptr, nullptr, 0) != 1) {
+      return send_failed();
+    }
+    sent_.push_back({op, {}});
+    if (PQflush(conn_) != 0) return send_failed();
+    return Status::ok();
+  }
+
+  // Ends the pipeline: a sync, then every result in sending order. Returns the
+  // first error (the server skips what follows a failed statement), else the
+  // result of the kFinal statement (null when there is none).
+  Result<ResultPtr> drain() {
+    if (PQpipelineSync(conn_) != 1) {
+      sent_.clear();
+      return send_failed();
+    }
+    std::optional<Error> first;
+    ResultPtr final_result;
+    size_t index = 0;
+    size_t nulls = 0;
+    while (true) {
+      ResultPtr r(PQgetResult(conn_));
+      if (!r) {
+        // One null ends each statement's results; more than that means the
+        // session is gone.
+        if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent_.size() + 1) {
+          broken_ = true;
+          if (!first) first = make_error(ErrorCode::kUnavailable, "postgresql: connection lost");
+          break;
+        }
+        continue;
+      }
+      const ExecStatusType st = PQresultStatus(r.get());
+      if (st == PGRES_PIPELINE_SYNC) break;
+      const Sent sent = index < sent_.size() ? sent_[index] : Sent{Op::kDeferred, {}};
+      ++index;
+      Status s = st == PGRES_PIPELINE_ABORTED
+                     ? make_error(ErrorCode::kInternal, "postgresql: skipped after an error")
+                     : check(r.get(), sent.op == Op::kPrepare ? "prepare" : "query");
+      if (!s) {
+        if (sent.op == Op::kPrepare) prepared_.erase(sent.prepared_key);
+        if (!first && st != PGRES_PIPELINE_ABORTED) first = s.error();
+        continue;
+      }
+      if (sent.op == Op::kFinal) final_result = std::move(r);
+    }
+    sent_.clear();
+    if (PQexitPipelineMode(conn_) != 1) broken_ = true;
+    if (first) return *first;
+    return final_result;
+  }
+
   Result<ResultPtr> run(std::string_view sql, std::span<const SqlValue> params) {
+    if (pipelined()) {
+      // Goes out behind the deferred statements; one round trip for all.
+      if (Status s = send(sql, params, Op::kFinal); !s) {
+        (void)drain();
+        return s.error();
+      }
+      return drain();
+    }
     const std::string key(sql);
     auto it = prepared_.find(key);
     if (it == prepared_.end()) {
-      const std::string name = fmt::format("s{}", prepared_.size());
+      const std::string name = fmt::format("s{}", next_name_++);
       ResultPtr prep(PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr));
       if (Status s = check(prep.get(), "prepare"); !s) return s.error();
       it = prepared_.emplace(key, name).first;
     }
-    std::vector<std::string> text(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (size_t i = 0; i < params.size(); ++i) {
-      const SqlValue& v = params[i];
-      if (std::holds_alternative<std::monostate>(v)) continue;
-      if (const auto* n = std::get_if<int64_t>(&v)) {
-        text[i] = std::to_string(*n);
-      } else if (const auto* d = std::get_if<double>(&v)) {
-        text[i] = fmt::format("{}", *d);
-      } else {
-        text[i] = std::get<std::string>(v);
-      }
-      values[i] = text[i].c_str();
-    }
-    ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()),
-                               values.data(), nullptr, nullptr, 0));
+    const ParamText p(params);
+    ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(p.values.size()),
+                               p.values.data(), nullptr, nullptr, 0));
     if (Status s = check(r.get(), "query"); !s) return s.error();
     return r;
   }
 
   PGconn* conn_;
   bool broken_ = false;
-  std::unordered_map<std::string, std::string> prepared_;
+  std::unordered_map<std::string, std::string> prepared_;  // text -> statement name
+  size_t next_name_ = 0;    // names are never reused, even after a failed prepare
+  std::vector<Sent> sent_;  // pipeline mode: sent, results not read yet
 };
 
 }  // namespace

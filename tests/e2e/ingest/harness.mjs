@@ -33,7 +33,6 @@ export async function startServer({ dir, env = {}, args = [] }) {
     child.stderr.on("data", onData);
     child.on("exit", (code) => reject(new Error(`insightd exited with ${code}:\n${log}`)));
   });
-  child.stdout.on("data", (c) => (log += c));
   return {
     child,
     port,
