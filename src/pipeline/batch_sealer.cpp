@@ -11,34 +11,19 @@ BatchSealer::BatchSealer(store::BatchStore& batches, const Clock& clock, Millis 
       max_age_(max_age),
       policy_(policy),
       check_every_(check_every),
-      on_sealed_(std::move(on_sealed)) {}
+      on_sealed_(std::move(on_sealed)),
+      task_(check_every_, [this] { tick(); }) {}
 
 BatchSealer::~BatchSealer() {
   stop();
 }
 
 void BatchSealer::start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      lock.unlock();
-      tick();
-      lock.lock();
-      cv_.wait_for(lock, check_every_, [this] { return stopping_; });
-    }
-  });
+  task_.start();
 }
 
 void BatchSealer::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  task_.stop();
 }
 
 std::vector<store::SealedBatch> BatchSealer::tick() {

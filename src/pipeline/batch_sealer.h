@@ -4,13 +4,11 @@
 // in the same transaction; listeners are told so workers wake at once.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "core/time.h"
+#include "pipeline/periodic_task.h"
 #include "store/store.h"
 
 namespace insightd::pipeline {
@@ -39,10 +37,7 @@ class BatchSealer {
   const Millis check_every_;
   SealListener on_sealed_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: its thread uses the members above
 };
 
 }  // namespace insightd::pipeline

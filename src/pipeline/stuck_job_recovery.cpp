@@ -10,34 +10,19 @@ StuckJobRecovery::StuckJobRecovery(store::JobStore& jobs, const Clock& clock, Mi
       clock_(clock),
       interval_(interval),
       stuck_timeout_(stuck_timeout),
-      on_recovered_(std::move(on_recovered)) {}
+      on_recovered_(std::move(on_recovered)),
+      task_(interval_, [this] { tick(); }) {}
 
 StuckJobRecovery::~StuckJobRecovery() {
   stop();
 }
 
 void StuckJobRecovery::start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      lock.unlock();
-      tick();
-      lock.lock();
-      cv_.wait_for(lock, interval_, [this] { return stopping_; });
-    }
-  });
+  task_.start();
 }
 
 void StuckJobRecovery::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  task_.stop();
 }
 
 std::vector<store::RecoveredJob> StuckJobRecovery::tick() {

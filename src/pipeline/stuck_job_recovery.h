@@ -8,13 +8,11 @@
 // taking the same job.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "core/time.h"
+#include "pipeline/periodic_task.h"
 #include "store/store.h"
 
 namespace insightd::pipeline {
@@ -42,10 +40,7 @@ class StuckJobRecovery {
   const Millis stuck_timeout_;
   std::function<void()> on_recovered_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: its thread uses the members above
 };
 
 }  // namespace insightd::pipeline

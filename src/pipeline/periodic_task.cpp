@@ -1,0 +1,36 @@
+#include "pipeline/periodic_task.h"
+
+namespace insightd::pipeline {
+
+PeriodicTask::PeriodicTask(Millis every, std::function<void()> run)
+    : every_(every), run_(std::move(run)) {}
+
+PeriodicTask::~PeriodicTask() {
+  stop();
+}
+
+void PeriodicTask::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      run_();
+      lock.lock();
+      cv_.wait_for(lock, every_, [this] { return stopping_; });
+    }
+  });
+}
+
+void PeriodicTask::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace insightd::pipeline
