@@ -9,7 +9,7 @@ build_pkgs=(
   libboost1.81-dev libboost-json1.81-dev
   libpq-dev libsqlite3-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libsodium-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev

@@ -16,6 +16,8 @@
 #include "api/health.h"
 #include "app/config.h"
 #include "app/workers.h"
+#include "auth/auth_routes.h"
+#include "auth/auth_service.h"
 #include "ingest/group_commit_writer.h"
 #include "ingest/http_ingest.h"
 #include "ingest/ingest_service.h"
@@ -139,6 +141,19 @@ int run_server(const Config& config, std::string_view mode) {
   store::Store& store = *opened->store;
   const Clock& clock = SystemClock::instance();
 
+  // Admin sign-in: the secret and the admin's password (generated and logged
+  // once at the first start when ADMIN_PASSWORD is unset).
+  auth::AuthOptions auth_options;
+  auth_options.admin_id = config.admin_id;
+  auth_options.admin_password = config.admin_password;
+  auth_options.auth_secret = config.auth_secret;
+  auth_options.secure_cookies = config.public_url && config.public_url->starts_with("https://");
+  auto auth_service = auth::AuthService::open(std::move(auth_options), *opened->pool, clock);
+  if (!auth_service) {
+    spdlog::error("[Startup] Cannot prepare admin sign-in: {}", auth_service.error().message);
+    return kExitFailure;
+  }
+
   // All in one: the workers run here too, and every seal (by size in the
   // writer's commit, by age in the sealer) wakes them at once.
   std::unique_ptr<Workers> workers;
@@ -164,6 +179,7 @@ int run_server(const Config& config, std::string_view mode) {
 
   net::Router router;
   api::add_health_routes(router, store, *opened->pool);
+  auth::add_auth_routes(router, **auth_service);
   ingest::add_ingest_routes(router, ingest_service,
                             ingest::HttpIngestOptions{.cors_origin = config.public_url});
   io.mount(router);
@@ -197,6 +213,10 @@ int run_server(const Config& config, std::string_view mode) {
   spdlog::info("[Server] Ingestion: Socket.IO at {} and POST /api/events ({})",
                config.socketio_path, ingest_service.open() ? "open" : "write key required");
   spdlog::info("[Server] Health: /healthz, readiness: /readyz");
+  spdlog::info(
+      "[Server] Admin sign-in: POST /api/auth/login as '{}'; API tokens at "
+      "/api/admin/tokens",
+      config.admin_id);
   spdlog::info("  [Batch Sealer] Hybrid sealing ({} events OR {})", config.batch_max_events,
                human_duration(config.batch_max_age_ms));
   spdlog::info("  [Job Creator] PENDING jobs for SEALED batches (in the sealing transaction)");

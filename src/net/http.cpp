@@ -41,4 +41,9 @@ Response error_response(const Error& error) {
   return error_response(http_status_for(error.code), to_string(error.code), message);
 }
 
+std::string_view peer_address(const Request& req) {
+  auto it = req.find(kPeerAddressHeader);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
 }  // namespace insightd::net

@@ -41,4 +41,14 @@ http::status http_status_for(ErrorCode code);
 // one, since it may describe internals; log it before calling this.
 Response error_response(const Error& error);
 
+// The header in which the server hands a handler the client's address: the
+// socket's peer ("203.0.113.7", "::1"), replacing whatever a client sent under
+// that name, so handlers may trust it (the login rate limit keys on it). Behind a
+// reverse proxy it is the proxy's address.
+inline constexpr std::string_view kPeerAddressHeader = "X-Insightd-Peer";
+
+// The client's address as the server saw it; "" for a request that did not come
+// through HttpServer (tests calling Router::dispatch).
+std::string_view peer_address(const Request& req);
+
 }  // namespace insightd::net

@@ -191,7 +191,11 @@ class DeferredSink final : public Responder::Sink,
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = peer.address().to_string();
+  }
 
   ~Session() {
     std::lock_guard lock(shared_->mu);
@@ -388,6 +392,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle(Request req) {
+    req.set(kPeerAddressHeader, peer_);  // set() drops any copy the client sent
     RequestInfo info{req.version(), req.keep_alive(), req.method() == http::verb::head};
     if (!info.keep_alive) read_stopped_ = true;
     uint64_t seq = next_seq_++;
@@ -537,6 +542,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> queue_;
   char hangup_scratch_[64];
+  std::string peer_;  // the client's address, for kPeerAddressHeader
   std::vector<std::shared_ptr<DeferredSink>> deferred_;  // deferred requests not answered yet
   const UpgradeHandler* upgrade_handler_ = nullptr;      // an upgrade waits for earlier answers
   std::optional<Request> upgrade_request_;

@@ -242,6 +242,21 @@ TEST_F(HttpServerTest, PipelinedAnswersKeepRequestOrder) {
   EXPECT_EQ(value_of(second), "fast");
 }
 
+TEST_F(HttpServerTest, HandlersSeeThePeerAddressAndClientsCannotForgeIt) {
+  router_.add(http::verb::get, "/peer", RouteKind::kInline,
+              [](const Request& req, const PathParams&) {
+                return json_response(http::status::ok, {{"value", peer_address(req)}});
+              });
+  start();
+  TestClient client(server_->port());
+  EXPECT_EQ(value_of(client.round_trip(make_request(http::verb::get, "/peer"))), "127.0.0.1");
+  Request forged = make_request(http::verb::get, "/peer");
+  forged.set(kPeerAddressHeader, "203.0.113.9");
+  forged.insert(kPeerAddressHeader, "203.0.113.10");
+  EXPECT_EQ(value_of(client.round_trip(forged)), "127.0.0.1");
+  EXPECT_EQ(peer_address(make_request(http::verb::get, "/")), "");
+}
+
 TEST_F(HttpServerTest, BlockingRouteRunsOffTheNetworkThread) {
   std::mutex mu;
   std::thread::id inline_thread, blocking_thread;

@@ -60,6 +60,8 @@ run_expect 0 "schema is current; nothing to apply" -- "$bin" migrate up
 run_expect 0 "applied  0001_init .*" -- "$bin" migrate status
 tables=$(sqlite3 "$tmp/t.db" "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('Event','Batch','AnalysisJob','Insight','DeadLetterJob','KafkaOutbox','ArchivedBatch')")
 [ "$tables" = 7 ] && ok "sqlite: the seven tables exist" || bad "sqlite: $tables of 7 tables"
+tables=$(sqlite3 "$tmp/t.db" "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('AdminCredential','AdminSession','ApiToken','AppSecret')")
+[ "$tables" = 4 ] && ok "sqlite: the four sign-in tables exist (0002_admin_auth)" || bad "sqlite: $tables of 4 sign-in tables"
 
 # --- migrate on PostgreSQL (a private schema) ----------------------------------
 psql "$INSIGHTD_TEST_PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
@@ -70,6 +72,8 @@ run_expect 0 "applied  0001_init" -- "$bin" migrate
 run_expect 0 "schema is current" -- "$bin" migrate status
 tables=$(psql "$INSIGHTD_TEST_PG_URL" -Atc "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='$schema' AND table_name IN ('Event','Batch','AnalysisJob','Insight','DeadLetterJob','KafkaOutbox','ArchivedBatch')")
 [ "$tables" = 7 ] && ok "postgresql: the seven tables exist" || bad "postgresql: $tables of 7 tables"
+tables=$(psql "$INSIGHTD_TEST_PG_URL" -Atc "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='$schema' AND table_name IN ('AdminCredential','AdminSession','ApiToken','AppSecret')")
+[ "$tables" = 4 ] && ok "postgresql: the four sign-in tables exist (0002_admin_auth)" || bad "postgresql: $tables of 4 sign-in tables"
 
 # --- serve: health, readiness, shutdown, secrets ---------------------------------
 start_server() {  # sets pid and port
