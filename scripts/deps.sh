@@ -16,6 +16,7 @@ test_pkgs=(
   postgresql-15 postgresql-client-15
   curl clang-format procps sqlite3 git
   clang libclang-rt-14-dev nodejs libbenchmark-dev
+  prometheus  # promtool: checks the alert rules and the /metrics output
 )
 
 want=()

@@ -13,13 +13,16 @@
 #include <thread>
 
 #include "analysis/insight_command.h"
+#include "api/admin_api.h"
 #include "api/health.h"
+#include "api/metrics.h"
 #include "app/config.h"
 #include "app/workers.h"
 #include "auth/auth_routes.h"
 #include "auth/auth_service.h"
 #include "ingest/group_commit_writer.h"
 #include "ingest/http_ingest.h"
+#include "ingest/ingest_metrics.h"
 #include "ingest/ingest_service.h"
 #include "ingest/live_hub.h"
 #include "ingest/socketio_ingest.h"
@@ -154,10 +157,13 @@ int run_server(const Config& config, std::string_view mode) {
     return kExitFailure;
   }
 
+  // GET /metrics: declared first, so it outlives everything that counts into it.
+  obs::Registry metrics;
+
   // All in one: the workers run here too, and every seal (by size in the
   // writer's commit, by age in the sealer) wakes them at once.
   std::unique_ptr<Workers> workers;
-  if (with_workers) workers = std::make_unique<Workers>(config, store, clock);
+  if (with_workers) workers = std::make_unique<Workers>(config, store, clock, &metrics);
   auto wake_workers = [&workers](const std::vector<store::SealedBatch>&) {
     if (workers) workers->wake();
   };
@@ -167,7 +173,11 @@ int run_server(const Config& config, std::string_view mode) {
   ingest::GroupCommitWriter writer(store.events(), clock,
                                    ingest::WriterOptions{.policy = batch_policy(config)}, &live,
                                    wake_workers);
-  ingest::IngestService ingest_service(writer, clock, config.ingest_keys);
+  ingest::IngestMetrics ingest_metrics(metrics);
+  metrics.add_gauge_callback("insightd_ingest_queue_events",
+                             "Events waiting in the group-commit writer's bounded queue.",
+                             [&writer] { return static_cast<double>(writer.queue_depth()); });
+  ingest::IngestService ingest_service(writer, clock, config.ingest_keys, &ingest_metrics);
   // Socket.IO (user:event, user:events) at SOCKETIO_PATH, beside HTTP ingestion.
   socketio::ServerOptions sio_options;
   sio_options.path = config.socketio_path;
@@ -180,14 +190,22 @@ int run_server(const Config& config, std::string_view mode) {
   net::Router router;
   api::add_health_routes(router, store, *opened->pool);
   auth::add_auth_routes(router, **auth_service);
+  api::add_admin_routes(
+      router, **auth_service, store, clock,
+      api::AdminApiOptions{.policy = batch_policy(config), .wake_workers = [&workers] {
+                             if (workers) workers->wake();
+                           }});
   ingest::add_ingest_routes(router, ingest_service,
                             ingest::HttpIngestOptions{.cors_origin = config.public_url});
   io.mount(router);
+  api::add_store_metrics(metrics, store, clock);
+  api::add_metrics_route(router, metrics);
   net::HttpServerOptions options;
   options.host = config.host;
   options.port = config.port;
   // Ingest requests wait on the pool for their commit; many may wait at once.
   options.blocking_threads = 16;
+  options.on_answer = api::count_http_requests(metrics, router);  // every route is in by now
   net::HttpServer server(options, std::move(router));
   writer.start();
   if (Status s = io.start(); !s) {
@@ -212,7 +230,7 @@ int run_server(const Config& config, std::string_view mode) {
   spdlog::info("[Server] Listening on http://{}:{}", config.host, server.port());
   spdlog::info("[Server] Ingestion: Socket.IO at {} and POST /api/events ({})",
                config.socketio_path, ingest_service.open() ? "open" : "write key required");
-  spdlog::info("[Server] Health: /healthz, readiness: /readyz");
+  spdlog::info("[Server] Health: /healthz, readiness: /readyz, Prometheus metrics: /metrics");
   spdlog::info(
       "[Server] Admin sign-in: POST /api/auth/login as '{}'; API tokens at "
       "/api/admin/tokens",

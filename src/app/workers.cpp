@@ -27,7 +27,8 @@ std::string human_duration(int64_t ms) {
   return fmt::format("{} ms", ms);
 }
 
-Workers::Workers(const Config& config, store::Store& store, const Clock& clock)
+Workers::Workers(const Config& config, store::Store& store, const Clock& clock,
+                 obs::Registry* metrics)
     : config_(config), store_(store), clock_(clock) {
   if (config.openai_api_key) {
     analysis::OpenAiOptions options;
@@ -52,6 +53,7 @@ Workers::Workers(const Config& config, store::Store& store, const Clock& clock)
   options.poll_interval = Millis(config.worker_poll_interval_ms);
   options.lease = Millis(config.job_lease_ms);
   options.retry = {Millis(config.retry_backoff_base_ms), Millis(config.retry_backoff_max_ms)};
+  options.metrics = metrics;
   worker_ = std::make_unique<pipeline::JobWorker>(store.jobs(), *handler_, clock, options);
   recovery_ = std::make_unique<pipeline::StuckJobRecovery>(
       store.jobs(), clock, Millis(config.recovery_interval_ms), Millis(config.stuck_job_timeout_ms),

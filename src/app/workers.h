@@ -22,8 +22,9 @@ namespace insightd::app {
 
 class Workers {
  public:
-  // `store` and `clock` must outlive this.
-  Workers(const Config& config, store::Store& store, const Clock& clock);
+  // `store` and `clock` (and `metrics`, when given: job durations) must outlive this.
+  Workers(const Config& config, store::Store& store, const Clock& clock,
+          obs::Registry* metrics = nullptr);
   ~Workers();
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;

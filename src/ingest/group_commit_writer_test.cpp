@@ -47,6 +47,8 @@ class GatedEventStore final : public store::EventStore {
     return std::optional<StoredEvent>{};
   }
   Result<int64_t> count() override { return int64_t{0}; }
+  Result<std::vector<StoredEvent>> recent(size_t) override { return std::vector<StoredEvent>{}; }
+  Result<store::EventActivity> activity(Timestamp) override { return store::EventActivity{}; }
 };
 
 TEST(GroupCommitWriter, CommitsEverySubmissionOnceAndAnswersEachInOrder) {

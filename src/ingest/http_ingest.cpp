@@ -89,7 +89,7 @@ net::Response handle(const net::Request& req, IngestService& service,
   // Blocking route: wait here (on the blocking pool) for the commit.
   std::promise<std::vector<EventOutcome>> promise;
   auto future = promise.get_future();
-  service.ingest(events, [&promise](std::vector<EventOutcome> outcomes) {
+  service.ingest(events, Transport::kHttp, [&promise](std::vector<EventOutcome> outcomes) {
     promise.set_value(std::move(outcomes));
   });
   const std::vector<EventOutcome> outcomes = future.get();

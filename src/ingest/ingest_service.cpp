@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/event_validation.h"
+#include "ingest/ingest_metrics.h"
 
 namespace insightd::ingest {
 
@@ -23,6 +24,10 @@ std::string_view to_string(EventStatus s) {
   return "?";
 }
 
+std::string_view to_string(Transport t) {
+  return t == Transport::kHttp ? "http" : "socketio";
+}
+
 boost::json::object EventOutcome::to_json() const {
   boost::json::object o;
   o["eventId"] = event_id;
@@ -38,8 +43,12 @@ boost::json::object EventOutcome::to_json() const {
 }
 
 IngestService::IngestService(GroupCommitWriter& writer, const Clock& clock,
-                             std::vector<std::string> write_keys)
-    : writer_(writer), clock_(clock), write_keys_(std::move(write_keys)) {}
+                             std::vector<std::string> write_keys, IngestMetrics* metrics)
+    : writer_(writer), clock_(clock), write_keys_(std::move(write_keys)), metrics_(metrics) {}
+
+void IngestService::record_rejected(Transport from, std::string_view code) {
+  if (metrics_ != nullptr) metrics_->record_rejected(from, code);
+}
 
 bool IngestService::authorized(std::optional<std::string_view> key) const {
   if (write_keys_.empty()) return true;
@@ -53,8 +62,9 @@ bool IngestService::authorized(std::optional<std::string_view> key) const {
   return match;
 }
 
-void IngestService::ingest(std::span<const boost::json::value> events, Done done) {
+void IngestService::ingest(std::span<const boost::json::value> events, Transport from, Done done) {
   const Timestamp received_at = clock_.now();
+  const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
   auto outcomes = std::make_shared<std::vector<EventOutcome>>(events.size());
   std::vector<NewEvent> accepted;
   std::vector<size_t> slots;  // outcome index of each accepted event
@@ -74,10 +84,12 @@ void IngestService::ingest(std::span<const boost::json::value> events, Done done
     accepted.push_back(std::move(verdict).event());
   }
   if (accepted.empty()) {
+    if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);
     done(std::move(*outcomes));
     return;
   }
-  auto finish = [outcomes, slots, done](Result<std::vector<store::AppendResult>> result) mutable {
+  auto finish = [outcomes, slots, done, metrics = metrics_, from,
+                 handed_over](Result<std::vector<store::AppendResult>> result) mutable {
     for (size_t k = 0; k < slots.size(); ++k) {
       EventOutcome& out = (*outcomes)[slots[k]];
       if (!result) {
@@ -91,6 +103,11 @@ void IngestService::ingest(std::span<const boost::json::value> events, Done done
       out.batch_id = r.batch_id;
       out.received_at = r.received_at;
     }
+    if (metrics != nullptr) {
+      metrics->record(
+          from, *outcomes,
+          result ? std::optional(std::chrono::steady_clock::now() - handed_over) : std::nullopt);
+    }
     done(std::move(*outcomes));
   };
   if (!writer_.submit(std::move(accepted), finish)) {
@@ -100,6 +117,7 @@ void IngestService::ingest(std::span<const boost::json::value> events, Done done
       out.code = "overloaded";
       out.message = "the event was not stored: the server is at capacity; retry shortly";
     }
+    if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);
     done(std::move(*outcomes));
   }
 }

@@ -25,6 +25,12 @@ enum class EventStatus {
 };
 std::string_view to_string(EventStatus s);
 
+// The front door an event came through (a metrics label: "http", "socketio").
+enum class Transport { kHttp, kSocketIo };
+std::string_view to_string(Transport t);
+
+class IngestMetrics;  // ingest/ingest_metrics.h
+
 struct EventOutcome {
   std::string event_id;
   EventStatus status = EventStatus::kOk;
@@ -40,8 +46,10 @@ class IngestService {
  public:
   using Done = std::function<void(std::vector<EventOutcome>)>;
 
-  // `write_keys` empty: ingestion is open.
-  IngestService(GroupCommitWriter& writer, const Clock& clock, std::vector<std::string> write_keys);
+  // `write_keys` empty: ingestion is open. `metrics` (optional) counts every
+  // outcome and the ack latency; it must outlive the service.
+  IngestService(GroupCommitWriter& writer, const Clock& clock, std::vector<std::string> write_keys,
+                IngestMetrics* metrics = nullptr);
 
   // True when ingestion is open or `key` is one of the write keys (compared in
   // constant time).
@@ -51,12 +59,19 @@ class IngestService {
   // Validates and queues `events`; `done` runs after the commit on the writer
   // thread, or at once on this thread when nothing needs the database (all
   // rejected) or the queue is full.
-  void ingest(std::span<const boost::json::value> events, Done done);
+  // Outcomes are counted (metrics) before `done` runs, so a client that has its
+  // answer sees it counted.
+  void ingest(std::span<const boost::json::value> events, Transport from, Done done);
+
+  // Counts an event a front door refused before it reached ingest() (a
+  // Socket.IO payload that is not an event object), by the code it answered.
+  void record_rejected(Transport from, std::string_view code);
 
  private:
   GroupCommitWriter& writer_;
   const Clock& clock_;
   std::vector<std::string> write_keys_;
+  IngestMetrics* metrics_;
 };
 
 }  // namespace insightd::ingest

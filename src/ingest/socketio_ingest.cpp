@@ -42,10 +42,11 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
       [&service](Socket socket) {
         socket.on("user:event", [socket, &service](Payload args, Ack ack) {
           if (args.values.empty() || !args.values[0].is_object()) {
+            service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:event takes one event object");
             return;
           }
-          service.ingest(std::span(&args.values[0], 1),
+          service.ingest(std::span(&args.values[0], 1), Transport::kSocketIo,
                          [socket, ack](std::vector<EventOutcome> outcomes) {
                            const boost::json::object body = answer(socket, outcomes.at(0));
                            if (ack) ack(Payload(boost::json::array{body}));
@@ -54,11 +55,12 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
         socket.on("user:events", [socket, &service](Payload args, Ack ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
               args.values[0].as_array().empty()) {
+            service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:events takes a non-empty array of events");
             return;
           }
           const boost::json::array& events = args.values[0].as_array();
-          service.ingest(std::span(events.data(), events.size()),
+          service.ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
                          [socket, ack](std::vector<EventOutcome> outcomes) {
                            boost::json::array all;
                            all.reserve(outcomes.size());

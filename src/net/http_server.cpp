@@ -230,8 +230,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   struct Slot {
-    std::optional<Response> response;  // engaged once the answer is ready
-    bool close_after = false;          // the answer says "Connection: close"
+    std::optional<Response> response;    // engaged once the answer is ready
+    bool close_after = false;            // the answer says "Connection: close"
+    size_t route_id = Router::kNoRoute;  // for options().on_answer
   };
 
   const HttpServerOptions& options() const { return shared_->options; }
@@ -404,6 +405,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return fill(seq, std::move(*res));
     }
     auto& match = std::get<RouteMatch>(resolved);
+    queue_.back().route_id = match.route_id();
     if (match.kind() == RouteKind::kInline) return fill(seq, produce(match, req, info, options()));
     if (match.kind() == RouteKind::kDeferred) return run_deferred(match, std::move(req), info, seq);
 
@@ -473,6 +475,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closing_ || draining_) return;
     assert(seq >= front_seq_ && seq - front_seq_ < queue_.size());
     Slot& slot = queue_[seq - front_seq_];
+    if (options().on_answer) options().on_answer(slot.route_id, res.result_int());
     slot.close_after = !res.keep_alive();
     if (slot.close_after) read_stopped_ = true;
     slot.response = std::move(res);

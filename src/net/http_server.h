@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -46,6 +47,13 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
 
   std::string server_name = "insightd";  // the Server header
+
+  // Told of every answer as it is queued for sending: the route that took the
+  // request (an id of Router::routes(); Router::kNoRoute for a 404, a 405 or a
+  // request that could not be read) and the status code. Runs on a network
+  // thread for each request, so it must be cheap, thread-safe and never block
+  // (metrics count requests with it). A WebSocket hand-over is no answer.
+  std::function<void(size_t route_id, unsigned status)> on_answer;
 };
 
 class HttpServer {

@@ -242,6 +242,35 @@ TEST_F(HttpServerTest, PipelinedAnswersKeepRequestOrder) {
   EXPECT_EQ(value_of(second), "fast");
 }
 
+TEST_F(HttpServerTest, EveryAnswerIsReportedWithItsRouteAndStatus) {
+  router_.add(http::verb::get, "/slow/{id}", RouteKind::kBlocking,
+              [](const Request&, const PathParams&) {
+                return error_response(http::status::conflict, "conflict", "busy");
+              });
+  std::mutex mu;
+  std::vector<std::pair<size_t, unsigned>> seen;
+  options_.on_answer = [&](size_t route, unsigned status) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(route, status);
+  };
+  const auto routes = router_.routes();  // ids: /healthz 0, /echo 1, /slow/{id} 2
+  ASSERT_EQ(routes.size(), 3u);
+  ASSERT_EQ(routes[2].pattern, "/slow/{id}");
+  start();
+  TestClient client(server_->port());
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/healthz")).result(),
+            http::status::ok);
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/slow/7")).result(),
+            http::status::conflict);
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/nope")).result(),
+            http::status::not_found);
+  EXPECT_EQ(client.round_trip(make_request(http::verb::get, "/echo")).result(),
+            http::status::method_not_allowed);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::pair<size_t, unsigned>>{
+                      {0, 200}, {2, 409}, {Router::kNoRoute, 404}, {Router::kNoRoute, 405}}));
+}
+
 TEST_F(HttpServerTest, HandlersSeeThePeerAddressAndClientsCannotForgeIt) {
   router_.add(http::verb::get, "/peer", RouteKind::kInline,
               [](const Request& req, const PathParams&) {

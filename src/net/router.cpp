@@ -166,6 +166,7 @@ void Router::insert(Route route) {
     assert(!same_shape && "route registered twice");
   }
 #endif
+  route.id = routes_.size();
   // After every route it does not precede, so equals keep registration order.
   auto pos = std::upper_bound(routes_.begin(), routes_.end(), route, precedes);
   routes_.insert(pos, std::move(route));
@@ -207,8 +208,8 @@ std::variant<RouteMatch, Response> Router::resolve(const Request& req) const {
         values.emplace_back(route->segments[i].text, segments[i].decode());
       }
     }
-    return RouteMatch(&route->handler, &route->deferred, route->kind,
-                      PathParams(std::move(values)));
+    return RouteMatch(&route->handler, &route->deferred, route->kind, PathParams(std::move(values)),
+                      route->id);
   }
 
   std::vector<std::string_view> allowed;
@@ -232,6 +233,21 @@ std::variant<RouteMatch, Response> Router::resolve(const Request& req) const {
                                 std::string(req.method_string()) + " is not allowed on " + path);
   res.set(http::field::allow, allow);
   return res;
+}
+
+std::vector<Router::RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out(routes_.size());
+  for (const Route& r : routes_) {
+    std::string pattern;
+    for (const Segment& s : r.segments) {
+      pattern += '/';
+      pattern += s.is_param ? "{" + s.text + "}" : s.text;
+    }
+    if (r.is_prefix) pattern += "/*";
+    if (pattern.empty()) pattern = "/";
+    out[r.id] = RouteInfo{r.id, r.method, std::move(pattern)};
+  }
+  return out;
 }
 
 Response Router::dispatch(const Request& req) const {

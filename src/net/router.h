@@ -87,6 +87,8 @@ class RouteMatch {
  public:
   RouteKind kind() const { return kind_; }
   const PathParams& params() const { return params_; }
+  // Which route matched: an id of Router::routes().
+  size_t route_id() const { return route_id_; }
   // For kInline and kBlocking routes.
   Response run(const Request& req) const { return (*handler_)(req, params_); }
   // For kDeferred routes.
@@ -97,13 +99,18 @@ class RouteMatch {
  private:
   friend class Router;
   RouteMatch(const Handler* handler, const DeferredHandler* deferred, RouteKind kind,
-             PathParams params)
-      : handler_(handler), deferred_(deferred), kind_(kind), params_(std::move(params)) {}
+             PathParams params, size_t route_id)
+      : handler_(handler),
+        deferred_(deferred),
+        kind_(kind),
+        params_(std::move(params)),
+        route_id_(route_id) {}
 
   const Handler* handler_;
   const DeferredHandler* deferred_;
   RouteKind kind_;
   PathParams params_;
+  size_t route_id_;
 };
 
 // Routes are registered once, before serving; after that the Router is only read
@@ -145,6 +152,19 @@ class Router {
   // callers already off the network threads.
   Response dispatch(const Request& req) const;
 
+  // A registered route as metrics name it: ids count registrations from 0;
+  // `pattern` is the registered path ("/api/admin/batches/{id}"), a prefix
+  // route's ends in "/*" ("/api/socket/*"). Never a client's raw path, so the
+  // set of names is bounded.
+  struct RouteInfo {
+    size_t id;
+    http::verb method;
+    std::string pattern;
+  };
+  std::vector<RouteInfo> routes() const;
+  // The route id of a request no route took (404, 405, an unreadable request).
+  static constexpr size_t kNoRoute = static_cast<size_t>(-1);
+
  private:
   struct Segment {
     std::string text;  // the literal, or the parameter's name
@@ -157,6 +177,7 @@ class Router {
     RouteKind kind;
     Handler handler;
     DeferredHandler deferred;  // set for kDeferred instead of handler
+    size_t id = 0;             // registration order, set by insert()
   };
   struct UpgradeRoute {
     std::vector<std::string> segments;

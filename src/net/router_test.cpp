@@ -193,6 +193,35 @@ TEST_F(RouterTest, InvalidTargetIsA400) {
   EXPECT_EQ(body_of(res).at("error").at("code"), "bad_request");
 }
 
+TEST(RouterRoutesTest, RoutesAreNamedByTheirPatternNeverByARequestPath) {
+  Router router;
+  router.add(http::verb::get, "/healthz", RouteKind::kInline, named("health"));
+  router.add(http::verb::get, "/api/batches/{id}", RouteKind::kBlocking, named("batch"));
+  router.add_prefix(http::verb::get, "/api/socket/", RouteKind::kInline, named("socket"));
+  router.add(http::verb::get, "/", RouteKind::kInline, named("root"));
+  const auto routes = router.routes();
+  ASSERT_EQ(routes.size(), 4u);
+  EXPECT_EQ(routes[0].pattern, "/healthz");
+  EXPECT_EQ(routes[1].pattern, "/api/batches/{id}");
+  EXPECT_EQ(routes[2].pattern, "/api/socket/*");
+  EXPECT_EQ(routes[3].pattern, "/");
+  for (size_t i = 0; i < routes.size(); ++i) {
+    EXPECT_EQ(routes[i].id, i);
+    EXPECT_EQ(routes[i].method, http::verb::get);
+  }
+  // resolve() says which one matched, whatever the precedence order inside.
+  auto id_of = [&](std::string_view target) {
+    auto resolved = router.resolve(make_request(http::verb::get, target));
+    auto* match = std::get_if<RouteMatch>(&resolved);
+    return match == nullptr ? Router::kNoRoute : match->route_id();
+  };
+  EXPECT_EQ(id_of("/healthz"), 0u);
+  EXPECT_EQ(id_of("/api/batches/batch_7"), 1u);
+  EXPECT_EQ(id_of("/api/socket/?EIO=4"), 2u);
+  EXPECT_EQ(id_of("/"), 3u);
+  EXPECT_EQ(id_of("/nope"), Router::kNoRoute);
+}
+
 TEST(HttpHelpersTest, ErrorResponseHasTheSpecShape) {
   Response res = error_response(http::status::conflict, "conflict", "a job is already \"running\"");
   EXPECT_EQ(res.result(), http::status::conflict);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "obs/metrics.h"
+
 namespace insightd::pipeline {
 namespace {
 
@@ -25,6 +27,10 @@ std::string attempt_text(const Job& job) {
   return fmt::format("{}/{}", job.attempt_count, job.max_attempts);
 }
 
+// From a no-op job's few milliseconds to an LLM call's minutes.
+const std::vector<double> kDurationBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                           2.5,   5,    10,    30,   60,  120,  300, 900};
+
 }  // namespace
 
 JobWorker::JobWorker(store::JobStore& jobs, JobHandler& handler, const Clock& clock,
@@ -34,7 +40,17 @@ JobWorker::JobWorker(store::JobStore& jobs, JobHandler& handler, const Clock& cl
       clock_(clock),
       options_(std::move(options)),
       heartbeat_every_(std::max<Millis>(options_.lease / 3, Millis(1))),
-      random_(std::random_device{}()) {}
+      random_(std::random_device{}()) {
+  if (options_.metrics != nullptr) {
+    auto& durations = options_.metrics->histogram(
+        "insightd_job_duration_seconds",
+        "Analysis job runs in this process, from the claim until the outcome was recorded, by "
+        "outcome (success, or failure: retried or dead-lettered).",
+        {"outcome"}, kDurationBuckets);
+    succeeded_seconds_ = &durations.with({"success"});
+    failed_seconds_ = &durations.with({"failure"});
+  }
+}
 
 JobWorker::~JobWorker() {
   (void)stop(Millis::max());
@@ -230,6 +246,7 @@ void JobWorker::finish(const Job& job, JobOutcome outcome) {
     auto insight = complete_together(job, std::move(ok->insight));
     if (!insight) return refused(insight.status(), "completion");
     const int64_t ms = job.started_at ? (clock_.now() - *job.started_at).count() : 0;
+    if (succeeded_seconds_ != nullptr) succeeded_seconds_->observe(static_cast<double>(ms) / 1000);
     spdlog::info("[Worker] Job succeeded in {}ms", ms);
     spdlog::info("[Worker] Created 1 insight ({} for batch {})", insight->insight_id,
                  insight->batch_id);
@@ -241,6 +258,9 @@ void JobWorker::finish(const Job& job, JobOutcome outcome) {
         retry_pause(options_.retry, job.attempt_count, failed->retry_after, random01());
     auto result = jobs_.fail(job.job_id, token, failed->error, now + pause, now);
     if (!result) return refused(result.status(), "recording the failure");
+    if (failed_seconds_ != nullptr && job.started_at) {
+      failed_seconds_->observe(static_cast<double>((now - *job.started_at).count()) / 1000);
+    }
     if (result->status == JobStatus::kDead) {
       spdlog::warn("[Worker] Job {} failed on its last attempt ({}): {}", job.job_id,
                    attempt_text(job), failed->error);

@@ -30,6 +30,11 @@
 #include "pipeline/retry_policy.h"
 #include "store/store.h"
 
+namespace insightd::obs {
+class Registry;
+class Histogram;
+}  // namespace insightd::obs
+
 namespace insightd::pipeline {
 
 struct WorkerOptions {
@@ -40,6 +45,9 @@ struct WorkerOptions {
   RetryPolicy retry;
   // Jitter source in [0, 1] (retry delays, poll interval); a seeded PRNG when empty.
   std::function<double()> random01;
+  // When set, each job's run (from its claim to its recorded outcome) is
+  // observed in insightd_job_duration_seconds{outcome="success"|"failure"}.
+  obs::Registry* metrics = nullptr;
 };
 
 // What stop() did with the jobs it found.
@@ -102,6 +110,8 @@ class JobWorker {
   const Clock& clock_;
   const WorkerOptions options_;
   const Millis heartbeat_every_;
+  obs::Histogram* succeeded_seconds_ = nullptr;  // with options_.metrics
+  obs::Histogram* failed_seconds_ = nullptr;
 
   mutable std::mutex mu_;
   std::condition_variable dispatch_cv_;  // dispatcher: wake-ups, free slots, stop

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "analysis/builtin_analyzer.h"
+#include "obs/metrics.h"
 #include "pipeline/analysis_job.h"
 #include "pipeline/circuit_breaker.h"
 #include "pipeline/pipeline_test_support.h"
@@ -433,6 +434,63 @@ TEST_F(JobWorkerTest, RecoveryMovesExpiredJobsBackAndTheLastAttemptToTheDeadLett
   EXPECT_EQ(job_of(store(), a.job_id).crash_count, 1);
   EXPECT_EQ(job_of(store(), b.job_id).status, JobStatus::kDead);
   EXPECT_EQ(store().dead_letters().count().value(), 1);
+}
+
+// Runs each job for a set time on the fake clock, then succeeds or fails it.
+class TimedHandler final : public JobHandler {
+ public:
+  TimedHandler(FakeClock& clock, Millis takes, bool fail)
+      : clock_(clock), takes_(takes), fail_(fail) {}
+  JobOutcome run(const Job&) override {
+    clock_.advance(takes_);
+    if (fail_) return JobFailed{"boom", std::nullopt};
+    store::NewInsight insight;
+    insight.summary = "timed";
+    insight.analyzer = "test";
+    return JobSucceeded{insight};
+  }
+
+ private:
+  FakeClock& clock_;
+  const Millis takes_;
+  const bool fail_;
+};
+
+TEST_F(JobWorkerTest, JobDurationsAreObservedByOutcome) {
+  FakeClock clock(kT0);
+  obs::Registry registry;
+  WorkerOptions options = fast_options("timed", 1);
+  options.metrics = &registry;
+  auto& durations = registry.histogram(
+      "insightd_job_duration_seconds", "", {"outcome"},
+      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900});
+  {
+    TimedHandler handler(clock, 2s, /*fail=*/false);
+    JobWorker worker(store().jobs(), handler, clock, options);
+    const auto ok = seal_batch(store(), "t1", 2, kT0);
+    worker.start();
+    ASSERT_TRUE(
+        eventually([&] { return job_of(store(), ok.job_id).status == JobStatus::kSuccess; }));
+    (void)worker.stop(1s);
+  }
+  {
+    TimedHandler handler(clock, 40s, /*fail=*/true);
+    JobWorker worker(store().jobs(), handler, clock, options);
+    const auto bad = seal_batch(store(), "t2", 2, clock.now(), /*max_attempts=*/1);
+    worker.start();
+    ASSERT_TRUE(eventually([&] { return job_of(store(), bad.job_id).status == JobStatus::kDead; }));
+    (void)worker.stop(1s);
+  }
+  const auto success = durations.with({"success"}).snapshot();
+  EXPECT_EQ(success.count, 1u);
+  EXPECT_DOUBLE_EQ(success.sum, 2.0);
+  EXPECT_EQ(success.cumulative[8], 1u);  // le=2.5
+  EXPECT_EQ(success.cumulative[7], 0u);  // le=1
+  const auto failure = durations.with({"failure"}).snapshot();
+  EXPECT_EQ(failure.count, 1u);
+  EXPECT_DOUBLE_EQ(failure.sum, 40.0);
+  EXPECT_NE(registry.render().find("insightd_job_duration_seconds_count{outcome=\"failure\"} 1\n"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -379,6 +379,31 @@ class SqlEventStore final : public EventStore {
     return rows->front().integer(0);
   }
 
+  Result<std::vector<StoredEvent>> recent(size_t limit) override {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"Event\" ORDER BY id DESC LIMIT $1", kEventColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {static_cast<int64_t>(limit)});
+    if (!rows) return rows.error();
+    std::vector<StoredEvent> out;
+    out.reserve(rows->size());
+    for (const Row& r : *rows) out.push_back(event_from(r));
+    return out;
+  }
+
+  Result<EventActivity> activity(Timestamp since) override {
+    // Both use the received_at index: a range count and the index's last entry.
+    static const std::string kSql =
+        "SELECT (SELECT COUNT(*) FROM \"Event\" WHERE received_at >= $1), "
+        "(SELECT MAX(received_at) FROM \"Event\")";
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {sql_time(since)});
+    if (!rows) return rows.error();
+    return EventActivity{rows->front().integer(0), rows->front().opt_time(1)};
+  }
+
  private:
   // The OPEN batch, locked for this transaction; created when there is none.
   Result<Batch> lock_open_batch(SqlConnection& c, Timestamp now) {
@@ -761,6 +786,15 @@ class SqlJobStore final : public JobStore {
     std::vector<Job> out;
     for (const Row& r : *rows) out.push_back(job_from(r));
     return out;
+  }
+
+  Result<std::optional<Timestamp>> oldest_pending_created_at() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows =
+        (*conn)->query("SELECT MIN(created_at) FROM \"AnalysisJob\" WHERE status = 'PENDING'", {});
+    if (!rows) return rows.error();
+    return rows->front().opt_time(0);
   }
 
   Result<std::map<JobStatus, int64_t>> count_by_status() override {
@@ -1239,6 +1273,15 @@ class SqlDeadLetterStore final : public DeadLetterStore {
     return rows->front().integer(0);
   }
 
+  Result<int64_t> count_waiting() override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows =
+        (*conn)->query("SELECT COUNT(*) FROM \"DeadLetterJob\" WHERE redriven_at IS NULL", {});
+    if (!rows) return rows.error();
+    return rows->front().integer(0);
+  }
+
   Result<Job> redrive(std::string_view dlq_id, const BatchPolicy& policy, Timestamp now) override {
     return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
       auto dl = get_in(c, dlq_id);
@@ -1361,6 +1404,19 @@ class SqlBreakerStore final : public BreakerStore {
     if (!rows) return rows.error();
     if (rows->empty()) return make_error(ErrorCode::kInternal, "breaker row vanished");
     return breaker_from(rows->front());
+  }
+
+  Result<std::vector<BreakerRecord>> list() override {
+    static const std::string kSql =
+        fmt::format("SELECT {} FROM \"CircuitBreaker\" ORDER BY name", kBreakerColumns);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(kSql, {});
+    if (!rows) return rows.error();
+    std::vector<BreakerRecord> out;
+    out.reserve(rows->size());
+    for (const Row& r : *rows) out.push_back(breaker_from(r));
+    return out;
   }
 
   Result<bool> compare_and_set(const BreakerRecord& next,

@@ -44,6 +44,11 @@ struct AppendOutcome {
   std::vector<SealedBatch> sealed;    // batches this call filled and sealed
 };
 
+struct EventActivity {
+  int64_t received_since = 0;                 // events received at or after the asked time
+  std::optional<Timestamp> last_received_at;  // none when no event was ever stored
+};
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -57,6 +62,10 @@ class EventStore {
                                                         size_t limit) = 0;
   virtual Result<std::optional<StoredEvent>> find(std::string_view event_id) = 0;
   virtual Result<int64_t> count() = 0;
+  // The most recently stored events, newest first.
+  virtual Result<std::vector<StoredEvent>> recent(size_t limit) = 0;
+  // How many events arrived since `since`, and when the last one arrived.
+  virtual Result<EventActivity> activity(Timestamp since) = 0;
 };
 
 struct BatchPage {
@@ -133,6 +142,8 @@ class JobStore {
   virtual Result<std::optional<Job>> get(std::string_view job_id) = 0;
   virtual Result<std::vector<Job>> list(std::optional<JobStatus> status, size_t limit) = 0;
   virtual Result<std::map<JobStatus, int64_t>> count_by_status() = 0;
+  // When the longest-waiting PENDING job was created; none when none waits.
+  virtual Result<std::optional<Timestamp>> oldest_pending_created_at() = 0;
   // A new PENDING job for a SEALED or ANALYZED batch (kIllegalTransition
   // otherwise); kConflict when one is already PENDING or RUNNING for it.
   virtual Result<Job> create(std::string_view batch_id, JobTrigger trigger,
@@ -201,6 +212,8 @@ class DeadLetterStore {
   virtual Result<std::vector<DeadLetter>> list(size_t limit) = 0;
   virtual Result<std::optional<DeadLetter>> get(std::string_view dlq_id) = 0;
   virtual Result<int64_t> count() = 0;
+  // Entries not redriven yet: the dead jobs still waiting for an operator.
+  virtual Result<int64_t> count_waiting() = 0;
   // A fresh PENDING job (fresh attempts) for the dead job's batch.
   virtual Result<Job> redrive(std::string_view dlq_id, const BatchPolicy& policy,
                               Timestamp now) = 0;
@@ -245,6 +258,8 @@ class BreakerStore {
   virtual ~BreakerStore() = default;
   // The breaker's state; a CLOSED record is created on first use.
   virtual Result<BreakerRecord> load(std::string_view name, Timestamp now) = 0;
+  // Every breaker on record, by name. Read-only: unlike load(), creates nothing.
+  virtual Result<std::vector<BreakerRecord>> list() = 0;
   // Writes `next` only if the stored version is still next.version; returns false
   // when another process changed it first. The stored version is then bumped.
   virtual Result<bool> compare_and_set(const BreakerRecord& next,

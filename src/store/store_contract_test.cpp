@@ -170,6 +170,31 @@ TEST_F(StoreContract, AppendStoresEventsInTheOpenBatchAndRoundTrips) {
   EXPECT_EQ(*store().events().count(), 4);
 }
 
+TEST_F(StoreContract, RecentEventsActivityAndTheOldestPendingJobForTheDashboard) {
+  auto none = store().events().activity(kT0);
+  ASSERT_TRUE(none.is_ok()) << none.error().message;
+  EXPECT_EQ(none->received_since, 0);
+  EXPECT_FALSE(none->last_received_at.has_value());
+  ASSERT_TRUE(store().jobs().oldest_pending_created_at().is_ok());
+  EXPECT_FALSE(store().jobs().oldest_pending_created_at()->has_value());
+
+  ASSERT_TRUE(store().events().append(make_events("old", 3, kT0), {5, 5}, kT0).is_ok());
+  ASSERT_TRUE(store().events().append(make_events("new", 4, kT0 + 90s), {5, 5}, kT0 + 90s).is_ok());
+  auto recent = store().events().recent(3);
+  ASSERT_TRUE(recent.is_ok()) << recent.error().message;
+  ASSERT_EQ(recent->size(), 3u);
+  EXPECT_EQ((*recent)[0].event.event_id, "new-3");
+  EXPECT_EQ((*recent)[2].event.event_id, "new-1");
+  auto act = store().events().activity(kT0 + 60s);
+  ASSERT_TRUE(act.is_ok());
+  EXPECT_EQ(act->received_since, 4);
+  EXPECT_EQ(act->last_received_at, kT0 + 90s);
+  // The fifth event filled the first batch (limit 5) at kT0 + 90s: its job waits.
+  auto oldest = store().jobs().oldest_pending_created_at();
+  ASSERT_TRUE(oldest.is_ok() && oldest->has_value());
+  EXPECT_EQ(**oldest, kT0 + 90s);
+}
+
 TEST_F(StoreContract, SameEventIdIsStoredOnceAndAckedAsDuplicate) {
   auto first = store().events().append(make_events("dup", 1), {100, 5}, kT0);
   ASSERT_TRUE(first.is_ok());
@@ -702,6 +727,46 @@ TEST_F(StoreContract, BreakerStateIsSharedThroughCompareAndSet) {
   EXPECT_EQ(now->version, 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE topic = 'circuit.state_changed'"),
             1);
+}
+
+// The read-only counts GET /metrics takes at scrape time.
+TEST_F(StoreContract, MonitoringReadsCreateNothingAndCountOnlyWaitingDeadLetters) {
+  auto none = store().breakers().list();
+  ASSERT_TRUE(none.is_ok()) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"CircuitBreaker\""), 0);
+  ASSERT_TRUE(store().breakers().load("zeta", kT0).is_ok());
+  auto analyzer = store().breakers().load("analyzer", kT0);
+  ASSERT_TRUE(analyzer.is_ok());
+  BreakerRecord open = *analyzer;
+  open.state = BreakerState::kOpen;
+  open.failure_count = 5;
+  open.changed_at = kT0 + 1s;
+  ASSERT_TRUE(store().breakers().compare_and_set(open, std::nullopt, kT0 + 1s).value());
+  auto all = store().breakers().list();
+  ASSERT_TRUE(all.is_ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "analyzer");
+  EXPECT_EQ((*all)[0].state, BreakerState::kOpen);
+  EXPECT_EQ((*all)[0].failure_count, 5);
+  EXPECT_EQ((*all)[0].changed_at, kT0 + 1s);
+  EXPECT_EQ((*all)[1].name, "zeta");
+  EXPECT_EQ((*all)[1].state, BreakerState::kClosed);
+
+  EXPECT_EQ(store().dead_letters().count_waiting().value(), 0);
+  fill("w", 2, 1, /*attempts=*/1);  // two jobs with one attempt each
+  for (int i = 0; i < 2; ++i) {
+    auto job = store().jobs().claim("w", 30s, kT0);
+    ASSERT_TRUE(job.is_ok() && job->has_value());
+    ASSERT_EQ(store().jobs().fail((*job)->job_id, *(*job)->lease_token, "x", kT0, kT0)->status,
+              JobStatus::kDead);
+  }
+  EXPECT_EQ(store().dead_letters().count_waiting().value(), 2);
+  auto dead = store().dead_letters().list(10);
+  ASSERT_TRUE(dead.is_ok() && dead->size() == 2u);
+  ASSERT_TRUE(store().dead_letters().redrive((*dead)[0].dlq_id, {1, 5}, kT0 + 1s).is_ok());
+  EXPECT_EQ(store().dead_letters().count_waiting().value(), 1);
+  EXPECT_EQ(store().dead_letters().count().value(), 2);  // redriven entries stay listed
 }
 
 TEST_F(StoreContract, OutboxHandsOutMessagesInOrderUntilPublished) {

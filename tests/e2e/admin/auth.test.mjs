@@ -6,25 +6,11 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { call } from "./http.mjs";
 import { startServer, sqliteRows, tempDir, cleanup } from "../ingest/harness.mjs";
 
 const GENERATED = /Generated admin password for 'admin': (\S+) \(shown once/g;
 
-async function call(url, path, { method = "GET", body, headers = {} } = {}) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, headers: res.headers, body: json };
-}
 
 describe("admin sign-in", () => {
   let dir;
