@@ -425,10 +425,11 @@ class SqlEventStore final : public EventStore {
 
   static constexpr int kAppendAttempts = 3;
 
-  // One transaction: look up which events are stored already, put the others
-  // into the open batch (and the next ones as batches fill), seal each batch the
-  // moment it is full. Round trips: the look-up, the lock of the open batch and
-  // the commit; every insert and update in between is deferred.
+  // One transaction: put the events into the open batch (and the next ones as
+  // batches fill), sealing each batch the moment it is full. Round trips: the
+  // lock of the open batch, one insert per batch filled (ON CONFLICT ... RETURNING
+  // says which events were new) and the commit; the batch updates, seals, jobs,
+  // notifications and outbox rows in between are deferred.
   Result<AppendOutcome> append_in_tx(SqlConnection& c, std::span<const NewEvent> events,
                                      const BatchPolicy& policy, Timestamp now) {
     AppendOutcome out;
@@ -441,24 +442,9 @@ class SqlEventStore final : public EventStore {
       auto [it, fresh] = first_index.emplace(events[i].event_id, i);
       if (fresh) todo.push_back(i);
     }
-    auto stored = find_stored(c, events, todo);
-    if (!stored) return stored.error();
-    std::vector<size_t> fresh;
-    fresh.reserve(todo.size());
-    for (size_t idx : todo) {
-      AppendResult& res = out.results[idx];
-      res.event_id = events[idx].event_id;
-      if (auto it = stored->find(res.event_id); it != stored->end()) {
-        res.duplicate = true;
-        res.batch_id = it->second.batch_id;
-        res.received_at = it->second.received_at;
-      } else {
-        fresh.push_back(idx);
-      }
-    }
     std::optional<Batch> batch;  // the open batch, locked (or created) by this transaction
     size_t next = 0;
-    while (next < fresh.size()) {
+    while (next < todo.size()) {
       if (!batch) {
         auto locked = lock_open_batch(c, now);
         if (!locked) return locked.error();
@@ -474,18 +460,29 @@ class SqlEventStore final : public EventStore {
         batch.reset();
         continue;
       }
-      const size_t take = std::min(fresh.size() - next, static_cast<size_t>(room));
-      const std::span<const size_t> chunk(fresh.data() + next, take);
-      if (Status s = insert_events(c, events, chunk, batch->batch_id); !s) return s.error();
+      const size_t take = std::min(todo.size() - next, static_cast<size_t>(room));
+      const std::span<const size_t> chunk(todo.data() + next, take);
+      auto inserted = insert_events(c, events, chunk, batch->batch_id);
+      if (!inserted) return inserted.error();
+      std::vector<size_t> dups;
       for (size_t idx : chunk) {
-        out.results[idx].batch_id = batch->batch_id;
-        out.results[idx].received_at = events[idx].received_at;
+        AppendResult& res = out.results[idx];
+        res.event_id = events[idx].event_id;
+        if (inserted->contains(res.event_id)) {
+          res.batch_id = batch->batch_id;
+          res.received_at = events[idx].received_at;
+        } else {
+          res.duplicate = true;
+          dups.push_back(idx);
+        }
       }
+      if (Status s = fill_duplicates(c, dups, out.results); !s) return s.error();
       next += take;
-      const int64_t count = batch->event_count + static_cast<int64_t>(take);
+      const auto added = static_cast<int64_t>(inserted->size());
+      if (added == 0) continue;
+      const int64_t count = batch->event_count + added;
       if (count < policy.max_events) {
-        if (Status s = c.execute_deferred(
-                kAddToBatch, {batch->batch_id, static_cast<int64_t>(take), sql_time(now)});
+        if (Status s = c.execute_deferred(kAddToBatch, {batch->batch_id, added, sql_time(now)});
             !s) {
           return s.error();
         }
@@ -498,8 +495,7 @@ class SqlEventStore final : public EventStore {
           "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
           "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
           to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
-      if (Status s = c.execute_deferred(
-              kFillAndSeal, {batch->batch_id, static_cast<int64_t>(take), sql_time(now)});
+      if (Status s = c.execute_deferred(kFillAndSeal, {batch->batch_id, added, sql_time(now)});
           !s) {
         return s.error();
       }
@@ -508,7 +504,7 @@ class SqlEventStore final : public EventStore {
       if (!sealed) return sealed.error();
       out.sealed.push_back(std::move(sealed).value());
       batch.reset();
-      if (next < fresh.size()) {
+      if (next < todo.size()) {
         // Open the next batch ourselves, without asking: were another writer
         // to open one at the same time, the unique index on the open batch
         // fails this transaction, which then runs again.
@@ -536,48 +532,36 @@ class SqlEventStore final : public EventStore {
     return out;
   }
 
-  struct StoredAt {
-    std::string batch_id;
-    Timestamp received_at;
-  };
+  // Where and when each duplicate was first stored. One equality look-up on
+  // the unique index per duplicate (they are rare: client retries).
+  Status fill_duplicates(SqlConnection& c, std::span<const size_t> dups,
+                         std::vector<AppendResult>& results) {
+    static const std::string kSql =
+        "SELECT batch_id, received_at FROM \"Event\" WHERE event_id = $1";
+    for (size_t idx : dups) {
+      auto rows = c.query(kSql, {results[idx].event_id});
+      if (!rows) return rows.status();
+      if (rows->empty()) continue;  // cannot happen: the conflict proves it exists
+      results[idx].batch_id = rows->front().text(0);
+      results[idx].received_at = rows->front().time(1);
+    }
+    return Status::ok();
+  }
 
   bool on_postgres() const { return pool_.dialect().name == postgres_dialect().name; }
 
-  // The events among `which` that are stored already, with where and when. The
-  // ids travel as one JSON array, so any count is one prepared statement with
-  // one parameter (a long IN list would be planned anew on every call).
-  Result<std::unordered_map<std::string, StoredAt>> find_stored(SqlConnection& c,
-                                                                std::span<const NewEvent> events,
-                                                                std::span<const size_t> which) {
-    static const std::string kPostgres =
-        "SELECT event_id, batch_id, received_at FROM \"Event\" WHERE event_id = "
-        "ANY(ARRAY(SELECT json_array_elements_text($1::json)))";
-    static const std::string kSqlite =
-        "SELECT event_id, batch_id, received_at FROM \"Event\" WHERE event_id IN "
-        "(SELECT value FROM json_each($1))";
-    std::unordered_map<std::string, StoredAt> found;
-    if (which.empty()) return found;
-    std::string ids = "[";
-    for (size_t idx : which) {
-      if (ids.size() > 1) ids += ',';
-      ids += boost::json::serialize(boost::json::string_view(events[idx].event_id));
-    }
-    ids += ']';
-    auto rows = c.query(on_postgres() ? kPostgres : kSqlite, {std::move(ids)});
-    if (!rows) return rows.error();
-    for (const Row& r : *rows) found.emplace(r.text(0), StoredAt{r.text(1), r.time(2)});
-    return found;
-  }
-
   // PostgreSQL: every row of the chunk in one statement with one parameter, a
-  // JSON array of records, deferred.
-  Status insert_events_json(SqlConnection& c, std::span<const NewEvent> events,
-                            std::span<const size_t> chunk, const std::string& batch_id) {
+  // JSON array of records; returns the event_ids it stored (the others exist).
+  Result<std::unordered_set<std::string>> insert_events_json(SqlConnection& c,
+                                                             std::span<const NewEvent> events,
+                                                             std::span<const size_t> chunk,
+                                                             const std::string& batch_id) {
     static const std::string kInsert =
         "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
         "received_at, clock_skew_ms, metadata, batch_id, created_at) "
         "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
-        "AS e(i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb)";
+        "AS e(i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
     auto quoted = [](std::string_view text) {
       return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
     };
@@ -605,13 +589,20 @@ class SqlEventStore final : public EventStore {
       rows += '}';
     }
     rows += ']';
-    return c.execute_deferred(kInsert, {std::move(rows), batch_id});
+    auto stored = c.query(kInsert, {std::move(rows), batch_id});
+    if (!stored) return stored.error();
+    std::unordered_set<std::string> ids;
+    for (const Row& r : *stored) ids.insert(r.text(0));
+    return ids;
   }
 
-  // SQLite: multi-row INSERTs (cheap to prepare there), split into power-of-two
-  // pieces so that a handful of statement texts serve every size.
-  Status insert_events(SqlConnection& c, std::span<const NewEvent> events,
-                       std::span<const size_t> chunk, const std::string& batch_id) {
+  // Stores the chunk's events that are new; returns their event_ids. SQLite:
+  // multi-row INSERTs (cheap to prepare there), split into power-of-two pieces
+  // so that a handful of statement texts serve every size.
+  Result<std::unordered_set<std::string>> insert_events(SqlConnection& c,
+                                                        std::span<const NewEvent> events,
+                                                        std::span<const size_t> chunk,
+                                                        const std::string& batch_id) {
     if (on_postgres()) return insert_events_json(c, events, chunk, batch_id);
     constexpr size_t kCols = 10;
     constexpr size_t kMaxRowsLog2 = 8;  // 256 rows per statement at most
@@ -628,10 +619,11 @@ class SqlEventStore final : public EventStore {
           }
           text += ")";
         }
-        sql[k] = std::move(text);
+        sql[k] = std::move(text) + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
       }
       return sql;
     }();
+    std::unordered_set<std::string> stored;
     size_t start = 0;
     while (start < chunk.size()) {
       size_t k = kMaxRowsLog2;
@@ -653,10 +645,12 @@ class SqlEventStore final : public EventStore {
         params.emplace_back(batch_id);
         params.push_back(std::move(received));
       }
-      if (Status s = c.execute_deferred(kInserts[k], params); !s) return s;
+      auto rows = c.query(kInserts[k], params);
+      if (!rows) return rows.error();
+      for (const Row& r : *rows) stored.insert(r.text(0));
       start += n;
     }
-    return Status::ok();
+    return stored;
   }
 
   ConnectionPool& pool_;
