@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The ingestion benchmark of docs/BENCHMARKS.md, every figure in one run so the
+# ratios compare like with like on this (shared, noisy) machine:
+#   bench/ingest/run.sh postgresql://postgres@127.0.0.1:PORT/DB [SECONDS]
+# Needs build/insightd and build/bench/pg_insert_baseline (cmake --preset
+# default && cmake --build --preset default), `npm ci` at the root (the official
+# socket.io-client) and `npm ci --prefix bench/ingest` (the official server).
+# The database named in the URL is used for scratch schemas, dropped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+url=${1:?usage: bench/ingest/run.sh POSTGRESQL_URL [SECONDS]}
+secs=${2:-10}
+port=3190
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_ingest CASCADE" \
+    >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on $1" >&2
+  return 1
+}
+loadgen() { node bench/ingest/loadgen.mjs --url "http://127.0.0.1:$port" --duration "$secs" "$@"; }
+
+# insightd serve (ingestion only, no workers) on a fresh database.
+start_insightd() {
+  local db=$1
+  PORT=$port HOST=127.0.0.1 DATABASE_URL=$db LOG_LEVEL=warn build/insightd serve \
+    >"$work/insightd.log" 2>&1 &
+  pids+=($!)
+  wait_port $port
+}
+stop_last() {
+  kill "${pids[-1]}" 2>/dev/null || true
+  wait "${pids[-1]}" 2>/dev/null || true
+  unset 'pids[-1]'
+}
+fresh_pg() {
+  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_ingest CASCADE; CREATE SCHEMA bench_ingest" >/dev/null
+  echo "${url}$([[ $url == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3Dbench_ingest"
+}
+
+echo "== PostgreSQL's own multi-row INSERT into the Event shape (the baseline)"
+build/bench/pg_insert_baseline "$url" 200000 100 values
+build/bench/pg_insert_baseline "$url" 200000 100 upsert
+
+echo "== The official client against a do-nothing official Socket.IO server (the client's ceiling)"
+node bench/ingest/noop_server.mjs --port $port >"$work/noop.log" 2>&1 &
+pids+=($!)
+wait_port $port
+loadgen --client official --connections 8 --window 64
+loadgen --client raw --connections 8 --window 64
+stop_last
+
+echo "== insightd serve on PostgreSQL"
+start_insightd "$(fresh_pg)"
+loadgen --client official --connections 8 --window 64
+loadgen --client raw --connections 8 --window 64
+loadgen --client http --connections 8 --window 200 --per-request 50
+loadgen --client official --connections 8 --window 64 --rate 5000
+stop_last
+
+echo "== insightd serve on SQLite (synchronous=FULL: every commit is fsynced)"
+start_insightd "sqlite://$work/bench.db"
+loadgen --client official --connections 8 --window 64
+loadgen --client official --connections 8 --window 64 --rate 5000
+stop_last
