@@ -195,6 +195,68 @@ TEST_F(StoreContract, RecentEventsActivityAndTheOldestPendingJobForTheDashboard)
   EXPECT_EQ(**oldest, kT0 + 90s);
 }
 
+// execute_deferred: inside a transaction a statement may travel without
+// waiting (PostgreSQL pipelines it), but its effects are seen by the next query
+// and its error fails the transaction; outside one it takes effect at once.
+TEST_F(StoreContract, DeferredStatementsAreSeenInOrderAndTheirErrorsFailTheTransaction) {
+  auto& pool = db_->pool();
+  {
+    auto conn = pool.acquire();
+    ASSERT_TRUE(conn.is_ok());
+    ASSERT_TRUE(
+        (*conn)->execute_script("CREATE TABLE scratch_deferred (k text PRIMARY KEY)").is_ok());
+  }
+  Status ok = pool.in_transaction(TxMode::kWrite, [](SqlConnection& c) -> Status {
+    if (Status s =
+            c.execute_deferred("INSERT INTO scratch_deferred (k) VALUES ($1)", {std::string("a")});
+        !s) {
+      return s;
+    }
+    if (Status s =
+            c.execute_deferred("INSERT INTO scratch_deferred (k) VALUES ($1)", {std::string("b")});
+        !s) {
+      return s;
+    }
+    auto rows = c.query("SELECT COUNT(*) FROM scratch_deferred", {});
+    if (!rows) return rows.status();
+    EXPECT_EQ(rows->front().integer(0), 2);
+    return Status::ok();
+  });
+  ASSERT_TRUE(ok.is_ok()) << ok.message();
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM scratch_deferred"), 2);
+
+  // A failing deferred statement (SQLite: reported at once; PostgreSQL: at the
+  // commit): the transaction fails and none of it stays.
+  Status failed = pool.in_transaction(TxMode::kWrite, [](SqlConnection& c) -> Status {
+    for (const char* k : {"c", "a", "d"}) {
+      if (Status s =
+              c.execute_deferred("INSERT INTO scratch_deferred (k) VALUES ($1)", {std::string(k)});
+          !s) {
+        return s;
+      }
+    }
+    return Status::ok();
+  });
+  EXPECT_FALSE(failed.is_ok());
+  EXPECT_EQ(failed.code(), ErrorCode::kAlreadyExists) << failed.message();
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM scratch_deferred"), 2);
+
+  // Outside a transaction: done at once, visible to another connection, and
+  // the connection is usable afterwards.
+  {
+    auto conn = pool.acquire();
+    ASSERT_TRUE(conn.is_ok());
+    ASSERT_TRUE(
+        (*conn)
+            ->execute_deferred("INSERT INTO scratch_deferred (k) VALUES ($1)", {std::string("e")})
+            .is_ok());
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM scratch_deferred"), 3);
+    auto rows = (*conn)->query("SELECT COUNT(*) FROM scratch_deferred", {});
+    ASSERT_TRUE(rows.is_ok());
+    EXPECT_EQ(rows->front().integer(0), 3);
+  }
+}
+
 TEST_F(StoreContract, SameEventIdIsStoredOnceAndAckedAsDuplicate) {
   auto first = store().events().append(make_events("dup", 1), {100, 5}, kT0);
   ASSERT_TRUE(first.is_ok());

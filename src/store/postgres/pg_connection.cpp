@@ -69,6 +69,14 @@ class PgConnection final : public SqlConnection {
   }
 
   Status execute_deferred(std::string_view sql, std::span<const SqlValue> params) override {
+    // Deferred only inside a transaction (begin() opened the pipeline, and
+    // commit() or rollback() will read every result). Outside one, nothing
+    // would ever sync the pipeline and the statement's implicit transaction
+    // would hold its locks until the connection's next use: run it now.
+    if (!pipelined()) {
+      auto r = execute(sql, params);
+      return r ? Status::ok() : r.status();
+    }
     return send(sql, params, Op::kDeferred);
   }
 
