@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 namespace insightd::ingest {
 
 GroupCommitWriter::GroupCommitWriter(store::EventStore& events, const Clock& clock,
@@ -20,6 +22,8 @@ void GroupCommitWriter::start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable() || stopping_) return;
   accepting_ = true;
+  writer_done_ = false;
+  answerer_ = std::thread([this] { answer_loop(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -31,6 +35,12 @@ void GroupCommitWriter::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(answer_mu_);
+    writer_done_ = true;
+  }
+  answer_cv_.notify_all();
+  if (answerer_.joinable()) answerer_.join();
 }
 
 bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
@@ -69,12 +79,18 @@ void GroupCommitWriter::run() {
       }
       queued_events_ -= taken;
     }
-    commit(group);
+    Committed done = commit(std::move(group));
     group.clear();
+    {
+      std::unique_lock lock(answer_mu_);
+      answer_cv_.wait(lock, [this] { return unanswered_.size() < kMaxUnanswered; });
+      unanswered_.push_back(std::move(done));
+    }
+    answer_cv_.notify_all();
   }
 }
 
-void GroupCommitWriter::commit(std::vector<Submission>& group) {
+GroupCommitWriter::Committed GroupCommitWriter::commit(std::vector<Submission> group) {
   std::vector<NewEvent> all;
   size_t total = 0;
   for (const auto& s : group) total += s.events.size();
@@ -89,8 +105,30 @@ void GroupCommitWriter::commit(std::vector<Submission>& group) {
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - started)
                     .count());
+  return Committed{std::move(group), std::move(all), std::move(outcome)};
+}
+
+void GroupCommitWriter::answer_loop() {
+  while (true) {
+    std::optional<Committed> done;
+    {
+      std::unique_lock lock(answer_mu_);
+      answer_cv_.wait(lock, [this] { return !unanswered_.empty() || writer_done_; });
+      if (unanswered_.empty()) return;  // the writer has stopped and all is answered
+      done.emplace(std::move(unanswered_.front()));
+      unanswered_.pop_front();
+    }
+    answer_cv_.notify_all();  // room for the writer
+    answer(*done);
+  }
+}
+
+void GroupCommitWriter::answer(Committed& done) {
+  auto& group = done.group;
+  auto& outcome = done.outcome;
   if (!outcome) {
-    spdlog::warn("[Ingest] Commit of {} events failed: {}", all.size(), outcome.error().message);
+    spdlog::warn("[Ingest] Commit of {} events failed: {}", done.events.size(),
+                 outcome.error().message);
     for (auto& s : group) s.done(outcome.error());
     return;
   }
@@ -113,10 +151,10 @@ void GroupCommitWriter::commit(std::vector<Submission>& group) {
   }
   if (live_ != nullptr) {
     std::vector<StoredEvent> fresh;
-    fresh.reserve(all.size());
-    for (size_t i = 0; i < all.size(); ++i) {
+    fresh.reserve(done.events.size());
+    for (size_t i = 0; i < done.events.size(); ++i) {
       const auto& r = outcome->results[i];
-      if (!r.duplicate) fresh.push_back({std::move(all[i]), r.batch_id});
+      if (!r.duplicate) fresh.push_back({std::move(done.events[i]), r.batch_id});
     }
     live_->publish(fresh);
   }

@@ -28,9 +28,10 @@ struct WriterOptions {
 
 class GroupCommitWriter {
  public:
-  // Called on the writer thread after the commit (or its failure). Must not block.
+  // Called on the answering thread after the commit (or its failure), in commit
+  // order. Must not block.
   using Done = std::function<void(Result<std::vector<store::AppendResult>>)>;
-  // Called on the writer thread for batches a commit sealed (wakes the workers).
+  // Called on the answering thread for batches a commit sealed (wakes the workers).
   using SealListener = std::function<void(const std::vector<store::SealedBatch>&)>;
 
   GroupCommitWriter(store::EventStore& events, const Clock& clock, WriterOptions options,
@@ -56,8 +57,17 @@ class GroupCommitWriter {
     Done done;
   };
 
+  // A finished commit waiting to be answered.
+  struct Committed {
+    std::vector<Submission> group;
+    std::vector<NewEvent> events;  // every event of the group, in order
+    Result<store::AppendOutcome> outcome;
+  };
+
   void run();
-  void commit(std::vector<Submission>& group);
+  Committed commit(std::vector<Submission> group);
+  void answer_loop();
+  void answer(Committed& done);
 
   store::EventStore& events_;
   const Clock& clock_;
@@ -72,6 +82,16 @@ class GroupCommitWriter {
   bool accepting_ = false;
   bool stopping_ = false;
   std::thread thread_;
+
+  // The writer hands each finished commit to a second thread that answers the
+  // submitters, so the next commit starts while the acks go out. At most
+  // kMaxUnanswered wait: a slow answerer slows the writer, never piles up.
+  static constexpr size_t kMaxUnanswered = 4;
+  std::mutex answer_mu_;
+  std::condition_variable answer_cv_;
+  std::deque<Committed> unanswered_;
+  bool writer_done_ = false;
+  std::thread answerer_;
 };
 
 }  // namespace insightd::ingest
