@@ -10,6 +10,7 @@ build_pkgs=(
   libpq-dev libsqlite3-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libsodium-dev
+  nodejs  # npm installs the dashboard's browser libraries (web/package.json)
 )
 test_pkgs=(
   libgtest-dev libgmock-dev
@@ -17,6 +18,7 @@ test_pkgs=(
   curl clang-format procps sqlite3 git
   clang libclang-rt-14-dev nodejs libbenchmark-dev
   prometheus  # promtool: checks the alert rules and the /metrics output
+  chromium    # the dashboard's browser tests (driven by playwright-core)
 )
 
 want=()
@@ -34,6 +36,10 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
+# Debian's nodejs comes without npm (NodeSource's bundles it).
+if [ ${#want[@]} -gt 0 ] && ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing: ${missing[*]}"

@@ -1,6 +1,5 @@
 #include "analysis/openai_analyzer.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -8,22 +7,10 @@
 #include <mutex>
 
 #include "analysis/text_util.h"
+#include "net/curl_handles.h"
 
 namespace insightd::analysis {
 namespace {
-
-// libcurl must be initialised once before any thread uses it.
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct EasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 struct Exchange {
   std::string body;
@@ -95,7 +82,7 @@ std::string endpoint(std::string_view base_url) {
 
 OpenAiAnalyzer::OpenAiAnalyzer(OpenAiOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {
-  init_curl_once();
+  net::init_curl_once();
 }
 
 AnalysisResult OpenAiAnalyzer::analyze(std::span<const NewEvent> events,
@@ -108,13 +95,13 @@ AnalysisResult OpenAiAnalyzer::analyze(std::span<const NewEvent> events,
   boost::json::object metrics = to_json(stats);
   const ChatRequest request = build_chat_request(options_, metrics, events);
 
-  std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+  net::CurlEasy curl(curl_easy_init());
   if (!curl) {
     return AnalysisError{AnalysisErrorKind::kConnection, true, std::nullopt, std::nullopt,
                          "could not start an HTTP client (out of memory?)"};
   }
   // The key travels only in this header; it never appears in the URL or a message.
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  net::CurlSlist headers;
   for (const std::string& h :
        {std::string("Content-Type: application/json"), std::string("Accept: application/json"),
         "Authorization: Bearer " + options_.api_key,

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -21,22 +20,6 @@ using boost::json::value;
 constexpr size_t kDefaultLimit = 50;
 constexpr size_t kMaxLimit = 500;
 constexpr size_t kMaxBatchEvents = 1000;
-
-// The query string's parameters, percent-decoded; the last of a repeated key wins.
-std::map<std::string, std::string> query_of(const net::Request& req) {
-  std::map<std::string, std::string> out;
-  const std::string_view target = req.target();
-  const size_t q = target.find('?');
-  if (q == std::string_view::npos) return out;
-  // Boost.URL 1.81's parse_query needs a NUL-terminated text (engineio_server.cpp).
-  const std::string text(target.substr(q + 1));
-  auto params = boost::urls::parse_query(text);
-  if (!params) return out;
-  for (auto p : *params) {
-    out[p.key.decode()] = p.has_value ? p.value.decode() : std::string();
-  }
-  return out;
-}
 
 // ?limit=N within 1..kMaxLimit; nullopt (→ 400) for anything else.
 std::optional<size_t> limit_of(const std::map<std::string, std::string>& q,
@@ -147,6 +130,8 @@ object dead_letter_json(const store::DeadLetter& d) {
           {"redrivenJobId", or_null(d.redriven_job_id)}};
 }
 
+}  // namespace
+
 object event_json(const StoredEvent& s) {
   const NewEvent& e = s.event;
   return {{"eventId", e.event_id},
@@ -158,6 +143,8 @@ object event_json(const StoredEvent& s) {
           {"metadata", parsed(e.metadata_json)},
           {"batchId", s.batch_id}};
 }
+
+namespace {
 
 net::Response ok(const object& body, http::status status = http::status::ok) {
   return net::json_response(status, body);
@@ -173,6 +160,8 @@ Result<object> pipeline_metrics(store::Store& store, const std::string& breaker_
   if (!batches) return batches.error();
   auto dlq = store.dead_letters().count();
   if (!dlq) return dlq.error();
+  auto dlq_waiting = store.dead_letters().count_waiting();
+  if (!dlq_waiting) return dlq_waiting.error();
   auto outbox = store.outbox().count_pending();
   if (!outbox) return outbox.error();
   auto breaker = store.breakers().load(breaker_name, now);
@@ -205,7 +194,7 @@ Result<object> pipeline_metrics(store::Store& store, const std::string& breaker_
                   {"failureCount", breaker->failure_count},
                   {"changedAt", format_timestamp(breaker->changed_at)},
                   {"openUntil", time_or_null(breaker->open_until)}}},
-                {"dead_letter_queue", {{"total", *dlq}}},
+                {"dead_letter_queue", {{"total", *dlq}, {"waiting", *dlq_waiting}}},
                 {"events",
                  {{"total", *total},
                   {"lastMinute", minute->received_since},
@@ -227,7 +216,7 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/insights",
         [&store](const net::Request& req, const net::PathParams&, const auth::Principal&) {
-          const auto q = query_of(req);
+          const auto q = net::query_params(req);
           const auto limit = limit_of(q);
           if (!limit) return bad_request("limit must be a whole number from 1 to 500");
           auto rows = store.insights().list(*limit + 1, param(q, "cursor"), param(q, "batchId"));
@@ -251,7 +240,7 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/admin/batches",
         [&store](const net::Request& req, const net::PathParams&, const auth::Principal&) {
-          const auto q = query_of(req);
+          const auto q = net::query_params(req);
           const auto limit = limit_of(q);
           if (!limit) return bad_request("limit must be a whole number from 1 to 500");
           std::optional<BatchStatus> status;
@@ -268,7 +257,7 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/admin/batches/{id}",
         [&store](const net::Request& req, const net::PathParams& p, const auth::Principal&) {
-          const auto q = query_of(req);
+          const auto q = net::query_params(req);
           std::map<std::string, std::string> limit_q;
           if (auto l = param(q, "eventLimit")) limit_q["limit"] = *l;
           const auto limit = limit_of(limit_q, kMaxBatchEvents, kMaxBatchEvents);
@@ -313,7 +302,7 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/admin/jobs",
         [&store](const net::Request& req, const net::PathParams&, const auth::Principal&) {
-          const auto q = query_of(req);
+          const auto q = net::query_params(req);
           const auto limit = limit_of(q);
           if (!limit) return bad_request("limit must be a whole number from 1 to 500");
           std::optional<JobStatus> status;
@@ -341,7 +330,7 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/admin/dlq",
         [&store](const net::Request& req, const net::PathParams&, const auth::Principal&) {
-          const auto limit = limit_of(query_of(req));
+          const auto limit = limit_of(net::query_params(req));
           if (!limit) return bad_request("limit must be a whole number from 1 to 500");
           auto items = store.dead_letters().list(*limit);
           if (!items) return failed(items.error());
@@ -372,13 +361,41 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
 
   route(verb::get, "/api/admin/events",
         [&store](const net::Request& req, const net::PathParams&, const auth::Principal&) {
-          const auto limit = limit_of(query_of(req));
+          const auto limit = limit_of(net::query_params(req));
           if (!limit) return bad_request("limit must be a whole number from 1 to 500");
           auto events = store.events().recent(*limit);
           if (!events) return failed(events.error());
           array items;
           for (const StoredEvent& e : *events) items.push_back(event_json(e));
           return ok({{"events", std::move(items)}});
+        });
+
+  route(verb::get, "/api/admin/events/per-minute",
+        [&store, &clock](const net::Request& req, const net::PathParams&, const auth::Principal&) {
+          const auto q = net::query_params(req);
+          size_t minutes = 60;
+          if (auto m = q.find("minutes"); m != q.end()) {
+            const auto& s = m->second;
+            auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), minutes);
+            if (ec != std::errc() || end != s.data() + s.size() || minutes == 0 || minutes > 1440) {
+              return bad_request("minutes must be a whole number from 1 to 1440");
+            }
+          }
+          // Every minute of the window, the current one last, zero where none came.
+          const auto last = std::chrono::floor<std::chrono::minutes>(clock.now());
+          const Timestamp first = last - std::chrono::minutes(minutes - 1);
+          auto counts = store.events().per_minute(first);
+          if (!counts) return failed(counts.error());
+          array items;
+          items.reserve(minutes);
+          size_t next = 0;
+          for (Timestamp m = first; m <= last; m += std::chrono::minutes(1)) {
+            int64_t n = 0;
+            while (next < counts->size() && (*counts)[next].first < m) ++next;
+            if (next < counts->size() && (*counts)[next].first == m) n = (*counts)[next].second;
+            items.push_back(object{{"minute", format_timestamp(m)}, {"count", n}});
+          }
+          return ok({{"minutes", std::move(items)}});
         });
 }
 

@@ -15,8 +15,10 @@
 //   POST   /api/admin/dlq/{id}/retry            redrive: a fresh job for the batch
 //   DELETE /api/admin/dlq/{id}                  discard
 //   GET    /api/admin/events?limit              the most recent events
+//   GET    /api/admin/events/per-minute?minutes events per minute, zero-filled, oldest first
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <functional>
 #include <string>
 
@@ -36,6 +38,9 @@ struct AdminApiOptions {
 // What GET /api/admin/metrics answers; also what the dashboard's cards show.
 Result<boost::json::object> pipeline_metrics(store::Store& store, const std::string& breaker_name,
                                              Timestamp now);
+
+// An event as the API and the live stream show it (camelCase, metadata as JSON).
+boost::json::object event_json(const StoredEvent& event);
 
 // Registers the routes above. `auth`, `store` and `clock` must outlive the router.
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,

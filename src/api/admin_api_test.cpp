@@ -93,6 +93,7 @@ TEST_F(AdminApiTest, EveryRouteRefusesAnonymousCallers) {
       {http::verb::post, "/api/admin/dlq/dlq_x/retry"},
       {http::verb::delete_, "/api/admin/dlq/dlq_x"},
       {http::verb::get, "/api/admin/events"},
+      {http::verb::get, "/api/admin/events/per-minute"},
   };
   for (const auto& [method, target] : routes) {
     auto res = call(method, target, /*signed_in=*/false);
@@ -112,9 +113,33 @@ TEST_F(AdminApiTest, MetricsCarryTheSeedKeysWithTrueValues) {
   EXPECT_EQ(m.at("batches").at("sealed").as_int64(), 2);
   EXPECT_EQ(m.at("circuit_breaker").at("state").as_string(), "CLOSED");
   EXPECT_EQ(m.at("dead_letter_queue").at("total").as_int64(), 0);
+  EXPECT_EQ(m.at("dead_letter_queue").at("waiting").as_int64(), 0);
   EXPECT_EQ(m.at("events").at("total").as_int64(), 12);
   EXPECT_EQ(m.at("events").at("lastMinute").as_int64(), 12);
   EXPECT_EQ(m.at("outbox").at("pending").as_int64(), 2);  // two batch.sealed messages
+}
+
+TEST_F(AdminApiTest, EventsPerMinuteAreZeroFilledOldestFirst) {
+  clock_.set(kT0 + 3min + 20s);
+  append("a", 3, kT0 + 1min + 5s);
+  append("b", 2, kT0 + 3min + 1s);
+  auto m = get_json("/api/admin/events/per-minute?minutes=5");
+  const auto& minutes = m.at("minutes").as_array();
+  ASSERT_EQ(minutes.size(), 5u);
+  const std::pair<std::string, int64_t> want[] = {{"2026-11-29T09:59:00.000Z", 0},
+                                                  {"2026-11-29T10:00:00.000Z", 0},
+                                                  {"2026-11-29T10:01:00.000Z", 3},
+                                                  {"2026-11-29T10:02:00.000Z", 0},
+                                                  {"2026-11-29T10:03:00.000Z", 2}};
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(minutes[i].at("minute").as_string(), want[i].first) << i;
+    EXPECT_EQ(minutes[i].at("count").as_int64(), want[i].second) << i;
+  }
+  EXPECT_EQ(get_json("/api/admin/events/per-minute").at("minutes").as_array().size(), 60u);
+  for (const char* bad : {"0", "1441", "x", "-1"}) {
+    auto res = call(http::verb::get, fmt::format("/api/admin/events/per-minute?minutes={}", bad));
+    EXPECT_EQ(res.result(), http::status::bad_request) << bad;
+  }
 }
 
 TEST_F(AdminApiTest, BatchesListFilterDetailSealAndAnalyze) {
@@ -172,11 +197,16 @@ TEST_F(AdminApiTest, DeadLettersAreListedRedrivenAndDiscarded) {
   EXPECT_EQ(item.at("lastError").as_string(), "HTTP 500 from the model");
   EXPECT_EQ(item.at("attemptCount").as_int64(), 1);
   const std::string dlq_id(item.at("dlqId").as_string());
+  EXPECT_EQ(get_json("/api/admin/metrics").at("dead_letter_queue").at("waiting").as_int64(), 1);
 
   auto retry = call(http::verb::post, "/api/admin/dlq/" + dlq_id + "/retry");
   ASSERT_EQ(retry.result(), http::status::accepted) << retry.body();
   EXPECT_EQ(json::parse(retry.body()).at("job").at("status").as_string(), "PENDING");
   EXPECT_EQ(wakes_, 1);
+  // Redriven: still listed (and counted in total), no longer waiting.
+  auto after = get_json("/api/admin/metrics").at("dead_letter_queue");
+  EXPECT_EQ(after.at("total").as_int64(), 1);
+  EXPECT_EQ(after.at("waiting").as_int64(), 0);
   EXPECT_EQ(call(http::verb::delete_, "/api/admin/dlq/" + dlq_id).result(), http::status::ok);
   EXPECT_EQ(call(http::verb::delete_, "/api/admin/dlq/dlq_none").result(), http::status::not_found);
 }

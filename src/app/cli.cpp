@@ -14,12 +14,16 @@
 
 #include "analysis/insight_command.h"
 #include "api/admin_api.h"
+#include "api/admin_live.h"
+#include "api/dashboard.h"
 #include "api/health.h"
 #include "api/metrics.h"
 #include "app/config.h"
 #include "app/workers.h"
 #include "auth/auth_routes.h"
 #include "auth/auth_service.h"
+#include "auth/oidc.h"
+#include "auth/oidc_routes.h"
 #include "ingest/group_commit_writer.h"
 #include "ingest/http_ingest.h"
 #include "ingest/ingest_metrics.h"
@@ -151,6 +155,7 @@ int run_server(const Config& config, std::string_view mode) {
   auth_options.admin_password = config.admin_password;
   auth_options.auth_secret = config.auth_secret;
   auth_options.secure_cookies = config.public_url && config.public_url->starts_with("https://");
+  if (config.google_client_id) auth_options.google_admins = config.admin_emails;
   auto auth_service = auth::AuthService::open(std::move(auth_options), *opened->pool, clock);
   if (!auth_service) {
     spdlog::error("[Startup] Cannot prepare admin sign-in: {}", auth_service.error().message);
@@ -182,14 +187,33 @@ int run_server(const Config& config, std::string_view mode) {
   socketio::ServerOptions sio_options;
   sio_options.path = config.socketio_path;
   sio_options.cors_origin = config.public_url.value_or("*");
+  // The dashboard's live stream (namespace /admin); declared before the
+  // Socket.IO server, whose shutdown still tells it of leaving clients.
+  api::AdminLive admin_live(store, **auth_service, live, clock);
   socketio::SocketIoServer io(sio_options);
   ingest::attach_socketio_ingest(io, ingest_service);
+  admin_live.attach(io);
   pipeline::BatchSealer sealer(store.batches(), clock, Millis(config.batch_max_age_ms),
                                batch_policy(config), std::chrono::seconds(1), wake_workers);
 
   net::Router router;
   api::add_health_routes(router, store, *opened->pool);
   auth::add_auth_routes(router, **auth_service);
+  // Optional Google sign-in; the provider is first asked when someone signs in.
+  std::unique_ptr<auth::OidcClient> google;
+  if (config.google_client_id) {
+    google = std::make_unique<auth::OidcClient>(
+        auth::OidcOptions{
+            .issuer = config.google_issuer,
+            .client_id = *config.google_client_id,
+            .client_secret = config.google_client_secret.value_or(""),
+            .redirect_uri = config.public_url.value_or("") + std::string(auth::kGoogleCallbackPath),
+            .admin_emails = config.admin_emails},
+        auth::make_curl_oidc_http(), clock);
+    spdlog::info("[Server] Google sign-in: GET /api/auth/google via {} for {} address(es)",
+                 config.google_issuer, config.admin_emails.size());
+  }
+  auth::add_oidc_routes(router, **auth_service, google.get());
   api::add_admin_routes(
       router, **auth_service, store, clock,
       api::AdminApiOptions{.policy = batch_policy(config), .wake_workers = [&workers] {
@@ -197,6 +221,8 @@ int run_server(const Config& config, std::string_view mode) {
                            }});
   ingest::add_ingest_routes(router, ingest_service,
                             ingest::HttpIngestOptions{.cors_origin = config.public_url});
+  admin_live.add_routes(router);
+  api::add_dashboard_routes(router, **auth_service, api::dashboard_files(config.web_dir));
   io.mount(router);
   api::add_store_metrics(metrics, store, clock);
   api::add_metrics_route(router, metrics);
@@ -217,10 +243,12 @@ int run_server(const Config& config, std::string_view mode) {
     return kExitFailure;
   }
   sealer.start();
+  admin_live.start();
   if (workers) {
     if (Status s = workers->start(); !s) {
       spdlog::error("[Startup] Cannot start the workers: {}", s.message());
       server.stop();
+      admin_live.stop();
       io.stop();
       sealer.stop();
       writer.stop();
@@ -235,12 +263,16 @@ int run_server(const Config& config, std::string_view mode) {
       "[Server] Admin sign-in: POST /api/auth/login as '{}'; API tokens at "
       "/api/admin/tokens",
       config.admin_id);
+  spdlog::info("[Server] Dashboard: http://{}:{}/admin/analytics{}",
+               config.host == "0.0.0.0" ? "localhost" : config.host, server.port(),
+               config.web_dir ? fmt::format(" (files from {})", *config.web_dir) : "");
   spdlog::info("  [Batch Sealer] Hybrid sealing ({} events OR {})", config.batch_max_events,
                human_duration(config.batch_max_age_ms));
   spdlog::info("  [Job Creator] PENDING jobs for SEALED batches (in the sealing transaction)");
   const int sig = wait_for_stop_signal();
   spdlog::info("[Shutdown] {} received; stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  admin_live.stop();
   io.stop();
   sealer.stop();
   writer.stop();  // commits what is queued

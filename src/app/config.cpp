@@ -154,6 +154,16 @@ std::optional<std::string> apply_admin_emails(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
+std::optional<std::string> apply_google_issuer(std::string_view v, Config& c) {
+  // Kept as given: ID tokens must name the issuer exactly as discovery does.
+  if (!(v.starts_with("https://") || v.starts_with("http://")) || v.size() < 10 ||
+      has_space_or_control(v) || v.find_first_of("?#") != std::string_view::npos) {
+    return "must be an https:// issuer URL such as https://accounts.google.com";
+  }
+  c.google_issuer = std::string(v);
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_redis_url(std::string_view v, Config& c) {
   if (v.empty()) {
     c.redis_url.reset();
@@ -264,6 +274,10 @@ const std::vector<VariableSpec>& table() {
        optional_text(&Config::google_client_secret, 1, 512, "a client secret")},
       {"ADMIN_EMAILS", "", "unset", "comma-separated e-mails allowed to sign in with Google", false,
        apply_admin_emails},
+      {"GOOGLE_ISSUER", "", "https://accounts.google.com",
+       "OpenID Connect issuer for Google sign-in; discovery at <issuer>/.well-known/"
+       "openid-configuration (another provider, or a fake one in tests)",
+       false, apply_google_issuer},
       {"REDIS_URL", "", "unset", "Redis for cache, cross-node live fan-out, shared rate limits",
        false, apply_redis_url},
       {"KAFKA_BROKERS", "", "unset", "comma-separated host:port list; enables the outbox relay",
@@ -278,6 +292,9 @@ const std::vector<VariableSpec>& table() {
        false, apply_public_url},
       {"SOCKETIO_PATH", "", "/api/socket", "path of the Socket.IO endpoint", false,
        apply_socketio_path},
+      {"WEB_DIR", "", "unset (the files built in)",
+       "serve the dashboard's files from this folder first (for working on web/src)", false,
+       optional_text(&Config::web_dir, 1, 4096, "a folder")},
       {"INGEST_KEYS", "", "unset (open ingestion)", "comma-separated write keys for ingestion",
        true, apply_ingest_keys},
       {"WORKER_POLL_INTERVAL_MS", "", "5000", "fallback poll when no wake-up arrives", false,
@@ -467,6 +484,11 @@ Result<Config> load_config(const ConfigSources& sources) {
     return make_error(
         ErrorCode::kInvalidArgument,
         "ADMIN_EMAILS must list who may sign in with Google when GOOGLE_CLIENT_ID is set");
+  }
+  if (config.google_client_id && !config.public_url) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "PUBLIC_URL must be set when GOOGLE_CLIENT_ID is set (the provider sends "
+                      "people back to PUBLIC_URL/api/auth/google/callback)");
   }
   if (config.stuck_job_timeout_ms < config.recovery_interval_ms) {
     return make_error(ErrorCode::kInvalidArgument,

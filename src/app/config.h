@@ -35,6 +35,7 @@ struct Config {
   std::optional<std::string> google_client_id;
   std::optional<std::string> google_client_secret;
   std::vector<std::string> admin_emails;
+  std::string google_issuer = "https://accounts.google.com";
   // Optional infrastructure
   std::optional<std::string> redis_url;
   std::vector<std::string> kafka_brokers;
@@ -45,6 +46,7 @@ struct Config {
   std::string host = "0.0.0.0";
   std::optional<std::string> public_url;
   std::string socketio_path = "/api/socket";
+  std::optional<std::string> web_dir;  // serve the dashboard from here (development)
   std::vector<std::string> ingest_keys;
   // Pipeline
   int64_t worker_poll_interval_ms = 5000;

@@ -27,11 +27,6 @@ net::Response database_error(const Error& e) {
   return net::error_response(e);
 }
 
-std::string cookie_header(std::string_view value, int64_t max_age_s, bool secure) {
-  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kSessionCookie,
-                     value, max_age_s, secure ? "; Secure" : "");
-}
-
 bool is_json(const net::Request& req) {
   std::string_view type = req[http::field::content_type];
   type = type.substr(0, type.find(';'));
@@ -117,7 +112,7 @@ net::Response login(AuthService& auth, const net::Request& req) {
   const auto max_age =
       std::chrono::duration_cast<std::chrono::seconds>(auth.options().session_absolute).count();
   res.set(http::field::set_cookie,
-          cookie_header(in.session_token, max_age, auth.secure_cookie_for(req)));
+          session_cookie_header(in.session_token, max_age, auth.secure_cookie_for(req)));
   return no_store(std::move(res));
 }
 
@@ -136,7 +131,7 @@ net::Response logout(AuthService& auth, const net::Request& req) {
   }
   // Without a valid session there is nothing to end; the cookie goes either way.
   net::Response res = net::json_response(http::status::ok, {{"ok", true}});
-  res.set(http::field::set_cookie, cookie_header("", 0, auth.secure_cookie_for(req)));
+  res.set(http::field::set_cookie, session_cookie_header("", 0, auth.secure_cookie_for(req)));
   return no_store(std::move(res));
 }
 
@@ -158,6 +153,11 @@ net::Response session(AuthService& auth, const net::Request& req) {
 }
 
 }  // namespace
+
+std::string session_cookie_header(std::string_view value, int64_t max_age_s, bool secure) {
+  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kSessionCookie,
+                     value, max_age_s, secure ? "; Secure" : "");
+}
 
 net::Handler require_admin(AuthService& auth, AdminHandler handler) {
   return [&auth, handler = std::move(handler)](const net::Request& req,

@@ -10,7 +10,9 @@
 // Every route here touches the database, so all are RouteKind::kBlocking.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "auth/auth_service.h"
@@ -31,6 +33,10 @@ net::Handler require_admin(AuthService& auth, AdminHandler handler);
 // router.add(method, pattern, kBlocking, require_admin(auth, handler)).
 void add_admin_route(net::Router& router, AuthService& auth, net::http::verb method,
                      std::string_view pattern, AdminHandler handler);
+
+// The Set-Cookie value of a session cookie (HttpOnly, SameSite=Strict, Path=/,
+// Secure when asked); an empty value with max age 0 clears it.
+std::string session_cookie_header(std::string_view value, int64_t max_age_s, bool secure);
 
 // Registers the sign-in and token routes above. `auth` must outlive the router.
 void add_auth_routes(net::Router& router, AuthService& auth);

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
+#include <charconv>
 
 #include "auth/password.h"
 #include "auth/tokens.h"
@@ -150,7 +152,12 @@ Result<LoginOutcome> AuthService::login(std::string_view id, std::string_view pa
   const bool password_ok = *cred && verify_password((*cred)->password_hash, password);
   if (!id_ok || !password_ok) return LoginOutcome{.kind = LoginOutcome::Kind::kInvalidCredentials};
   limiter_.record_success(client);
+  auto session = start_session(options_.admin_id);
+  if (!session) return session.error();
+  return LoginOutcome{.kind = LoginOutcome::Kind::kSignedIn, .session = std::move(session).value()};
+}
 
+Result<SignedIn> AuthService::start_session(std::string_view admin_id) {
   const Timestamp now = clock_.now();
   if (auto purged = store_.delete_expired_sessions(now); !purged) {
     spdlog::warn("[Auth] Cannot purge expired sessions: {}", purged.error().message);
@@ -162,13 +169,31 @@ Result<LoginOutcome> AuthService::login(std::string_view id, std::string_view pa
   in.expires_at = session_expiry(now, in.absolute_expires_at, options_.session_idle);
   INSIGHTD_TRY(store_.insert_session(StoredSession{
       .session_hash = session_token_digest(secret_, in.session_token),
-      .admin_id = options_.admin_id,
+      .admin_id = std::string(admin_id),
       .created_at = now,
       .last_seen_at = now,
       .expires_at = in.expires_at,
       .absolute_expires_at = in.absolute_expires_at,
   }));
-  return LoginOutcome{.kind = LoginOutcome::Kind::kSignedIn, .session = std::move(in)};
+  return in;
+}
+
+std::string AuthService::issue_stream_ticket(Millis ttl) const {
+  const std::string expiry = std::to_string((clock_.now() + ttl).time_since_epoch().count());
+  return expiry + "." + hmac_sha256_hex(secret_, "stream:" + expiry);
+}
+
+bool AuthService::stream_ticket_valid(std::string_view ticket) const {
+  const size_t dot = ticket.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 20) return false;
+  const std::string expiry(ticket.substr(0, dot));
+  int64_t ms = 0;
+  auto [end, ec] = std::from_chars(expiry.data(), expiry.data() + expiry.size(), ms);
+  if (ec != std::errc() || end != expiry.data() + expiry.size()) return false;
+  if (!constant_time_equal(ticket.substr(dot + 1), hmac_sha256_hex(secret_, "stream:" + expiry))) {
+    return false;
+  }
+  return clock_.now().time_since_epoch().count() <= ms;
 }
 
 Status AuthService::logout(std::string_view session_token) {
@@ -215,8 +240,8 @@ Result<std::optional<Principal>> AuthService::authenticate_session(std::string_v
   if (!found) return found.error();
   if (!*found) return std::optional<Principal>();
   const StoredSession& s = **found;
-  // A session of an earlier ADMIN_ID is nobody's now.
-  if (s.admin_id != options_.admin_id) return std::optional<Principal>();
+  // A session of an earlier ADMIN_ID (or of an address no longer listed) is nobody's now.
+  if (!is_admin(s.admin_id)) return std::optional<Principal>();
   const Timestamp now = clock_.now();
   if (now >= s.expires_at) {
     if (Status d = store_.delete_session(digest); !d) {
@@ -236,6 +261,16 @@ Result<std::optional<Principal>> AuthService::authenticate_session(std::string_v
                                             .method = Principal::Method::kSession,
                                             .csrf_token = csrf_token_for(secret_, session_token),
                                             .expires_at = expires_at});
+}
+
+bool AuthService::is_admin(std::string_view admin_id) const {
+  return admin_id == options_.admin_id ||
+         std::find(options_.google_admins.begin(), options_.google_admins.end(), admin_id) !=
+             options_.google_admins.end();
+}
+
+std::string AuthService::derive_key(std::string_view purpose) const {
+  return hmac_sha256_hex(secret_, purpose);
 }
 
 bool AuthService::csrf_ok(const net::Request& req, const Principal& who) {

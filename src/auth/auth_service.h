@@ -40,6 +40,9 @@ struct AuthOptions {
   std::optional<std::string> admin_password;  // ADMIN_PASSWORD
   std::optional<std::string> auth_secret;     // AUTH_SECRET / BETTER_AUTH_SECRET
   bool secure_cookies = false;                // PUBLIC_URL is https://
+  // With Google sign-in on, ADMIN_EMAILS (lower-case): sessions started for these
+  // ids count as well as ADMIN_ID's; dropping an address ends its sessions.
+  std::vector<std::string> google_admins;
   Millis session_idle = std::chrono::hours(12);
   Millis session_absolute = std::chrono::hours(24 * 7);
   LoginRateLimit rate_limit;
@@ -104,6 +107,10 @@ class AuthService {
   Result<LoginOutcome> login(std::string_view id, std::string_view password,
                              std::string_view client);
 
+  // Starts a session for `admin_id`, who has proven who they are some other way
+  // (Google sign-in); only ADMIN_ID and `google_admins` sessions authenticate.
+  Result<SignedIn> start_session(std::string_view admin_id);
+
   // Ends the session of `session_token` (nothing happens when there is none).
   Status logout(std::string_view session_token);
 
@@ -125,6 +132,18 @@ class AuthService {
   // True when the token existed.
   Result<bool> revoke_api_token(std::string_view token_id);
 
+  // A short-lived credential for the dashboard's live stream (Socket.IO
+  // namespace /admin), handed to a signed-in admin: "<expiry ms>.<HMAC>" keyed
+  // by AUTH_SECRET, so any node sharing the secret can check it without the
+  // database. Valid for `ttl` from now.
+  std::string issue_stream_ticket(Millis ttl) const;
+  // True for a ticket issue_stream_ticket made with this secret that has not expired.
+  bool stream_ticket_valid(std::string_view ticket) const;
+
+  // A key for `purpose` derived from AUTH_SECRET (HMAC-SHA-256), so other MACs
+  // (the Google sign-in cookie) never use the session key itself.
+  std::string derive_key(std::string_view purpose) const;
+
   const AuthOptions& options() const { return options_; }
 
  private:
@@ -133,6 +152,7 @@ class AuthService {
   Status prepare_credential();
   Result<std::optional<Principal>> authenticate_token(std::string_view token);
   Result<std::optional<Principal>> authenticate_session(std::string_view session_token);
+  bool is_admin(std::string_view admin_id) const;
 
   const AuthOptions options_;
   AuthStore store_;

@@ -49,6 +49,9 @@ class GatedEventStore final : public store::EventStore {
   Result<int64_t> count() override { return int64_t{0}; }
   Result<std::vector<StoredEvent>> recent(size_t) override { return std::vector<StoredEvent>{}; }
   Result<store::EventActivity> activity(Timestamp) override { return store::EventActivity{}; }
+  Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp) override {
+    return std::vector<std::pair<Timestamp, int64_t>>{};
+  }
 };
 
 TEST(GroupCommitWriter, CommitsEverySubmissionOnceAndAnswersEachInOrder) {

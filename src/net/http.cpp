@@ -1,6 +1,7 @@
 #include "net/http.h"
 
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse_query.hpp>
 #include <string>
 
 namespace insightd::net {
@@ -10,6 +11,19 @@ Response json_response(http::status status, const boost::json::value& body) {
   res.set(http::field::content_type, "application/json");
   res.body() = boost::json::serialize(body);
   return res;
+}
+
+std::map<std::string, std::string> query_params(const Request& req) {
+  std::map<std::string, std::string> out;
+  const std::string_view target = req.target();
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos || q + 1 == target.size()) return out;
+  // Boost.URL 1.81's parse_query needs a NUL-terminated text (engineio_server.cpp).
+  const std::string text(target.substr(q + 1));
+  auto params = boost::urls::parse_query(text);
+  if (!params) return out;
+  for (auto p : *params) out[p.key.decode()] = p.has_value ? p.value.decode() : std::string();
+  return out;
 }
 
 Response error_response(http::status status, std::string_view code, std::string_view message) {

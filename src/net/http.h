@@ -11,6 +11,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/value.hpp>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "core/result.h"
@@ -40,6 +42,10 @@ http::status http_status_for(ErrorCode code);
 // to_string(ErrorCode). The message of a kInternal error is replaced by a generic
 // one, since it may describe internals; log it before calling this.
 Response error_response(const Error& error);
+
+// The parameters of the request target's query string, percent-decoded; the
+// last of a repeated key wins; empty for no query or an unreadable one.
+std::map<std::string, std::string> query_params(const Request& req);
 
 // The header in which the server hands a handler the client's address: the
 // socket's peer ("203.0.113.7", "::1"), replacing whatever a client sent under

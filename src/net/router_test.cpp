@@ -248,3 +248,21 @@ TEST(HttpHelpersTest, ErrorsMapToFittingStatuses) {
 
 }  // namespace
 }  // namespace insightd::net
+
+namespace insightd::net {
+namespace {
+
+TEST(QueryParams, DecodesEveryParameterAndTheLastRepeatWins) {
+  Request req(http::verb::get, "/x?a=1&b=two%20words&a=3&flag&empty=", 11);
+  const auto q = query_params(req);
+  EXPECT_EQ(q.at("a"), "3");
+  EXPECT_EQ(q.at("b"), "two words");
+  EXPECT_EQ(q.at("flag"), "");
+  EXPECT_EQ(q.at("empty"), "");
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_TRUE(query_params(Request(http::verb::get, "/x", 11)).empty());
+  EXPECT_TRUE(query_params(Request(http::verb::get, "/x?", 11)).empty());
+}
+
+}  // namespace
+}  // namespace insightd::net

@@ -404,6 +404,31 @@ class SqlEventStore final : public EventStore {
     return EventActivity{rows->front().integer(0), rows->front().opt_time(1)};
   }
 
+  Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp since) override {
+    // A range scan of the received_at index, grouped by the minute as text
+    // ("2026-11-29T10:01"): SQLite stores RFC 3339 text, PostgreSQL a timestamptz.
+    static const std::string kSqlite =
+        "SELECT substr(received_at, 1, 16) AS m, COUNT(*) FROM \"Event\" "
+        "WHERE received_at >= $1 GROUP BY m ORDER BY m";
+    static const std::string kPostgres =
+        "SELECT to_char(date_trunc('minute', received_at AT TIME ZONE 'UTC'), "
+        "'YYYY-MM-DD\"T\"HH24:MI') AS m, COUNT(*) FROM \"Event\" "
+        "WHERE received_at >= $1 GROUP BY m ORDER BY m";
+    const Timestamp start = std::chrono::floor<std::chrono::minutes>(since);
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto rows = (*conn)->query(on_postgres() ? kPostgres : kSqlite, {sql_time(start)});
+    if (!rows) return rows.error();
+    std::vector<std::pair<Timestamp, int64_t>> out;
+    out.reserve(rows->size());
+    for (const Row& r : *rows) {
+      auto minute = parse_rfc3339(r.text(0) + ":00Z");
+      if (!minute) return Error{ErrorCode::kInternal, "unreadable minute " + r.text(0)};
+      out.emplace_back(*minute, r.integer(1));
+    }
+    return out;
+  }
+
  private:
   // The OPEN batch, locked for this transaction; created when there is none.
   Result<Batch> lock_open_batch(SqlConnection& c, Timestamp now) {

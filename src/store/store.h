@@ -66,6 +66,9 @@ class EventStore {
   virtual Result<std::vector<StoredEvent>> recent(size_t limit) = 0;
   // How many events arrived since `since`, and when the last one arrived.
   virtual Result<EventActivity> activity(Timestamp since) = 0;
+  // Events received per UTC minute from the minute holding `since` on: only
+  // minutes that had events, oldest first, each keyed by the minute's start.
+  virtual Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp since) = 0;
 };
 
 struct BatchPage {

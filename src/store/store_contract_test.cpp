@@ -189,6 +189,19 @@ TEST_F(StoreContract, RecentEventsActivityAndTheOldestPendingJobForTheDashboard)
   ASSERT_TRUE(act.is_ok());
   EXPECT_EQ(act->received_since, 4);
   EXPECT_EQ(act->last_received_at, kT0 + 90s);
+  // Per minute (the dashboard's chart): only minutes with events, oldest first.
+  using std::chrono::floor;
+  using std::chrono::minutes;
+  auto per_minute = store().events().per_minute(kT0 - 5min);
+  ASSERT_TRUE(per_minute.is_ok()) << per_minute.error().message;
+  ASSERT_EQ(per_minute->size(), 2u);
+  EXPECT_EQ((*per_minute)[0], std::make_pair(Timestamp(floor<minutes>(kT0)), int64_t{3}));
+  EXPECT_EQ((*per_minute)[1], std::make_pair(Timestamp(floor<minutes>(kT0 + 90s)), int64_t{4}));
+  // From the later minute's start: the earlier minute is left out.
+  auto later = store().events().per_minute(kT0 + 90s);
+  ASSERT_TRUE(later.is_ok());
+  ASSERT_EQ(later->size(), 1u);
+  EXPECT_EQ((*later)[0].second, 4);
   // The fifth event filled the first batch (limit 5) at kT0 + 90s: its job waits.
   auto oldest = store().jobs().oldest_pending_created_at();
   ASSERT_TRUE(oldest.is_ok() && oldest->has_value());
