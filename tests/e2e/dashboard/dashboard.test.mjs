@@ -18,6 +18,7 @@
 //   7. screenshots of every tab with real data (and the login page, and a
 //      phone-width overview) in SCREENSHOT_DIR; no console errors, no CSP
 //      violations, no request to any other host
+//   8. Insights refresh every 30 s by themselves (on a fake clock)
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -458,5 +459,40 @@ describe("admin dashboard in a browser", () => {
 
     assert.deepEqual(consoleErrors, [], "console errors or CSP violations");
     assert.deepEqual(foreignRequests, [], "requests to other hosts");
+  });
+
+  it("refreshes Insights every 30 s on its own", async () => {
+    // A page of its own on a fake clock, with the live stream and the metrics
+    // refused: nothing but the 30-second timer can bring a new insight in.
+    const p = await page.context().newPage();
+    try {
+      await p.clock.install();
+      const refuse = (route) => route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"unavailable","message":"stub"}}' });
+      await p.route("**/api/admin/live/ticket", refuse);
+      await p.route("**/api/admin/metrics", refuse);
+      await p.goto(`${server.url}/admin/analytics#insights`);
+      await p.locator("#insight-list > li").first().waitFor();
+
+      const { csrfToken } = await (await p.request.get(`${server.url}/api/auth/session`)).json();
+      const res = await p.request.post(`${server.url}/api/admin/batches/${openBatchId}/analyze`, { headers: { "x-csrf-token": csrfToken } });
+      assert.equal(res.status(), 202, await res.text());
+      const jobId = (await res.json()).job.jobId;
+      const stored = async () => {
+        const list = await (await p.request.get(`${server.url}/api/insights?limit=5`)).json();
+        return list.insights.some((i) => i.jobId === jobId);
+      };
+      const deadline = Date.now() + 20000;
+      while (!(await stored())) {
+        assert.ok(Date.now() < deadline, "the manual job's insight was stored");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const card = p.locator(`#insight-list li[data-job-id="${jobId}"]`);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await card.count(), 0, "not shown before the refresh is due");
+      await p.clock.runFor(30000);
+      await card.waitFor({ timeout: 5000 });
+    } finally {
+      await p.close();
+    }
   });
 });
