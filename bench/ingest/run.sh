@@ -2,7 +2,7 @@
 # The ingestion benchmark of docs/BENCHMARKS.md, every figure in one run so the
 # ratios compare like with like on this (shared, noisy) machine:
 #   bench/ingest/run.sh postgresql://postgres@127.0.0.1:PORT/DB [SECONDS]
-# Needs build/insightd and build/bench/pg_insert_baseline (cmake --preset
+# Needs build/insightd, build/bench/pg_insert_baseline, build/bench/loadgen_ws (cmake --preset
 # default && cmake --build --preset default), `npm ci` at the root (the official
 # socket.io-client) and `npm ci --prefix bench/ingest` (the official server).
 # The database named in the URL is used for scratch schemas, dropped at the end.
@@ -28,6 +28,8 @@ wait_port() {
   return 1
 }
 loadgen() { node bench/ingest/loadgen.mjs --url "http://127.0.0.1:$port" --duration "$secs" "$@"; }
+# The C++ client (bench/ingest/loadgen_ws.cpp): the same events for a fraction of the CPU.
+loadgen_cxx() { build/bench/loadgen_ws --port "$port" --duration "$secs" --connections 8 --window 64; }
 
 # insightd serve (ingestion only, no workers) on a fresh database.
 start_insightd() {
@@ -57,12 +59,14 @@ pids+=($!)
 wait_port $port
 loadgen --client official --connections 8 --window 64
 loadgen --client raw --connections 8 --window 64
+loadgen_cxx
 stop_last
 
 echo "== insightd serve on PostgreSQL"
 start_insightd "$(fresh_pg)"
 loadgen --client official --connections 8 --window 64
 loadgen --client raw --connections 8 --window 64
+loadgen_cxx
 loadgen --client http --connections 8 --window 200 --per-request 50
 loadgen --client official --connections 8 --window 64 --rate 5000
 stop_last
