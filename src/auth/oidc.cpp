@@ -42,14 +42,6 @@ Error unavailable(std::string message) {
   return make_error(ErrorCode::kUnavailable, std::move(message));
 }
 
-std::string base64url(const unsigned char* data, size_t size) {
-  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  std::string out(sodium_base64_ENCODED_LEN(size, kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), data, size, kVariant);
-  out.resize(out.size() - 1);  // the encoded length counts the NUL
-  return out;
-}
-
 std::optional<std::string> base64url_decode(std::string_view text) {
   std::string out(text.size() * 3 / 4 + 3, '\0');
   size_t len = 0;
@@ -275,10 +267,7 @@ Pkce new_pkce() {
 }
 
 std::string pkce_s256(std::string_view verifier) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(verifier.data(), verifier.size(), digest, &len, EVP_sha256(), nullptr);
-  return base64url(digest, len);
+  return base64url(sha256_bytes(verifier));
 }
 
 bool is_local_path(std::string_view path) {
@@ -297,7 +286,7 @@ std::string seal_flow(const OidcFlow& flow, std::string_view key) {
                                                         {"v", flow.verifier},
                                                         {"r", flow.next},
                                                         {"e", to_unix_ms(flow.expires_at)}});
-  std::string payload = base64url(reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  std::string payload = base64url(text);
   const std::string mac = hmac_sha256_hex(key, payload);
   return payload + "." + mac;
 }

@@ -68,11 +68,20 @@ bool looks_like_api_token(std::string_view token) {
   return true;
 }
 
-std::string sha256_hex(std::string_view data) {
+std::string sha256_bytes(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return to_hex(digest, len);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+std::string sha256_hex(std::string_view data) {
+  const std::string digest = sha256_bytes(data);
+  return to_hex(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+}
+
+std::string base64url(std::string_view bytes) {
+  return to_base64url(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
