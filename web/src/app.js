@@ -786,21 +786,27 @@
     }
   }
 
-  async function loadMoreBatches() {
-    const s = state.batches;
+  // The next page of a cursor-paged list (`s`: its state), appended below what
+  // is shown; `key` names the list in the answer, `id` an item's identity.
+  async function loadMore(s, path, params, key, id, render) {
     if (s.loading || !s.cursor) return;
     s.loading = true;
     try {
-      const data = await api(`/api/admin/batches${query({ status: s.filter, limit: BATCH_PAGE, cursor: s.cursor })}`);
-      const seen = new Set(s.items.map((b) => b.batchId));
-      for (const b of data.batches || []) if (!seen.has(b.batchId)) s.items.push(b);
+      const data = await api(`${path}${query({ ...params, cursor: s.cursor })}`);
+      const seen = new Set(s.items.map((item) => item[id]));
+      for (const item of data[key] || []) if (!seen.has(item[id])) s.items.push(item);
       s.cursor = data.nextCursor || null;
-      renderBatches();
+      render();
     } catch (e) {
-      toast(`Could not load batches: ${e.message}`, "error");
+      toast(`Could not load ${key}: ${e.message}`, "error");
     } finally {
       s.loading = false;
     }
+  }
+
+  function loadMoreBatches() {
+    const s = state.batches;
+    return loadMore(s, "/api/admin/batches", { status: s.filter, limit: BATCH_PAGE }, "batches", "batchId", renderBatches);
   }
 
   function renderBatches() {
@@ -1101,21 +1107,8 @@
     }
   }
 
-  async function loadMoreInsights() {
-    const s = state.insights;
-    if (s.loading || !s.cursor) return;
-    s.loading = true;
-    try {
-      const data = await api(`/api/insights${query({ limit: INSIGHT_PAGE, cursor: s.cursor })}`);
-      const seen = new Set(s.items.map((i) => i.insightId));
-      for (const i of data.insights || []) if (!seen.has(i.insightId)) s.items.push(i);
-      s.cursor = data.nextCursor || null;
-      renderInsights();
-    } catch (e) {
-      toast(`Could not load insights: ${e.message}`, "error");
-    } finally {
-      s.loading = false;
-    }
+  function loadMoreInsights() {
+    return loadMore(state.insights, "/api/insights", { limit: INSIGHT_PAGE }, "insights", "insightId", renderInsights);
   }
 
   function renderInsights() {

@@ -19,6 +19,7 @@
 //      phone-width overview) in SCREENSHOT_DIR; no console errors, no CSP
 //      violations, no request to any other host
 //   8. Insights refresh every 30 s by themselves (on a fake clock)
+//   9. Batches and Insights page with Load more
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -494,5 +495,41 @@ describe("admin dashboard in a browser", () => {
     } finally {
       await p.close();
     }
+  });
+
+  it("pages Batches and Insights with Load more", async () => {
+    // 26 more batches, each sealed by hand (and analyzed by the workers): more
+    // than one page of batches (25) and of insights (20).
+    const { csrfToken } = await (await page.request.get(`${server.url}/api/auth/session`)).json();
+    for (let i = 0; i < 26; i++) {
+      const { batchId } = await sendEvent(`page-${Date.now()}-${i}`);
+      const res = await page.request.post(`${server.url}/api/admin/batches/${batchId}/seal`, { headers: { "x-csrf-token": csrfToken } });
+      assert.equal(res.status(), 200, await res.text());
+    }
+    const deadline = Date.now() + 60000;
+    while ((await (await page.request.get(`${server.url}/api/insights?limit=500`)).json()).insights.length < 26) {
+      assert.ok(Date.now() < deadline, "the sealed batches were analyzed");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.reload();
+
+    await openTab("batches");
+    const batchRows = page.locator("#batch-rows tr");
+    await page.locator("#batch-more").waitFor({ state: "visible" });
+    assert.equal(await batchRows.count(), 25);
+    await page.click("#batch-more");
+    await page.waitForFunction(() => document.querySelectorAll("#batch-rows tr").length > 25);
+    const batchIds = await batchRows.evaluateAll((rows) => rows.map((r) => r.dataset.batchId));
+    assert.equal(new Set(batchIds).size, batchIds.length, "no batch twice");
+
+    await openTab("insights");
+    const cards = page.locator("#insight-list > li");
+    await page.locator("#insight-more").waitFor({ state: "visible" });
+    const first = await cards.count();
+    assert.ok(first >= 20, `a first page of insights (${first})`);
+    await page.click("#insight-more");
+    await page.waitForFunction((n) => document.querySelectorAll("#insight-list > li").length > n, first);
+    const insightIds = await cards.evaluateAll((items) => items.map((li) => li.dataset.insightId));
+    assert.equal(new Set(insightIds).size, insightIds.length, "no insight twice");
   });
 });
