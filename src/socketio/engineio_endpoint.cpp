@@ -1,9 +1,6 @@
 #include "socketio/engineio_endpoint.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/coalescing_stream.h"
 #include "net/router.h"
 #include "net/upgrade.h"
 
@@ -180,16 +178,21 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     });
   }
 
+  // The frames are encoded here and leave in one socket write: Beast's per-frame
+  // writes cost a system call each. Beast still reads, answers pings, and runs the
+  // closing handshake, all through the same CoalescingStream, so nothing
+  // interleaves. (No permessage-deflate is negotiated, so frames go out as is.)
   void write(std::vector<WsFrame> frames) override {
     if (closing_ || close_requested_) return;
-    batch_ = std::move(frames);
-    next_ = 0;
     writing_ = true;
-    // Several frames at once (an ack burst): hold them in the kernel and send
-    // them as one segment when the batch is written, instead of one segment
-    // (and one wake-up of the peer) per frame.
-    if (batch_.size() > 1) set_cork(true);
-    write_next();
+    size_t size = 0;
+    for (const auto& frame : frames) size += frame.data.size() + 10;
+    std::string bytes;
+    bytes.reserve(size);
+    for (const auto& frame : frames) net::append_server_frame(bytes, frame.binary, frame.data);
+    auto& out = ws_.next_layer();
+    out.append(std::move(bytes));
+    out.on_drained([self = shared_from_this()](beast::error_code ec) { self->on_written(ec); });
   }
 
   void close() override {
@@ -233,39 +236,11 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     do_read();
   }
 
-  void set_cork(bool on) {
-    if (corked_ == on) return;
-    corked_ = on;
-    const int value = on ? 1 : 0;
-    // Best effort: without it the frames still go out, one segment each.
-    (void)::setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(), IPPROTO_TCP, TCP_CORK,
-                       &value, sizeof value);
-  }
-
-  void write_next() {
-    if (next_ == batch_.size()) {
-      set_cork(false);
-      writing_ = false;
-      batch_.clear();
-      if (close_requested_) return do_close();
-      if (auto session = session_.lock()) session->on_ws_written(*this);
-      return;
-    }
-    ws_.binary(batch_[next_].binary);
-    ws_.async_write(
-        asio::buffer(batch_[next_].data),
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
-  }
-
-  void on_write(beast::error_code ec) {
-    if (ec) {
-      writing_ = false;
-      batch_.clear();
-      close_socket();
-      return;
-    }
-    ++next_;
-    write_next();
+  void on_written(beast::error_code ec) {
+    writing_ = false;
+    if (ec) return close_socket();
+    if (close_requested_) return do_close();
+    if (auto session = session_.lock()) session->on_ws_written(*this);
   }
 
   void do_close() {
@@ -288,7 +263,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     if (auto session = session_.lock()) session->on_ws_closed(*this);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
   EngineServer* const server_;  // outlives every connection: see EngineEndpoint::Impl
   std::atomic<size_t>* const live_;
   std::weak_ptr<EngineSession> session_;
@@ -296,10 +271,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   EngineServer::WsTarget target_;
   http::response<http::string_body> refusal_;
   beast::flat_buffer buffer_;
-  std::vector<WsFrame> batch_;
-  size_t next_ = 0;
   bool writing_ = false;
-  bool corked_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
   bool reported_ = false;

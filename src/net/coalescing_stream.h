@@ -1,0 +1,254 @@
+// A stream layer that turns many small reads and writes into few system calls.
+//
+// Beast writes each WebSocket frame with its own write to the next layer, which on
+// a TCP socket is one sendmsg per frame even when corked. Under load a connection
+// sends bursts of small frames (an ack and an ack callback per event), and those
+// sends were the largest single cost of the server; reads, 1,536 bytes at a time,
+// came next. CoalescingStream sits between a Beast websocket::stream and the socket:
+//
+//  - async_read_some reads up to 16 KiB with one system call and serves the
+//    caller's small reads from that;
+//  - async_write_some copies the bytes into a pending buffer and completes at
+//    once; whatever accumulates while one socket write is in flight goes out with
+//    the next one, so a burst costs one or two system calls however many frames
+//    it holds;
+//  - append() adds bytes directly (frames the caller encoded itself), so a
+//    known burst leaves in one write;
+//  - on_drained() runs a callback once everything appended so far is in the
+//    kernel (or the socket failed): the owner's backpressure.
+//
+// Writes never interleave: every byte, the caller's and Beast's own (the 101
+// answer, pongs, the close frame), passes through the one pending buffer in the
+// order it was written. The buffer is bounded by the owner, which appends one
+// burst and waits for on_drained before the next; Beast's own writes are a few
+// bytes each. After a socket error every later write completes with that error.
+//
+// Not thread-safe: use it on one strand, like the stream it wraps.
+#pragma once
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/role.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace insightd::net {
+
+template <class NextLayer>
+class CoalescingStream {
+ public:
+  using next_layer_type = NextLayer;
+  using executor_type = typename NextLayer::executor_type;
+
+  template <class... Args>
+  explicit CoalescingStream(Args&&... args)
+      : state_(std::make_shared<State>(std::forward<Args>(args)...)) {}
+
+  executor_type get_executor() noexcept { return state_->next.get_executor(); }
+  NextLayer& next_layer() noexcept { return state_->next; }
+  const NextLayer& next_layer() const noexcept { return state_->next; }
+
+  // Reads fill a buffer of kReadChunk bytes with one system call and serve the
+  // caller's small reads from it (Beast reads a WebSocket 1,536 bytes at a time).
+  // The buffer exists only while it holds bytes: idle connections keep none.
+  template <class MutableBuffers, class ReadToken>
+  auto async_read_some(const MutableBuffers& buffers, ReadToken&& token) {
+    return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& bufs) {
+          State& st = *state_;
+          if (st.read_pos < st.read_end || boost::asio::buffer_size(bufs) == 0) {
+            const std::size_t n = take_read(st, bufs);
+            boost::asio::post(get_executor(),
+                              boost::beast::bind_front_handler(std::move(handler),
+                                                               boost::system::error_code{}, n));
+            return;
+          }
+          st.read_buf = std::make_unique<char[]>(kReadChunk);
+          auto ex = boost::asio::get_associated_executor(handler, get_executor());
+          st.next.async_read_some(boost::asio::buffer(st.read_buf.get(), kReadChunk),
+                                  boost::asio::bind_executor(
+                                      ex, [state = state_, bufs, h = std::move(handler)](
+                                              boost::system::error_code ec, std::size_t n) mutable {
+                                        state->read_pos = 0;
+                                        state->read_end = ec ? 0 : n;
+                                        if (state->read_end == 0) state->read_buf.reset();
+                                        h(ec, take_read(*state, bufs));
+                                      }));
+        },
+        token, buffers);
+  }
+
+  template <class ConstBuffers, class WriteToken>
+  auto async_write_some(const ConstBuffers& buffers, WriteToken&& token) {
+    return boost::asio::async_initiate<WriteToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& bufs) {
+          boost::system::error_code ec = state_->failed;
+          std::size_t n = 0;
+          if (!ec) {
+            for (auto it = boost::asio::buffer_sequence_begin(bufs);
+                 it != boost::asio::buffer_sequence_end(bufs); ++it) {
+              boost::asio::const_buffer b(*it);
+              state_->pending.append(static_cast<const char*>(b.data()), b.size());
+              n += b.size();
+            }
+            kick();
+          }
+          // Completion handlers never run inside the initiating call.
+          boost::asio::post(get_executor(),
+                            boost::beast::bind_front_handler(std::move(handler), ec, n));
+        },
+        token, buffers);
+  }
+
+  // Adds bytes to send; they leave with the next socket write. Ignored once the
+  // socket failed.
+  void append(std::string_view bytes) {
+    if (state_->failed) return;
+    state_->pending.append(bytes);
+    kick();
+  }
+  void append(std::string&& bytes) {
+    if (state_->failed) return;
+    if (state_->pending.empty()) {
+      state_->pending = std::move(bytes);
+    } else {
+      state_->pending.append(bytes);
+    }
+    kick();
+  }
+
+  // Runs fn(error) once every byte appended so far has been handed to the socket,
+  // or the socket failed. Posted, never run inside this call.
+  template <class Fn>
+  void on_drained(Fn fn) {
+    auto waiter = std::make_unique<Waiter<Fn>>(std::move(fn));
+    if (idle()) {
+      boost::asio::post(get_executor(), [w = std::move(waiter), ec = state_->failed]() mutable {
+        w->complete(ec);
+      });
+      return;
+    }
+    state_->waiters.push_back(std::move(waiter));
+  }
+
+  // Bytes appended and not yet handed to the socket (for tests and metrics).
+  std::size_t buffered() const { return state_->pending.size() + state_->in_flight.size(); }
+
+  // Beast's closing handshake ends with a teardown of the next layer; the close
+  // frame (and anything before it) must have left first.
+  template <class TeardownHandler>
+  friend void async_teardown(boost::beast::role_type role, CoalescingStream& stream,
+                             TeardownHandler&& handler) {
+    stream.on_drained(
+        [&next = stream.state_->next, role,
+         h = std::forward<TeardownHandler>(handler)](boost::system::error_code) mutable {
+          using boost::beast::websocket::async_teardown;
+          async_teardown(role, next, std::move(h));
+        });
+  }
+
+  friend void teardown(boost::beast::role_type role, CoalescingStream& stream,
+                       boost::system::error_code& ec) {
+    using boost::beast::websocket::teardown;
+    teardown(role, stream.state_->next, ec);
+  }
+
+ private:
+  struct WaiterBase {
+    virtual ~WaiterBase() = default;
+    virtual void complete(boost::system::error_code ec) = 0;
+  };
+  template <class Fn>
+  struct Waiter final : WaiterBase {
+    explicit Waiter(Fn f) : fn(std::move(f)) {}
+    void complete(boost::system::error_code ec) override { fn(ec); }
+    Fn fn;
+  };
+
+  // Outlives the stream while a socket write is in flight.
+  struct State {
+    template <class... Args>
+    explicit State(Args&&... args) : next(std::forward<Args>(args)...) {}
+    NextLayer next;
+    std::string pending;
+    std::string in_flight;
+    std::unique_ptr<char[]> read_buf;  // bytes read and not yet taken
+    std::size_t read_pos = 0;
+    std::size_t read_end = 0;
+    bool writing = false;
+    boost::system::error_code failed;
+    std::vector<std::unique_ptr<WaiterBase>> waiters;
+  };
+
+  static constexpr std::size_t kReadChunk = 16 * 1024;
+
+  template <class MutableBuffers>
+  static std::size_t take_read(State& st, const MutableBuffers& bufs) {
+    if (st.read_pos == st.read_end) return 0;
+    const std::size_t n = boost::asio::buffer_copy(
+        bufs, boost::asio::buffer(st.read_buf.get() + st.read_pos, st.read_end - st.read_pos));
+    st.read_pos += n;
+    if (st.read_pos == st.read_end) st.read_buf.reset();
+    return n;
+  }
+
+  bool idle() const { return state_->failed || (!state_->writing && state_->pending.empty()); }
+
+  void kick() { start_write(state_); }
+
+  static void start_write(const std::shared_ptr<State>& state) {
+    if (state->writing || state->failed || state->pending.empty()) return;
+    state->writing = true;
+    std::swap(state->pending, state->in_flight);
+    boost::asio::async_write(state->next, boost::asio::buffer(state->in_flight),
+                             [state](boost::system::error_code ec, std::size_t) {
+                               state->writing = false;
+                               state->in_flight.clear();
+                               if (ec) {
+                                 state->failed = ec;
+                                 state->pending.clear();
+                               }
+                               start_write(state);
+                               if (!state->writing && (state->pending.empty() || state->failed)) {
+                                 auto waiters = std::move(state->waiters);
+                                 state->waiters.clear();
+                                 for (auto& w : waiters) w->complete(state->failed);
+                               }
+                             });
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// Appends one unfragmented, unmasked WebSocket frame (RFC 6455 §5.2: what a server
+// sends) holding `payload` as a text or binary message.
+inline void append_server_frame(std::string& out, bool binary, std::string_view payload) {
+  out.push_back(static_cast<char>(0x80 | (binary ? 0x2 : 0x1)));  // FIN + opcode
+  const std::size_t n = payload.size();
+  if (n < 126) {
+    out.push_back(static_cast<char>(n));
+  } else if (n <= 0xFFFF) {
+    out.push_back(static_cast<char>(126));
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(127));
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      out.push_back(static_cast<char>((static_cast<uint64_t>(n) >> shift) & 0xFF));
+    }
+  }
+  out.append(payload);
+}
+
+}  // namespace insightd::net
