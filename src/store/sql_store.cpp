@@ -340,9 +340,21 @@ class SqlEventStore final : public EventStore {
     // Another process may store one of these event ids, or open a batch,
     // between this transaction's look-up and its insert: the transaction then
     // fails on a unique index, and runs again seeing that row.
+    // On PostgreSQL every batch the call fills is planned up front and the events
+    // go in with one statement; when that meets a duplicate the plan is void and
+    // the transaction runs again chunk by chunk (which does not count as an attempt).
+    bool plan = on_postgres();
     for (int attempt = 1;; ++attempt) {
-      auto out = pool_.in_transaction<AppendOutcome>(
-          TxMode::kWrite, [&](SqlConnection& c) { return append_in_tx(c, events, policy, now); });
+      bool replan = false;
+      auto out = pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
+        return plan ? append_planned(c, events, policy, now, replan)
+                    : append_in_tx(c, events, policy, now);
+      });
+      if (!out && replan) {
+        plan = false;
+        --attempt;
+        continue;
+      }
       if (out || out.code() != ErrorCode::kAlreadyExists || attempt == kAppendAttempts) return out;
     }
   }
@@ -450,6 +462,17 @@ class SqlEventStore final : public EventStore {
 
   static constexpr int kAppendAttempts = 3;
 
+  // Adds $2 events to batch $1 and seals it (it is full), in one UPDATE.
+  inline static const std::string kFillAndSeal = fmt::format(
+      "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
+      "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
+      "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
+      to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
+  // Opens batch $1 unasked: a second open batch fails the unique index.
+  static constexpr std::string_view kOpenBatch =
+      "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
+      "VALUES ($1, 'OPEN', 0, $2, $2)";
+
   // One transaction: put the events into the open batch (and the next ones as
   // batches fill), sealing each batch the moment it is full. Round trips: the
   // lock of the open batch, one insert per batch filled (ON CONFLICT ... RETURNING
@@ -459,14 +482,8 @@ class SqlEventStore final : public EventStore {
                                      const BatchPolicy& policy, Timestamp now) {
     AppendOutcome out;
     out.results.resize(events.size());
-    // Repeats inside one call are duplicates of their first occurrence.
-    std::unordered_map<std::string_view, size_t> first_index;
-    std::vector<size_t> todo;
-    todo.reserve(events.size());
-    for (size_t i = 0; i < events.size(); ++i) {
-      auto [it, fresh] = first_index.emplace(events[i].event_id, i);
-      if (fresh) todo.push_back(i);
-    }
+    const CallEvents call(events);
+    const std::vector<size_t>& todo = call.todo;
     std::optional<Batch> batch;  // the open batch, locked (or created) by this transaction
     size_t next = 0;
     while (next < todo.size()) {
@@ -515,11 +532,6 @@ class SqlEventStore final : public EventStore {
         continue;
       }
       // Full: one UPDATE adds the events and seals, in this same transaction.
-      static const std::string kFillAndSeal = fmt::format(
-          "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
-          "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
-          "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
-          to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
       if (Status s = c.execute_deferred(kFillAndSeal, {batch->batch_id, added, sql_time(now)});
           !s) {
         return s.error();
@@ -533,9 +545,6 @@ class SqlEventStore final : public EventStore {
         // Open the next batch ourselves, without asking: were another writer
         // to open one at the same time, the unique index on the open batch
         // fails this transaction, which then runs again.
-        static const std::string kOpenBatch =
-            "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
-            "VALUES ($1, 'OPEN', 0, $2, $2)";
         Batch opened;
         opened.batch_id = new_id("batch", now);
         opened.status = BatchStatus::kOpen;
@@ -546,14 +555,101 @@ class SqlEventStore final : public EventStore {
         batch = std::move(opened);
       }
     }
-    // Repeats within the call point at their first occurrence's outcome.
-    for (size_t i = 0; i < events.size(); ++i) {
-      const size_t first = first_index.at(events[i].event_id);
-      if (first != i) {
-        out.results[i] = out.results[first];
-        out.results[i].duplicate = true;
+    call.answer_repeats(out.results);
+    return out;
+  }
+
+  // The events of one append call: `todo` holds the index of each event_id's
+  // first occurrence; later repeats are duplicates of it.
+  struct CallEvents {
+    explicit CallEvents(std::span<const NewEvent> events) : events(events) {
+      todo.reserve(events.size());
+      for (size_t i = 0; i < events.size(); ++i) {
+        auto [it, fresh] = first_index.emplace(events[i].event_id, i);
+        if (fresh) todo.push_back(i);
       }
     }
+    // Repeats within the call point at their first occurrence's outcome.
+    void answer_repeats(std::vector<AppendResult>& results) const {
+      if (todo.size() == events.size()) return;
+      for (size_t i = 0; i < events.size(); ++i) {
+        const size_t first = first_index.at(events[i].event_id);
+        if (first != i) {
+          results[i] = results[first];
+          results[i].duplicate = true;
+        }
+      }
+    }
+    std::span<const NewEvent> events;
+    std::unordered_map<std::string_view, size_t> first_index;
+    std::vector<size_t> todo;
+  };
+
+  // PostgreSQL, three round trips whatever the size: the lock of the open batch;
+  // one INSERT of every event, each sent to the batch planned for it (the rest of
+  // the open batch, then new batches of max_events); the commit. The batch updates,
+  // seals, jobs and outbox rows travel deferred, in the order append_in_tx sends
+  // them. The plan holds only if every event is new: when the INSERT skips one,
+  // `replan` is set and the error rolls the transaction back.
+  Result<AppendOutcome> append_planned(SqlConnection& c, std::span<const NewEvent> events,
+                                       const BatchPolicy& policy, Timestamp now, bool& replan) {
+    auto void_plan = [&replan](std::string why) {
+      replan = true;
+      return make_error(ErrorCode::kConflict, std::move(why));
+    };
+    const CallEvents call(events);
+    auto locked = lock_open_batch(c, now);
+    if (!locked) return locked.error();
+    const Batch open = std::move(locked).value();
+    const int64_t room = policy.max_events - open.event_count;
+    if (room <= 0) return void_plan("the open batch is already full");
+    // Slot 0 is the open batch; slot k > 0 a batch this transaction opens.
+    std::vector<std::string> ids{open.batch_id};
+    std::vector<int64_t> added{0};
+    std::vector<size_t> slot_of;
+    slot_of.reserve(call.todo.size());
+    for (size_t n = 0; n < call.todo.size(); ++n) {
+      const int64_t cap = ids.size() == 1 ? room : policy.max_events;
+      if (added.back() == cap) {
+        ids.push_back(new_id("batch", now));
+        added.push_back(0);
+      }
+      ++added.back();
+      slot_of.push_back(ids.size() - 1);
+    }
+    auto inserted = insert_events_json(c, events, call.todo, slot_of, ids);
+    if (!inserted) return inserted.error();
+    if (inserted->size() != call.todo.size()) return void_plan("some events are duplicates");
+    AppendOutcome out;
+    out.results.resize(events.size());
+    for (size_t n = 0; n < call.todo.size(); ++n) {
+      const size_t idx = call.todo[n];
+      AppendResult& res = out.results[idx];
+      res.event_id = events[idx].event_id;
+      res.batch_id = ids[slot_of[n]];
+      res.received_at = events[idx].received_at;
+    }
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (k > 0) {
+        if (Status s = c.execute_deferred(kOpenBatch, {ids[k], sql_time(now)}); !s) {
+          return s.error();
+        }
+      }
+      const int64_t count = (k == 0 ? open.event_count : 0) + added[k];
+      if (count < policy.max_events) {
+        if (Status s = c.execute_deferred(kAddToBatch, {ids[k], added[k], sql_time(now)}); !s) {
+          return s.error();
+        }
+        continue;
+      }
+      if (Status s = c.execute_deferred(kFillAndSeal, {ids[k], added[k], sql_time(now)}); !s) {
+        return s.error();
+      }
+      auto sealed = after_seal(c, pool_.dialect(), ids[k], count, SealReason::kSize, policy, now);
+      if (!sealed) return sealed.error();
+      out.sealed.push_back(std::move(sealed).value());
+    }
+    call.answer_repeats(out.results);
     return out;
   }
 
@@ -575,25 +671,28 @@ class SqlEventStore final : public EventStore {
 
   bool on_postgres() const { return pool_.dialect().name == postgres_dialect().name; }
 
-  // PostgreSQL: every row of the chunk in one statement with one parameter, a
-  // JSON array of records; returns the event_ids it stored (the others exist).
+  // PostgreSQL: every row of the chunk in one statement, as a JSON array of
+  // records; the chunk's n-th event goes to batch ids[slot_of[n]] (ids[0] when
+  // slot_of is empty). Returns the event_ids it stored (the others exist).
   Result<std::unordered_set<std::string>> insert_events_json(SqlConnection& c,
                                                              std::span<const NewEvent> events,
                                                              std::span<const size_t> chunk,
-                                                             const std::string& batch_id) {
+                                                             std::span<const size_t> slot_of,
+                                                             std::span<const std::string> ids) {
     static const std::string kInsert =
         "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
         "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
-        "AS e(i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, ($2::text[])[e.b + 1], e.r "
+        "FROM json_to_recordset($1::json) AS e(i text, t text, u text, s text, ts timestamptz, "
+        "r timestamptz, k bigint, m jsonb, b int) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
     auto quoted = [](std::string_view text) {
       return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
     };
     std::string rows = "[";
     rows.reserve(chunk.size() * 256);
-    for (size_t idx : chunk) {
-      const NewEvent& e = events[idx];
+    for (size_t n = 0; n < chunk.size(); ++n) {
+      const NewEvent& e = events[chunk[n]];
       if (rows.size() > 1) rows += ',';
       rows += "{\"i\":";
       rows += quoted(e.event_id);
@@ -611,14 +710,28 @@ class SqlEventStore final : public EventStore {
       rows += std::to_string(e.clock_skew_ms);
       rows += ",\"m\":";
       rows += e.metadata_json;  // a JSON object, checked at validation
+      rows += ",\"b\":";
+      rows += std::to_string(slot_of.empty() ? 0 : slot_of[n]);
       rows += '}';
     }
     rows += ']';
-    auto stored = c.query(kInsert, {std::move(rows), batch_id});
+    // A text[] literal; batch ids are generated here, but quote them anyway.
+    std::string array = "{";
+    for (const std::string& id : ids) {
+      if (array.size() > 1) array += ',';
+      array += '"';
+      for (char ch : id) {
+        if (ch == '"' || ch == '\\') array += '\\';
+        array += ch;
+      }
+      array += '"';
+    }
+    array += '}';
+    auto stored = c.query(kInsert, {std::move(rows), std::move(array)});
     if (!stored) return stored.error();
-    std::unordered_set<std::string> ids;
-    for (const Row& r : *stored) ids.insert(r.text(0));
-    return ids;
+    std::unordered_set<std::string> ids_stored;
+    for (const Row& r : *stored) ids_stored.insert(r.text(0));
+    return ids_stored;
   }
 
   // Stores the chunk's events that are new; returns their event_ids. SQLite:
@@ -628,7 +741,10 @@ class SqlEventStore final : public EventStore {
                                                         std::span<const NewEvent> events,
                                                         std::span<const size_t> chunk,
                                                         const std::string& batch_id) {
-    if (on_postgres()) return insert_events_json(c, events, chunk, batch_id);
+    if (on_postgres()) {
+      const std::string ids[] = {batch_id};
+      return insert_events_json(c, events, chunk, {}, ids);
+    }
     constexpr size_t kCols = 10;
     constexpr size_t kMaxRowsLog2 = 8;  // 256 rows per statement at most
     static const std::array<std::string, kMaxRowsLog2 + 1> kInserts = [] {

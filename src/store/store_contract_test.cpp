@@ -326,6 +326,46 @@ TEST_F(StoreContract, ABatchSealsAtItsLimitInTheSameTransaction) {
   EXPECT_EQ((*events)[0].event.event_id, "s-0");
 }
 
+// One call that fills the open batch and several more (on PostgreSQL planned up
+// front and sent as one INSERT), then one that also meets stored events and a
+// repeat: every batch must still hold exactly what it counts, and seal full.
+TEST_F(StoreContract, AppendsSpanningBatchesKeepThemExactWithOrWithoutDuplicates) {
+  auto exact = [this] {
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" b WHERE b.event_count <> (SELECT COUNT(*) "
+                     "FROM \"Event\" e WHERE e.batch_id = b.batch_id)"),
+              0);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'SEALED' AND event_count <> 5"),
+              0);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 1);
+  };
+  ASSERT_TRUE(store().events().append(make_events("p", 3), {5, 3}, kT0).is_ok());
+  auto spanning = store().events().append(make_events("q", 13), {5, 3}, kT0 + 1s);
+  ASSERT_TRUE(spanning.is_ok()) << spanning.error().message;
+  ASSERT_EQ(spanning->sealed.size(), 3u);
+  EXPECT_EQ(spanning->results[0].batch_id, spanning->results[1].batch_id);
+  EXPECT_NE(spanning->results[1].batch_id, spanning->results[2].batch_id);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN' AND batch_id = '" +
+                   spanning->results[12].batch_id + "'"),
+            1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"AnalysisJob\""), 3);
+  exact();
+
+  std::vector<NewEvent> mixed{make_event("q-3"), make_event("r-0"), make_event("r-1"),
+                              make_event("p-2"), make_event("r-2"), make_event("r-3"),
+                              make_event("r-4"), make_event("r-5"), make_event("r-0")};
+  auto out = store().events().append(mixed, {5, 3}, kT0 + 2s);
+  ASSERT_TRUE(out.is_ok()) << out.error().message;
+  EXPECT_TRUE(out->results[0].duplicate);
+  EXPECT_EQ(out->results[0].batch_id, spanning->results[3].batch_id);
+  EXPECT_TRUE(out->results[3].duplicate);
+  EXPECT_TRUE(out->results[8].duplicate);
+  EXPECT_EQ(out->results[8].batch_id, out->results[1].batch_id);
+  for (size_t i : {1, 2, 4, 5, 6, 7}) EXPECT_FALSE(out->results[i].duplicate) << i;
+  EXPECT_EQ(*store().events().count(), 3 + 13 + 6);
+  EXPECT_EQ(out->sealed.size(), 1u);  // 1 open + 4 of the 6 new, then 2 left open
+  exact();
+}
+
 TEST_F(StoreContract, OldBatchesSealByAgeAndEmptyOnesNever) {
   auto none = store().batches().seal_open({100, 5}, kT0);
   ASSERT_TRUE(none.is_ok());
