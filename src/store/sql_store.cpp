@@ -585,67 +585,81 @@ class SqlEventStore final : public EventStore {
     std::vector<size_t> todo;
   };
 
-  // PostgreSQL, three round trips whatever the size: the lock of the open batch;
-  // one INSERT of every event, each sent to the batch planned for it (the rest of
-  // the open batch, then new batches of max_events); the commit. The batch updates,
-  // seals, jobs and outbox rows travel deferred, in the order append_in_tx sends
-  // them. The plan holds only if every event is new: when the INSERT skips one,
-  // `replan` is set and the error rolls the transaction back.
+  // PostgreSQL, two round trips whatever the size. The first is one statement
+  // that locks the open batch and inserts every event, each into the batch its
+  // position sends it to: the rest of the open batch, then batches of max_events
+  // under ids made here ($2). The second is the commit; the batch updates, seals,
+  // jobs and outbox rows ride before it, deferred, in the order append_in_tx sends
+  // them. The plan holds only if every event is new and the open batch had room:
+  // otherwise `replan` is set and the error rolls the transaction back. (With no
+  // open batch the statement inserts nothing, which replans too.)
   Result<AppendOutcome> append_planned(SqlConnection& c, std::span<const NewEvent> events,
                                        const BatchPolicy& policy, Timestamp now, bool& replan) {
+    static const std::string kPlannedInsert =
+        "WITH b AS (SELECT batch_id, event_count, $3::bigint - event_count AS room FROM \"Batch\" "
+        "WHERE status = 'OPEN' FOR UPDATE), "
+        "ins AS (INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, "
+        "\"timestamp\", received_at, clock_skew_ms, metadata, batch_id, created_at) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, CASE WHEN e.n < b.room THEN b.batch_id "
+        "ELSE ($2::text[])[1 + (e.n - b.room) / $3::bigint] END, e.r "
+        "FROM json_to_recordset($1::json) AS e(" +
+        std::string(kEventRecordColumns) +
+        "), b WHERE b.room > 0 ON CONFLICT (event_id) DO NOTHING RETURNING event_id, batch_id) "
+        "SELECT ins.event_id, ins.batch_id, b.batch_id, b.event_count FROM ins, b";
     auto void_plan = [&replan](std::string why) {
       replan = true;
       return make_error(ErrorCode::kConflict, std::move(why));
     };
     const CallEvents call(events);
-    auto locked = lock_open_batch(c, now);
-    if (!locked) return locked.error();
-    const Batch open = std::move(locked).value();
-    const int64_t room = policy.max_events - open.event_count;
-    if (room <= 0) return void_plan("the open batch is already full");
-    // Slot 0 is the open batch; slot k > 0 a batch this transaction opens.
-    std::vector<std::string> ids{open.batch_id};
+    const int64_t n = static_cast<int64_t>(call.todo.size());
+    // Enough new batches for the worst case (an open batch with room for one).
+    std::vector<std::string> fresh;
+    for (int64_t k = 0; k < (n + policy.max_events - 1) / policy.max_events; ++k) {
+      fresh.push_back(new_id("batch", now));
+    }
+    auto rows = c.query(kPlannedInsert,
+                        {event_rows_json(events, call.todo), text_array(fresh), policy.max_events});
+    if (!rows) return rows.error();
+    if (static_cast<int64_t>(rows->size()) != n) {
+      return void_plan("some events are duplicates, or no batch is open");
+    }
+    const std::string open_id = rows->front().text(2);
+    const int64_t open_count = rows->front().integer(3);
+    std::unordered_map<std::string_view, const std::string*> batch_of;
+    batch_of.reserve(rows->size());
+    for (const Row& r : *rows) batch_of.emplace(r.text(0), &r.text(1));
+    // The batches in the order they fill: the open one, then fresh[0], fresh[1]...
+    std::vector<std::string_view> ids{open_id};
     std::vector<int64_t> added{0};
-    std::vector<size_t> slot_of;
-    slot_of.reserve(call.todo.size());
-    for (size_t n = 0; n < call.todo.size(); ++n) {
-      const int64_t cap = ids.size() == 1 ? room : policy.max_events;
-      if (added.back() == cap) {
-        ids.push_back(new_id("batch", now));
+    AppendOutcome out;
+    out.results.resize(events.size());
+    for (size_t idx : call.todo) {
+      AppendResult& res = out.results[idx];
+      res.event_id = events[idx].event_id;
+      res.batch_id = *batch_of.at(res.event_id);
+      res.received_at = events[idx].received_at;
+      if (res.batch_id != ids.back()) {
+        ids.push_back(*batch_of.at(res.event_id));
         added.push_back(0);
       }
       ++added.back();
-      slot_of.push_back(ids.size() - 1);
-    }
-    auto inserted = insert_events_json(c, events, call.todo, slot_of, ids);
-    if (!inserted) return inserted.error();
-    if (inserted->size() != call.todo.size()) return void_plan("some events are duplicates");
-    AppendOutcome out;
-    out.results.resize(events.size());
-    for (size_t n = 0; n < call.todo.size(); ++n) {
-      const size_t idx = call.todo[n];
-      AppendResult& res = out.results[idx];
-      res.event_id = events[idx].event_id;
-      res.batch_id = ids[slot_of[n]];
-      res.received_at = events[idx].received_at;
     }
     for (size_t k = 0; k < ids.size(); ++k) {
+      const std::string id(ids[k]);
       if (k > 0) {
-        if (Status s = c.execute_deferred(kOpenBatch, {ids[k], sql_time(now)}); !s) {
-          return s.error();
-        }
+        if (Status s = c.execute_deferred(kOpenBatch, {id, sql_time(now)}); !s) return s.error();
       }
-      const int64_t count = (k == 0 ? open.event_count : 0) + added[k];
+      const int64_t count = (k == 0 ? open_count : 0) + added[k];
       if (count < policy.max_events) {
-        if (Status s = c.execute_deferred(kAddToBatch, {ids[k], added[k], sql_time(now)}); !s) {
+        if (Status s = c.execute_deferred(kAddToBatch, {id, added[k], sql_time(now)}); !s) {
           return s.error();
         }
         continue;
       }
-      if (Status s = c.execute_deferred(kFillAndSeal, {ids[k], added[k], sql_time(now)}); !s) {
+      if (Status s = c.execute_deferred(kFillAndSeal, {id, added[k], sql_time(now)}); !s) {
         return s.error();
       }
-      auto sealed = after_seal(c, pool_.dialect(), ids[k], count, SealReason::kSize, policy, now);
+      auto sealed = after_seal(c, pool_.dialect(), id, count, SealReason::kSize, policy, now);
       if (!sealed) return sealed.error();
       out.sealed.push_back(std::move(sealed).value());
     }
@@ -671,21 +685,15 @@ class SqlEventStore final : public EventStore {
 
   bool on_postgres() const { return pool_.dialect().name == postgres_dialect().name; }
 
-  // PostgreSQL: every row of the chunk in one statement, as a JSON array of
-  // records; the chunk's n-th event goes to batch ids[slot_of[n]] (ids[0] when
-  // slot_of is empty). Returns the event_ids it stored (the others exist).
-  Result<std::unordered_set<std::string>> insert_events_json(SqlConnection& c,
-                                                             std::span<const NewEvent> events,
-                                                             std::span<const size_t> chunk,
-                                                             std::span<const size_t> slot_of,
-                                                             std::span<const std::string> ids) {
-    static const std::string kInsert =
-        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
-        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, ($2::text[])[e.b + 1], e.r "
-        "FROM json_to_recordset($1::json) AS e(i text, t text, u text, s text, ts timestamptz, "
-        "r timestamptz, k bigint, m jsonb, b int) "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+  // The columns of one event in event_rows_json's records; n is the event's
+  // position in the chunk.
+  static constexpr std::string_view kEventRecordColumns =
+      "i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb, n bigint";
+
+  // The chunk's events as one JSON array of records, for json_to_recordset: one
+  // parameter however many rows (PostgreSQL plans the statement once).
+  static std::string event_rows_json(std::span<const NewEvent> events,
+                                     std::span<const size_t> chunk) {
     auto quoted = [](std::string_view text) {
       return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
     };
@@ -693,7 +701,7 @@ class SqlEventStore final : public EventStore {
     rows.reserve(chunk.size() * 256);
     for (size_t n = 0; n < chunk.size(); ++n) {
       const NewEvent& e = events[chunk[n]];
-      if (rows.size() > 1) rows += ',';
+      if (n > 0) rows += ',';
       rows += "{\"i\":";
       rows += quoted(e.event_id);
       rows += ",\"t\":";
@@ -710,28 +718,47 @@ class SqlEventStore final : public EventStore {
       rows += std::to_string(e.clock_skew_ms);
       rows += ",\"m\":";
       rows += e.metadata_json;  // a JSON object, checked at validation
-      rows += ",\"b\":";
-      rows += std::to_string(slot_of.empty() ? 0 : slot_of[n]);
+      rows += ",\"n\":";
+      rows += std::to_string(n);
       rows += '}';
     }
     rows += ']';
-    // A text[] literal; batch ids are generated here, but quote them anyway.
+    return rows;
+  }
+
+  // A PostgreSQL text[] literal of `items`, each quoted.
+  static std::string text_array(std::span<const std::string> items) {
     std::string array = "{";
-    for (const std::string& id : ids) {
+    for (const std::string& item : items) {
       if (array.size() > 1) array += ',';
       array += '"';
-      for (char ch : id) {
+      for (char ch : item) {
         if (ch == '"' || ch == '\\') array += '\\';
         array += ch;
       }
       array += '"';
     }
     array += '}';
-    auto stored = c.query(kInsert, {std::move(rows), std::move(array)});
+    return array;
+  }
+
+  // PostgreSQL: every row of the chunk into batch `batch_id` with one statement;
+  // returns the event_ids it stored (the others exist).
+  Result<std::unordered_set<std::string>> insert_events_json(SqlConnection& c,
+                                                             std::span<const NewEvent> events,
+                                                             std::span<const size_t> chunk,
+                                                             const std::string& batch_id) {
+    static const std::string kInsert =
+        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
+        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
+        "AS e(" +
+        std::string(kEventRecordColumns) + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+    auto stored = c.query(kInsert, {event_rows_json(events, chunk), batch_id});
     if (!stored) return stored.error();
-    std::unordered_set<std::string> ids_stored;
-    for (const Row& r : *stored) ids_stored.insert(r.text(0));
-    return ids_stored;
+    std::unordered_set<std::string> ids;
+    for (const Row& r : *stored) ids.insert(r.text(0));
+    return ids;
   }
 
   // Stores the chunk's events that are new; returns their event_ids. SQLite:
@@ -741,10 +768,7 @@ class SqlEventStore final : public EventStore {
                                                         std::span<const NewEvent> events,
                                                         std::span<const size_t> chunk,
                                                         const std::string& batch_id) {
-    if (on_postgres()) {
-      const std::string ids[] = {batch_id};
-      return insert_events_json(c, events, chunk, {}, ids);
-    }
+    if (on_postgres()) return insert_events_json(c, events, chunk, batch_id);
     constexpr size_t kCols = 10;
     constexpr size_t kMaxRowsLog2 = 8;  // 256 rows per statement at most
     static const std::array<std::string, kMaxRowsLog2 + 1> kInserts = [] {
