@@ -13,9 +13,14 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "net/http_server.h"
 #include "net/router.h"
@@ -43,8 +48,19 @@ EngineOptions reference_engine_options() {
   return engine;
 }
 
-void serve_reference_namespace(Socket socket) {
-  socket.emit("auth", Payload(boost::json::array{socket.auth()}));
+// "auth" goes out 5 ms after the CONNECT reply, from `later`, a thread of its
+// own, rather than in the same write. The published v5 suite needs that: its
+// waitFor() attaches a one-shot listener only after the previous await resumes,
+// and ws (8.17 and later) delivers every frame of one read synchronously, so an
+// "auth" frame that arrives in the same read as the CONNECT reply fires while no
+// listener is attached and is lost. Separate writes alone were not enough (4 of
+// 32 still failed on this machine: the client read both segments at once). The
+// protocol allows either; insightd itself keeps sending what is queued together.
+void serve_reference_namespace(Socket socket, boost::asio::io_context& later) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(later, std::chrono::milliseconds(5));
+  timer->async_wait([socket, timer](const boost::system::error_code& ec) {
+    if (!ec) socket.emit("auth", Payload(boost::json::array{socket.auth()}));
+  });
   socket.on("message",
             [socket](Payload args, Ack) { socket.emit("message-back", std::move(args)); });
   socket.on("message-with-ack", [](Payload args, Ack ack) {
@@ -82,8 +98,12 @@ int main(int argc, char** argv) {
   SocketIoServer io(options);
   // The documents' "/custom" only greets; answering messages there too changes no
   // test of theirs and lets ours exercise a second namespace.
-  io.on_connection("/", [](Socket socket) { serve_reference_namespace(socket); });
-  io.on_connection("/custom", [](Socket socket) { serve_reference_namespace(socket); });
+  boost::asio::io_context later;
+  auto later_work = boost::asio::make_work_guard(later);
+  std::thread later_thread([&later] { later.run(); });
+  io.on_connection("/", [&later](Socket socket) { serve_reference_namespace(socket, later); });
+  io.on_connection("/custom",
+                   [&later](Socket socket) { serve_reference_namespace(socket, later); });
   echo.mount(router);
   io.mount(router);
 
@@ -107,5 +127,8 @@ int main(int argc, char** argv) {
   http.stop();
   io.stop();
   echo.stop();
+  later_work.reset();
+  later.stop();
+  later_thread.join();
   return 0;
 }
