@@ -175,10 +175,10 @@ int run_server(const Config& config, std::string_view mode) {
 
   // Ingestion: every front door goes through one group-commit writer.
   ingest::LiveHub live;
+  ingest::IngestMetrics ingest_metrics(metrics);
   ingest::GroupCommitWriter writer(store.events(), clock,
                                    ingest::WriterOptions{.policy = batch_policy(config)}, &live,
-                                   wake_workers);
-  ingest::IngestMetrics ingest_metrics(metrics);
+                                   wake_workers, &ingest_metrics);
   metrics.add_gauge_callback("insightd_ingest_queue_events",
                              "Events waiting in the group-commit writer's bounded queue.",
                              [&writer] { return static_cast<double>(writer.queue_depth()); });

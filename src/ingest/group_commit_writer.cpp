@@ -4,15 +4,19 @@
 
 #include <optional>
 
+#include "ingest/ingest_metrics.h"
+
 namespace insightd::ingest {
 
 GroupCommitWriter::GroupCommitWriter(store::EventStore& events, const Clock& clock,
-                                     WriterOptions options, LiveHub* live, SealListener on_sealed)
+                                     WriterOptions options, LiveHub* live, SealListener on_sealed,
+                                     IngestMetrics* metrics)
     : events_(events),
       clock_(clock),
       options_(options),
       live_(live),
-      on_sealed_(std::move(on_sealed)) {}
+      on_sealed_(std::move(on_sealed)),
+      metrics_(metrics) {}
 
 GroupCommitWriter::~GroupCommitWriter() {
   stop();
@@ -100,11 +104,13 @@ GroupCommitWriter::Committed GroupCommitWriter::commit(std::vector<Submission> g
   }
   const auto started = std::chrono::steady_clock::now();
   auto outcome = events_.append(all, options_.policy, clock_.now());
-  spdlog::debug("[Ingest] Committed {} events from {} submissions in {} us", all.size(),
-                group.size(),
-                std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - started)
-                    .count());
+  const auto took = std::chrono::steady_clock::now() - started;
+  if (metrics_ != nullptr) {
+    metrics_->record_commit(outcome ? std::optional(outcome->path) : std::nullopt, took);
+  }
+  spdlog::debug("[Ingest] Committed {} events from {} submissions in {} us ({})", all.size(),
+                group.size(), std::chrono::duration_cast<std::chrono::microseconds>(took).count(),
+                outcome ? store::to_string(outcome->path) : "failed");
   return Committed{std::move(group), std::move(all), std::move(outcome)};
 }
 

@@ -20,6 +20,8 @@
 
 namespace insightd::ingest {
 
+class IngestMetrics;
+
 struct WriterOptions {
   size_t queue_capacity_events = 50'000;  // events waiting, over all submitters
   size_t max_events_per_commit = 4'000;
@@ -34,8 +36,9 @@ class GroupCommitWriter {
   // Called on the answering thread for batches a commit sealed (wakes the workers).
   using SealListener = std::function<void(const std::vector<store::SealedBatch>&)>;
 
+  // `metrics`, when given, counts every commit (by path) and times it.
   GroupCommitWriter(store::EventStore& events, const Clock& clock, WriterOptions options,
-                    LiveHub* live, SealListener on_sealed);
+                    LiveHub* live, SealListener on_sealed, IngestMetrics* metrics = nullptr);
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
@@ -74,6 +77,7 @@ class GroupCommitWriter {
   const WriterOptions options_;
   LiveHub* live_;
   SealListener on_sealed_;
+  IngestMetrics* metrics_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

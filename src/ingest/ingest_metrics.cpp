@@ -55,6 +55,23 @@ IngestMetrics::IngestMetrics(obs::Registry& registry) {
       "Time from an event's hand-over to ingestion until its commit returned and its ack was "
       "ready, one observation per committed event.",
       {"transport"}, kAckBuckets);
+  auto& commits = registry.counter(
+      "insightd_ingest_commits_total",
+      "Transactions of the group-commit writer, by how they reached the database: "
+      "one_round_trip (PostgreSQL, the open batch known from the last commit), two_round_trips "
+      "(PostgreSQL, one statement locks the open batch and inserts), chunked (SQLite, and "
+      "PostgreSQL after a duplicate).",
+      {"path"});
+  for (store::AppendPath p : {store::AppendPath::kChunked, store::AppendPath::kTwoRoundTrips,
+                              store::AppendPath::kOneRoundTrip}) {
+    commits_[static_cast<size_t>(p)] = &commits.with({store::to_string(p)});
+  }
+  commit_seconds_ = &registry
+                         .histogram("insightd_ingest_commit_seconds",
+                                    "Time the group-commit writer spent on one transaction, "
+                                    "from sending it to its result (failed ones too).",
+                                    {}, kAckBuckets)
+                         .with({});
   for (Transport t : {Transport::kHttp, Transport::kSocketIo}) {
     const std::string_view name = to_string(t);
     Door& d = door(t);
@@ -91,6 +108,12 @@ void IngestMetrics::record(
   if (ack_latency && ok + duplicate > 0) {
     d.ack_latency->observe(std::chrono::duration<double>(*ack_latency).count(), ok + duplicate);
   }
+}
+
+void IngestMetrics::record_commit(std::optional<store::AppendPath> path,
+                                  std::chrono::steady_clock::duration took) noexcept {
+  if (path) commits_[static_cast<size_t>(*path)]->inc();
+  commit_seconds_->observe(std::chrono::duration<double>(took).count());
 }
 
 void IngestMetrics::record_rejected(Transport from, std::string_view code) noexcept {

@@ -1,8 +1,8 @@
 // What ingestion tells GET /metrics: events stored (by front door and status),
 // events refused (by front door and the code the client was sent) and the ack
-// latency. Every labelled series is made once, at construction, so recording a
-// call's outcomes costs a few relaxed atomic additions: no lock, no allocation,
-// fit for the tens of thousands of events a second the writer commits.
+// latency, and the writer's commits (by path, and their time). Every labelled series is made once,
+// at construction, so recording a call's outcomes costs a few relaxed atomic additions: no lock, no
+// allocation, fit for the tens of thousands of events a second the writer commits.
 #pragma once
 
 #include <array>
@@ -29,6 +29,11 @@ class IngestMetrics {
   void record(Transport from, std::span<const EventOutcome> outcomes,
               std::optional<std::chrono::steady_clock::duration> ack_latency) noexcept;
 
+  // One commit of the group-commit writer: how it reached the database and
+  // how long it took (failed commits count only their time).
+  void record_commit(std::optional<store::AppendPath> path,
+                     std::chrono::steady_clock::duration took) noexcept;
+
   // One event refused with `code` before validation.
   void record_rejected(Transport from, std::string_view code) noexcept;
 
@@ -50,6 +55,8 @@ class IngestMetrics {
   static size_t code_index(std::string_view code);
 
   std::array<Door, 2> doors_;
+  std::array<obs::Counter*, 3> commits_{};  // by store::AppendPath
+  obs::Histogram* commit_seconds_ = nullptr;
 };
 
 }  // namespace insightd::ingest

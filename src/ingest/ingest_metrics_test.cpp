@@ -19,9 +19,9 @@ class IngestMetricsTest : public ::testing::Test {
   void SetUp() override {
     db_ = store::testing::TestDatabase::create();
     ASSERT_NE(db_, nullptr);
-    writer_ =
-        std::make_unique<GroupCommitWriter>(db_->store().events(), SystemClock::instance(),
-                                            WriterOptions{.policy = {100, 5}}, nullptr, nullptr);
+    writer_ = std::make_unique<GroupCommitWriter>(db_->store().events(), SystemClock::instance(),
+                                                  WriterOptions{.policy = {100, 5}}, nullptr,
+                                                  nullptr, &metrics_);
     service_ = std::make_unique<IngestService>(*writer_, SystemClock::instance(),
                                                std::vector<std::string>{}, &metrics_);
     add_ingest_routes(router_, *service_, HttpIngestOptions{});
@@ -60,6 +60,10 @@ class IngestMetricsTest : public ::testing::Test {
         .snapshot();
   }
 
+  uint64_t commits(std::string_view path) {
+    return registry_.counter("insightd_ingest_commits_total", "", {"path"}).with({path}).value();
+  }
+
   obs::Registry registry_;
   IngestMetrics metrics_{registry_};
   std::unique_ptr<store::testing::TestDatabase> db_;
@@ -90,6 +94,11 @@ TEST_F(IngestMetricsTest, EveryOutcomeIsCountedByFrontDoorStatusAndCode) {
   EXPECT_EQ(ack_latency("socketio").count, 2u);
   // The other front door's counts did not move.
   EXPECT_EQ(ingested("http", "ok"), 2u);
+
+  // Two commits, each counted by its path (SQLite has one) and timed.
+  EXPECT_EQ(commits("chunked"), 2u);
+  EXPECT_EQ(commits("one_round_trip") + commits("two_round_trips"), 0u);
+  EXPECT_NE(registry_.render().find("insightd_ingest_commit_seconds_count 2\n"), std::string::npos);
 
   service_->record_rejected(Transport::kSocketIo, "invalid_event");
   service_->record_rejected(Transport::kSocketIo, "something new");
@@ -124,6 +133,12 @@ TEST_F(IngestMetricsTest, EverySeriesExistsFromTheStartAtZero) {
                   "insightd_ingest_ack_latency_seconds_count{{transport=\"{}\"}} 0\n", transport)),
               std::string::npos);
   }
+  for (std::string_view path : {"chunked", "two_round_trips", "one_round_trip"}) {
+    EXPECT_NE(text.find(fmt::format("insightd_ingest_commits_total{{path=\"{}\"}} 0\n", path)),
+              std::string::npos)
+        << path;
+  }
+  EXPECT_NE(text.find("insightd_ingest_commit_seconds_count 0\n"), std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -328,6 +329,22 @@ Result<std::string> dead_letter_in_tx(SqlConnection& c, const Job& job, const st
 
 // ---------------------------------------------------------------------------
 
+}  // namespace
+
+std::string_view to_string(AppendPath path) {
+  switch (path) {
+    case AppendPath::kChunked:
+      return "chunked";
+    case AppendPath::kTwoRoundTrips:
+      return "two_round_trips";
+    case AppendPath::kOneRoundTrip:
+      return "one_round_trip";
+  }
+  return "chunked";
+}
+
+namespace {
+
 class SqlEventStore final : public EventStore {
  public:
   explicit SqlEventStore(ConnectionPool& pool) : pool_(pool) {}
@@ -340,23 +357,26 @@ class SqlEventStore final : public EventStore {
     // Another process may store one of these event ids, or open a batch,
     // between this transaction's look-up and its insert: the transaction then
     // fails on a unique index, and runs again seeing that row.
-    // On PostgreSQL every batch the call fills is planned up front and the events
-    // go in with one statement; when that meets a duplicate the plan is void and
-    // the transaction runs again chunk by chunk (which does not count as an attempt).
-    bool plan = on_postgres();
-    for (int attempt = 1;; ++attempt) {
-      bool replan = false;
+    // On PostgreSQL the events go in with one statement, every batch the call
+    // fills planned up front. When this store's last append left it knowing the
+    // open batch, the whole transaction leaves at once (one round trip); else,
+    // or when that guess is stale, one statement locks the open batch and
+    // inserts (two round trips). When that meets a duplicate the plan is void
+    // and the transaction runs again chunk by chunk. Neither retry counts as an
+    // attempt.
+    if (events.empty()) return AppendOutcome{};
+    if (!on_postgres()) return append_with_retries(events, policy, now, false);
+    if (auto guess = open_batch_guess(policy)) {
+      std::optional<OpenBatchState> after;
       auto out = pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
-        return plan ? append_planned(c, events, policy, now, replan)
-                    : append_in_tx(c, events, policy, now);
+        return append_guessed(c, events, policy, now, *guess, after);
       });
-      if (!out && replan) {
-        plan = false;
-        --attempt;
-        continue;
-      }
-      if (out || out.code() != ErrorCode::kAlreadyExists || attempt == kAppendAttempts) return out;
+      learn_open_batch(out ? after : std::nullopt, static_cast<bool>(out));
+      // Any failure, a stale guess or a duplicate or the database gone, is
+      // told apart by the two-round-trip path.
+      if (out) return out;
     }
+    return append_with_retries(events, policy, now, true);
   }
 
   Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
@@ -585,6 +605,112 @@ class SqlEventStore final : public EventStore {
     std::vector<size_t> todo;
   };
 
+  // Where the open batch stands after an append: its id and event count, or no
+  // batch open (batch_id empty).
+  struct OpenBatchState {
+    std::optional<std::string> batch_id;
+    int64_t count = 0;
+  };
+
+  // The old retry loop: the planned (two-round-trip) append on PostgreSQL, the
+  // chunk-by-chunk one on SQLite and whenever a plan is void.
+  Result<AppendOutcome> append_with_retries(std::span<const NewEvent> events,
+                                            const BatchPolicy& policy, Timestamp now, bool plan) {
+    for (int attempt = 1;; ++attempt) {
+      bool replan = false;
+      std::optional<OpenBatchState> after;
+      auto out = pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
+        return plan ? append_planned(c, events, policy, now, replan, after)
+                    : append_in_tx(c, events, policy, now);
+      });
+      if (on_postgres()) remember_open_batch(out ? after : std::nullopt);
+      if (!out && replan) {
+        plan = false;
+        --attempt;
+        continue;
+      }
+      if (out || out.code() != ErrorCode::kAlreadyExists || attempt == kAppendAttempts) return out;
+    }
+  }
+
+  // The open batch as this store's last append left it, when that is known and
+  // the guesses are not backing off after a miss.
+  std::optional<OpenBatchState> open_batch_guess(const BatchPolicy& policy) {
+    std::lock_guard lock(guess_mu_);
+    if (!guess_) return std::nullopt;
+    if (guess_skips_ > 0) {
+      --guess_skips_;
+      return std::nullopt;
+    }
+    if (guess_->batch_id && guess_->count >= policy.max_events) return std::nullopt;
+    return guess_;
+  }
+
+  void remember_open_batch(std::optional<OpenBatchState> state) {
+    std::lock_guard lock(guess_mu_);
+    guess_ = std::move(state);
+  }
+
+  // A hit clears the back-off. Each miss in a row doubles the appends that go
+  // the two-round-trip way before the next guess (up to 63): with several
+  // writers on one database most guesses miss, and a miss costs a round trip.
+  void learn_open_batch(std::optional<OpenBatchState> state, bool hit) {
+    std::lock_guard lock(guess_mu_);
+    guess_ = std::move(state);
+    if (hit) {
+      guess_misses_ = 0;
+      return;
+    }
+    guess_misses_ = std::min(guess_misses_ + 1, kMaxGuessMisses);
+    guess_skips_ = (1 << guess_misses_) - 1;
+  }
+
+  // PostgreSQL, one round trip: the open batch is guessed to be `guess`, so
+  // every event's batch is known before anything is sent. The transaction is
+  // the guard (insightd_expect_open_batch locks the open batch and fails unless
+  // it is `guess`), a plain INSERT of every event into its batch (a duplicate
+  // fails its unique index), the batch updates, seals, jobs and outbox rows, and
+  // the COMMIT, all sent at once. Any failure rolls all of it back.
+  Result<AppendOutcome> append_guessed(SqlConnection& c, std::span<const NewEvent> events,
+                                       const BatchPolicy& policy, Timestamp now,
+                                       const OpenBatchState& guess,
+                                       std::optional<OpenBatchState>& after) {
+    static const std::string kExpect = "SELECT insightd_expect_open_batch($1, $2)";
+    static const std::string kInsert =
+        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
+        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, e.b, e.r FROM json_to_recordset($1::json) "
+        "AS e(" +
+        std::string(kEventRecordColumns) + ", b text)";
+    const CallEvents call(events);
+    const int64_t room = guess.batch_id ? policy.max_events - guess.count : 0;
+    std::vector<std::string> fresh;
+    std::vector<std::string_view> batch_of;
+    batch_of.reserve(call.todo.size());
+    for (int64_t n = 0; n < static_cast<int64_t>(call.todo.size()); ++n) {
+      if (n < room) {
+        batch_of.emplace_back(*guess.batch_id);
+        continue;
+      }
+      const auto k = static_cast<size_t>((n - room) / policy.max_events);
+      if (k == fresh.size()) fresh.push_back(new_id("batch", now));
+    }
+    // Pointers into `fresh` are taken once it stops growing.
+    for (int64_t n = room; n < static_cast<int64_t>(call.todo.size()); ++n) {
+      batch_of.emplace_back(fresh[static_cast<size_t>((n - room) / policy.max_events)]);
+    }
+    const SqlValue expected_id =
+        guess.batch_id ? SqlValue(*guess.batch_id) : SqlValue(std::monostate{});
+    if (Status s = c.execute_deferred(kExpect, {expected_id, guess.count}); !s) return s.error();
+    if (Status s = c.execute_deferred(kInsert, {event_rows_json(events, call.todo, batch_of)});
+        !s) {
+      return s.error();
+    }
+    auto out = finish_plan(c, events, call, batch_of, guess, policy, now, after);
+    if (out) out->path = AppendPath::kOneRoundTrip;
+    return out;
+  }
+
   // PostgreSQL, two round trips whatever the size. The first is one statement
   // that locks the open batch and inserts every event, each into the batch its
   // position sends it to: the rest of the open batch, then batches of max_events
@@ -594,7 +720,8 @@ class SqlEventStore final : public EventStore {
   // otherwise `replan` is set and the error rolls the transaction back. (With no
   // open batch the statement inserts nothing, which replans too.)
   Result<AppendOutcome> append_planned(SqlConnection& c, std::span<const NewEvent> events,
-                                       const BatchPolicy& policy, Timestamp now, bool& replan) {
+                                       const BatchPolicy& policy, Timestamp now, bool& replan,
+                                       std::optional<OpenBatchState>& after) {
     static const std::string kPlannedInsert =
         "WITH b AS (SELECT batch_id, event_count, $3::bigint - event_count AS room FROM \"Batch\" "
         "WHERE status = 'OPEN' FOR UPDATE), "
@@ -620,40 +747,60 @@ class SqlEventStore final : public EventStore {
     auto rows = c.query(kPlannedInsert,
                         {event_rows_json(events, call.todo), text_array(fresh), policy.max_events});
     if (!rows) return rows.error();
-    if (static_cast<int64_t>(rows->size()) != n) {
+    if (rows->empty() || static_cast<int64_t>(rows->size()) != n) {
       return void_plan("some events are duplicates, or no batch is open");
     }
-    const std::string open_id = rows->front().text(2);
-    const int64_t open_count = rows->front().integer(3);
-    std::unordered_map<std::string_view, const std::string*> batch_of;
-    batch_of.reserve(rows->size());
-    for (const Row& r : *rows) batch_of.emplace(r.text(0), &r.text(1));
-    // The batches in the order they fill: the open one, then fresh[0], fresh[1]...
-    std::vector<std::string_view> ids{open_id};
-    std::vector<int64_t> added{0};
+    const OpenBatchState before{rows->front().text(2), rows->front().integer(3)};
+    std::unordered_map<std::string_view, std::string_view> batch_by_event;
+    batch_by_event.reserve(rows->size());
+    for (const Row& r : *rows) batch_by_event.emplace(r.text(0), r.text(1));
+    std::vector<std::string_view> batch_of;
+    batch_of.reserve(call.todo.size());
+    for (size_t idx : call.todo) batch_of.push_back(batch_by_event.at(events[idx].event_id));
+    auto out = finish_plan(c, events, call, batch_of, before, policy, now, after);
+    if (out) out->path = AppendPath::kTwoRoundTrips;
+    return out;
+  }
+
+  // The rest of a planned append, deferred until the commit: each batch the
+  // events went to (batch_of[n] for the call's n-th new event) is opened unless
+  // it is `before`'s, gets its count, and is sealed with its job and outbox row
+  // when full. `after` is where the open batch will stand once this commits.
+  Result<AppendOutcome> finish_plan(SqlConnection& c, std::span<const NewEvent> events,
+                                    const CallEvents& call,
+                                    std::span<const std::string_view> batch_of,
+                                    const OpenBatchState& before, const BatchPolicy& policy,
+                                    Timestamp now, std::optional<OpenBatchState>& after) {
+    // The batches in the order they fill, and how many events each gets.
+    std::vector<std::string_view> ids;
+    std::vector<int64_t> added;
     AppendOutcome out;
     out.results.resize(events.size());
-    for (size_t idx : call.todo) {
+    for (size_t n = 0; n < call.todo.size(); ++n) {
+      const size_t idx = call.todo[n];
       AppendResult& res = out.results[idx];
       res.event_id = events[idx].event_id;
-      res.batch_id = *batch_of.at(res.event_id);
+      res.batch_id = std::string(batch_of[n]);
       res.received_at = events[idx].received_at;
-      if (res.batch_id != ids.back()) {
-        ids.push_back(*batch_of.at(res.event_id));
+      if (ids.empty() || ids.back() != batch_of[n]) {
+        ids.push_back(batch_of[n]);
         added.push_back(0);
       }
       ++added.back();
     }
+    OpenBatchState state = before;
     for (size_t k = 0; k < ids.size(); ++k) {
       const std::string id(ids[k]);
-      if (k > 0) {
+      const bool was_open = before.batch_id && id == *before.batch_id;
+      if (!was_open) {
         if (Status s = c.execute_deferred(kOpenBatch, {id, sql_time(now)}); !s) return s.error();
       }
-      const int64_t count = (k == 0 ? open_count : 0) + added[k];
+      const int64_t count = (was_open ? before.count : 0) + added[k];
       if (count < policy.max_events) {
         if (Status s = c.execute_deferred(kAddToBatch, {id, added[k], sql_time(now)}); !s) {
           return s.error();
         }
+        state = OpenBatchState{id, count};
         continue;
       }
       if (Status s = c.execute_deferred(kFillAndSeal, {id, added[k], sql_time(now)}); !s) {
@@ -662,8 +809,10 @@ class SqlEventStore final : public EventStore {
       auto sealed = after_seal(c, pool_.dialect(), id, count, SealReason::kSize, policy, now);
       if (!sealed) return sealed.error();
       out.sealed.push_back(std::move(sealed).value());
+      state = OpenBatchState{};
     }
     call.answer_repeats(out.results);
+    after = std::move(state);
     return out;
   }
 
@@ -693,7 +842,8 @@ class SqlEventStore final : public EventStore {
   // The chunk's events as one JSON array of records, for json_to_recordset: one
   // parameter however many rows (PostgreSQL plans the statement once).
   static std::string event_rows_json(std::span<const NewEvent> events,
-                                     std::span<const size_t> chunk) {
+                                     std::span<const size_t> chunk,
+                                     std::span<const std::string_view> batch_of = {}) {
     auto quoted = [](std::string_view text) {
       return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
     };
@@ -720,6 +870,10 @@ class SqlEventStore final : public EventStore {
       rows += e.metadata_json;  // a JSON object, checked at validation
       rows += ",\"n\":";
       rows += std::to_string(n);
+      if (!batch_of.empty()) {
+        rows += ",\"b\":";
+        rows += quoted(batch_of[n]);
+      }
       rows += '}';
     }
     rows += ']';
@@ -819,6 +973,11 @@ class SqlEventStore final : public EventStore {
   }
 
   ConnectionPool& pool_;
+  static constexpr int kMaxGuessMisses = 6;
+  std::mutex guess_mu_;
+  std::optional<OpenBatchState> guess_;  // unknown when empty
+  int guess_misses_ = 0;                 // in a row
+  int guess_skips_ = 0;                  // appends left before the next guess
 };
 
 // ---------------------------------------------------------------------------

@@ -39,9 +39,21 @@ struct SealedBatch {
   std::string job_id;  // the PENDING analysis job created with the seal
 };
 
+// How an append reached the database. SQLite always goes chunk by chunk;
+// PostgreSQL sends the whole transaction at once when it knows the open batch
+// from its last append, else plans it with one locking statement, and falls
+// back to chunks after a duplicate.
+enum class AppendPath {
+  kChunked,        // a statement per batch filled, and the commit
+  kTwoRoundTrips,  // one statement locks the open batch and inserts all; the commit
+  kOneRoundTrip,   // guard, inserts, batch updates and commit sent together
+};
+std::string_view to_string(AppendPath path);
+
 struct AppendOutcome {
   std::vector<AppendResult> results;  // one per input event, in input order
   std::vector<SealedBatch> sealed;    // batches this call filled and sealed
+  AppendPath path = AppendPath::kChunked;
 };
 
 struct EventActivity {

@@ -99,7 +99,9 @@ TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
       other->is_postgres()
           ? "DROP TABLE \"Event\", \"Insight\", \"DeadLetterJob\", \"AnalysisJob\", "
             "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", "
-            "\"AdminCredential\", \"AdminSession\", \"ApiToken\", \"AppSecret\", schema_migrations"
+            "\"AdminCredential\", \"AdminSession\", \"ApiToken\", \"AppSecret\", "
+            "schema_migrations; "
+            "DROP FUNCTION insightd_expect_open_batch"
           : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
             "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
             "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; "
@@ -363,6 +365,108 @@ TEST_F(StoreContract, AppendsSpanningBatchesKeepThemExactWithOrWithoutDuplicates
   for (size_t i : {1, 2, 4, 5, 6, 7}) EXPECT_FALSE(out->results[i].duplicate) << i;
   EXPECT_EQ(*store().events().count(), 3 + 13 + 6);
   EXPECT_EQ(out->sealed.size(), 1u);  // 1 open + 4 of the 6 new, then 2 left open
+  exact();
+}
+
+// On PostgreSQL an append that knows the open batch from the store's last one
+// goes in one round trip; another writer, a seal by hand or a duplicate makes
+// that guess stale, which must cost a fallback and never an event out of place.
+TEST_F(StoreContract, AppendsThatGuessTheOpenBatchStayExactWhenItMoved) {
+  const BatchPolicy policy{5, 3};
+  OpenedStore other = db_->open_another();
+  int stored = 0;
+  auto append = [&](EventStore& events, std::vector<NewEvent> batch, Timestamp at = kT0) {
+    auto out = events.append(batch, policy, at);
+    EXPECT_TRUE(out.is_ok()) << (out ? "" : out.error().message);
+    for (const auto& r : out->results) stored += r.duplicate ? 0 : 1;
+    return out.is_ok() ? std::move(out).value() : AppendOutcome{};
+  };
+  auto exact = [this, &stored] {
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" b WHERE b.event_count <> (SELECT COUNT(*) "
+                     "FROM \"Event\" e WHERE e.batch_id = b.batch_id)"),
+              0);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE event_count > 5"), 0);
+    EXPECT_LE(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 1);
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Event\""), stored);
+  };
+  // Appends on `events` until one goes in one round trip (at most `tries`).
+  auto until_one_round_trip = [&](EventStore& events, const std::string& prefix, int tries) {
+    for (int i = 0; i < tries; ++i) {
+      if (append(events, make_events(fmt::format("{}{}", prefix, i), 2)).path ==
+          AppendPath::kOneRoundTrip) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EventStore& mine = store().events();
+  append(mine, make_events("a", 3));
+  const AppendOutcome learn = append(mine, make_events("b", 1));
+  const AppendOutcome spanning = append(mine, make_events("c", 8));  // 4+8: 1, 5, 2 left open
+  ASSERT_EQ(spanning.results.size(), 8u);
+  EXPECT_EQ(spanning.sealed.size(), 2u);
+  EXPECT_EQ(spanning.results[0].batch_id, learn.results[0].batch_id);
+  EXPECT_NE(spanning.results[1].batch_id, spanning.results[0].batch_id);
+  EXPECT_NE(spanning.results[6].batch_id, spanning.results[5].batch_id);
+  EXPECT_EQ(spanning.results[7].batch_id, spanning.results[6].batch_id);
+  if (!db_->is_postgres()) {
+    EXPECT_EQ(spanning.path, AppendPath::kChunked);
+  } else {
+    EXPECT_EQ(learn.path, AppendPath::kTwoRoundTrips);
+    EXPECT_EQ(spanning.path, AppendPath::kOneRoundTrip);
+  }
+  exact();
+
+  // Another writer adds to the open batch: this store's guess is stale.
+  const AppendOutcome theirs = append(other.store->events(), make_events("d", 2));
+  EXPECT_EQ(theirs.results[0].batch_id, spanning.results[7].batch_id);
+  const AppendOutcome after_theirs = append(mine, make_events("e", 1));
+  EXPECT_NE(after_theirs.path, AppendPath::kOneRoundTrip);
+  EXPECT_EQ(after_theirs.results[0].batch_id, spanning.results[7].batch_id);
+  EXPECT_EQ(after_theirs.sealed.size(), 1u);  // 2 + 2 + 1
+  exact();
+  if (db_->is_postgres()) {
+    EXPECT_TRUE(until_one_round_trip(mine, "f", 4));
+  }
+
+  // A duplicate under a good guess: the one round trip fails on the unique
+  // index, and the answer says where the event was first stored.
+  const AppendOutcome dup = append(mine, {make_event("g-0"), make_event("a-0")});
+  EXPECT_FALSE(dup.results[0].duplicate);
+  EXPECT_TRUE(dup.results[1].duplicate);
+  EXPECT_NE(dup.path, AppendPath::kOneRoundTrip);
+  auto first = mine.find("a-0");
+  ASSERT_TRUE(first.is_ok() && first->has_value());
+  EXPECT_EQ(dup.results[1].batch_id, (*first)->batch_id);
+  exact();
+
+  // Sealed by hand under a good guess: no batch is open where one was guessed.
+  if (db_->is_postgres()) {
+    EXPECT_TRUE(until_one_round_trip(mine, "h", 4));
+  }
+  auto by_hand = store().batches().seal_open(policy, kT0);
+  ASSERT_TRUE(by_hand.is_ok() && by_hand->has_value());
+  const AppendOutcome after_seal = append(mine, make_events("i", 1));
+  EXPECT_NE(after_seal.path, AppendPath::kOneRoundTrip);
+  EXPECT_NE(after_seal.results[0].batch_id, (*by_hand)->batch_id);
+  exact();
+
+  // Filled to the limit exactly: the guess is "no batch open", and the next
+  // append opens one in the same round trip.
+  if (db_->is_postgres()) {
+    EXPECT_TRUE(until_one_round_trip(mine, "j", 4));
+  }
+  const int64_t open_count =
+      scalar("SELECT COALESCE(MAX(event_count), 0) FROM \"Batch\" WHERE status = 'OPEN'");
+  const AppendOutcome to_limit = append(mine, make_events("k", static_cast<int>(5 - open_count)));
+  EXPECT_EQ(to_limit.sealed.size(), 1u);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 0);
+  const AppendOutcome opens = append(mine, make_events("l", 1));
+  if (db_->is_postgres()) {
+    EXPECT_EQ(to_limit.path, AppendPath::kOneRoundTrip);
+    EXPECT_EQ(opens.path, AppendPath::kOneRoundTrip);
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM \"Batch\" WHERE status = 'OPEN'"), 1);
   exact();
 }
 

@@ -37,6 +37,28 @@ test("two ingest nodes share batches without overfilling one", async () => {
       assert.equal(acked.get(id), batch, `the ack of ${id} names another batch`);
     }
     assert.equal(pg.psql(`SELECT COUNT(*) FROM "AnalysisJob" WHERE status = 'PENDING'`), String(Math.floor(acked.size / 25)));
+
+    // Alone again, a node learns the open batch from its own commits and sends
+    // each whole transaction at once; its guesses back off after misses (at
+    // most 63 commits), so 80 requests in a row must see some go in one round trip.
+    const commits = async (server) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const count = (path) => Number(text.match(new RegExp(`^insightd_ingest_commits_total\\{path="${path}"\\} (\\d+)$`, "m"))[1]);
+      return { one: count("one_round_trip"), two: count("two_round_trips"), chunked: count("chunked") };
+    };
+    const before = await commits(a);
+    for (let n = 0; n < 80; n++) {
+      const res = await fetch(`${a.url}/api/events`, { method: "POST", body: JSON.stringify([{ eventId: `alone-${n}`, eventType: "click" }]) });
+      assert.equal(res.status, 200);
+    }
+    const after = await commits(a);
+    assert.ok(after.one - before.one >= 10, `one-round-trip commits: ${JSON.stringify({ before, after })}`);
+    assert.equal(after.one + after.two + after.chunked - (before.one + before.two + before.chunked), 80);
+    assert.equal(
+      pg.psql('SELECT COUNT(*) FROM "Batch" b WHERE event_count <> (SELECT COUNT(*) FROM "Event" e WHERE e.batch_id = b.batch_id)'),
+      "0",
+    );
+    assert.equal(pg.psql('SELECT COUNT(*) FROM "Event"'), String(acked.size + 80));
   } finally {
     await a.stop("SIGKILL");
     await b.stop("SIGKILL");
