@@ -176,8 +176,11 @@ class PgConnection final : public SqlConnection {
     return Status::ok();
   }
 
-  // Sends a prepared statement (preparing it first when new) in pipeline mode,
-  // flushed at once so the server starts on it while we go on.
+  // Queues a prepared statement (preparing it first when new) in pipeline mode.
+  // Nothing is flushed here: the sync at drain() sends the whole transaction
+  // with one write, which wakes the server once. (Flushing each statement cost
+  // a loopback send and a server wake-up per statement; libpq still flushes on
+  // its own once 8 KiB are queued.)
   Status send(std::string_view sql, std::span<const SqlValue> params, Op op) {
     if (Status s = enter_pipeline(); !s) return s;
     std::string key(sql);
@@ -194,7 +197,6 @@ class PgConnection final : public SqlConnection {
       return send_failed();
     }
     sent_.push_back({op, {}});
-    if (PQflush(conn_) != 0) return send_failed();
     return Status::ok();
   }
 
