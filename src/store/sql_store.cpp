@@ -683,21 +683,19 @@ class SqlEventStore final : public EventStore {
         "AS e(" +
         std::string(kEventRecordColumns) + ", b text)";
     const CallEvents call(events);
+    // The rest of the open batch, then new batches of max_events.
+    const int64_t n = static_cast<int64_t>(call.todo.size());
     const int64_t room = guess.batch_id ? policy.max_events - guess.count : 0;
+    const int64_t over = std::max<int64_t>(0, n - room);
     std::vector<std::string> fresh;
+    for (int64_t k = 0; k < (over + policy.max_events - 1) / policy.max_events; ++k) {
+      fresh.push_back(new_id("batch", now));
+    }
     std::vector<std::string_view> batch_of;
     batch_of.reserve(call.todo.size());
-    for (int64_t n = 0; n < static_cast<int64_t>(call.todo.size()); ++n) {
-      if (n < room) {
-        batch_of.emplace_back(*guess.batch_id);
-        continue;
-      }
-      const auto k = static_cast<size_t>((n - room) / policy.max_events);
-      if (k == fresh.size()) fresh.push_back(new_id("batch", now));
-    }
-    // Pointers into `fresh` are taken once it stops growing.
-    for (int64_t n = room; n < static_cast<int64_t>(call.todo.size()); ++n) {
-      batch_of.emplace_back(fresh[static_cast<size_t>((n - room) / policy.max_events)]);
+    for (int64_t i = 0; i < n; ++i) {
+      batch_of.emplace_back(i < room ? *guess.batch_id
+                                     : fresh[static_cast<size_t>((i - room) / policy.max_events)]);
     }
     const SqlValue expected_id =
         guess.batch_id ? SqlValue(*guess.batch_id) : SqlValue(std::monostate{});
