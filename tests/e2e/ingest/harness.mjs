@@ -61,7 +61,8 @@ export function cleanup(dir) {
 }
 
 // A private schema in the PostgreSQL server named by INSIGHTD_TEST_PG_URL;
-// returns the URL insightd should use and a psql helper bound to it.
+// returns the URL insightd should use, a psql helper bound to it and `rows`
+// (a query's rows as objects).
 export function pgSchema() {
   const base = process.env.INSIGHTD_TEST_PG_URL;
   if (!base) throw new Error("INSIGHTD_TEST_PG_URL must name a PostgreSQL server (scripts/test sets it)");
@@ -71,9 +72,17 @@ export function pgSchema() {
       encoding: "utf8",
     }).trim();
   execFileSync("psql", [base, "-q", "-c", `CREATE SCHEMA ${schema}`]);
+  // The rows of a query as objects, like sqliteRows.
+  const rows = (sql) => JSON.parse(
+    execFileSync("psql", [base, "-Atq", "-v", "ON_ERROR_STOP=1", "-c",
+      `SET search_path TO ${schema}; SELECT COALESCE(json_agg(q), '[]') FROM (${sql}) q`], {
+      encoding: "utf8",
+      maxBuffer: 1 << 28,
+    }));
   return {
     url: `${base}${base.includes("?") ? "&" : "?"}options=-csearch_path%3D${schema}`,
     psql,
+    rows,
     drop: () => execFileSync("psql", [base, "-q", "-c", `SET client_min_messages = warning; DROP SCHEMA IF EXISTS ${schema} CASCADE`]),
   };
 }

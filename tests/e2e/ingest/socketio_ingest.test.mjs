@@ -1,12 +1,26 @@
 // user:event / user:events over the official socket.io-client against a real
 // insightd: WebSocket, long-polling, and polling upgraded to WebSocket. Every
 // ack comes after commit and names the batch that holds the event; 100,000
-// events arrive exactly once; sealed batches hold exactly BATCH_MAX_EVENTS.
+// events arrive exactly once and kill -9 loses no acked event, on SQLite and on
+// PostgreSQL; sealed batches hold exactly BATCH_MAX_EVENTS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { io } from "socket.io-client";
-import { startServer, sqliteRows, tempDir, cleanup } from "./harness.mjs";
+import { startServer, sqliteRows, tempDir, cleanup, pgSchema } from "./harness.mjs";
+
+// The load tests run on both databases: SQLite (the default) and PostgreSQL,
+// whose writer commits in one round trip once it knows the open batch.
+const databases = [
+  ["SQLite", (dir) => ({ env: {}, rows: (sql) => sqliteRows(join(dir, "data", "insightd.db"), sql), drop() {} })],
+  [
+    "PostgreSQL",
+    () => {
+      const pg = pgSchema();
+      return { env: { DATABASE_URL: pg.url }, rows: pg.rows, drop: pg.drop };
+    },
+  ],
+];
 
 function connect(url, options = {}) {
   const socket = io(url, { path: "/api/socket", reconnection: false, ...options });
@@ -103,31 +117,44 @@ for (const [name, options] of [
   });
 }
 
-test("100,000 events with acks arrive exactly once, in full batches", async () => {
-  const dir = tempDir();
-  const server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100" } });
-  try {
-    const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
-    const started = Date.now();
-    const results = await Promise.all(sockets.map((s, i) => sendWithAcks(s, `bulk${i}`, 25000, 500)));
-    const seconds = (Date.now() - started) / 1000;
-    console.log(`100000 events acked in ${seconds.toFixed(2)} s (${Math.round(100000 / seconds)}/s)`);
-    const acked = new Map();
-    for (const m of results) for (const [id, ack] of m) acked.set(id, ack);
-    assert.equal(acked.size, 100000);
-    const db = join(dir, "data", "insightd.db");
-    const rows = sqliteRows(db, 'SELECT event_id, batch_id FROM "Event"');
-    assert.equal(rows.length, 100000);
-    for (const row of rows) assert.equal(acked.get(row.event_id).batchId, row.batch_id);
-    const bad = sqliteRows(db, `SELECT COUNT(*) AS n FROM "Batch" WHERE (sealed_at IS NOT NULL AND event_count <> 100) OR event_count > 100`);
-    assert.equal(bad[0].n, 0);
-    assert.equal(sqliteRows(db, `SELECT COUNT(*) AS n FROM "Batch" WHERE sealed_at IS NOT NULL`)[0].n, 1000);
-    for (const s of sockets) s.close();
-  } finally {
-    await server.stop("SIGKILL");
-    cleanup(dir);
-  }
-});
+for (const [dbName, open] of databases) {
+  test(`100,000 events with acks arrive exactly once, in full batches (${dbName})`, async () => {
+    const dir = tempDir();
+    const db = open(dir);
+    const server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100", ...db.env } });
+    try {
+      const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
+      const started = Date.now();
+      const results = await Promise.all(sockets.map((s, i) => sendWithAcks(s, `bulk${i}`, 25000, 500)));
+      const seconds = (Date.now() - started) / 1000;
+      console.log(`${dbName}: 100000 events acked in ${seconds.toFixed(2)} s (${Math.round(100000 / seconds)}/s)`);
+      const acked = new Map();
+      for (const m of results) for (const [id, ack] of m) acked.set(id, ack);
+      assert.equal(acked.size, 100000);
+      const rows = db.rows('SELECT event_id, batch_id FROM "Event"');
+      assert.equal(rows.length, 100000);
+      for (const row of rows) assert.equal(acked.get(row.event_id).batchId, row.batch_id);
+      const bad = db.rows(`SELECT COUNT(*) AS n FROM "Batch" WHERE (sealed_at IS NOT NULL AND event_count <> 100) OR event_count > 100`);
+      assert.equal(bad[0].n, 0);
+      const counted = db.rows('SELECT COUNT(*) AS n FROM "Batch" b WHERE event_count <> (SELECT COUNT(*) FROM "Event" e WHERE e.batch_id = b.batch_id)');
+      assert.equal(counted[0].n, 0);
+      assert.equal(db.rows(`SELECT COUNT(*) AS n FROM "Batch" WHERE sealed_at IS NOT NULL`)[0].n, 1000);
+      // One node alone: after its first commits taught it the open batch, every
+      // commit on PostgreSQL goes in one round trip (SQLite has the one path).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const commits = (path) => Number(new RegExp(`^insightd_ingest_commits_total\\{path="${path}"\\} (\\d+)$`, "m").exec(metrics)[1]);
+      const [one, two, chunked] = [commits("one_round_trip"), commits("two_round_trips"), commits("chunked")];
+      console.log(`${dbName}: commits one_round_trip=${one} two_round_trips=${two} chunked=${chunked}`);
+      if (dbName === "PostgreSQL") assert.ok(one >= 0.9 * (one + two + chunked), "most commits in one round trip");
+      else assert.equal(one + two, 0);
+      for (const s of sockets) s.close();
+    } finally {
+      await server.stop("SIGKILL");
+      db.drop();
+      cleanup(dir);
+    }
+  });
+}
 
 test("with write keys, a client needs auth {writeKey}", async () => {
   const dir = tempDir();
@@ -144,37 +171,43 @@ test("with write keys, a client needs auth {writeKey}", async () => {
   }
 });
 
-test("kill -9 while Socket.IO clients send at full speed: every acked event survives", async () => {
-  const dir = tempDir();
-  let server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100" } });
-  const acked = new Set();
-  const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
-  let n = 0;
-  for (const [i, s] of sockets.entries()) {
-    // Keep 200 events in flight per socket until the server dies.
-    const fire = () => {
-      const id = `kill${i}-${n++}`;
-      s.emit("user:event", event(id), (ack) => {
-        if (ack && ack.status === "ok") acked.add(id);
-        if (s.connected) fire();
-      });
-    };
-    for (let k = 0; k < 200; k++) fire();
-  }
-  await new Promise((r) => setTimeout(r, 1500));
-  await server.stop("SIGKILL");
-  for (const s of sockets) s.close();
-  assert.ok(acked.size > 100, `only ${acked.size} acks before the kill`);
-  server = await startServer({ dir });
-  try {
-    const rows = sqliteRows(join(dir, "data", "insightd.db"), 'SELECT event_id FROM "Event"');
-    const stored = new Set(rows.map((r) => r.event_id));
-    assert.equal(stored.size, rows.length);
-    const missing = [...acked].filter((id) => !stored.has(id));
-    assert.deepEqual(missing, []);
-    console.log(`kill -9 (Socket.IO): ${acked.size} acked, ${rows.length} stored, 0 lost`);
-  } finally {
+for (const [dbName, open] of databases) {
+  test(`kill -9 while Socket.IO clients send at full speed: every acked event survives (${dbName})`, async () => {
+    const dir = tempDir();
+    const db = open(dir);
+    let server = await startServer({ dir, env: { BATCH_MAX_EVENTS: "100", ...db.env } });
+    const acked = new Set();
+    const sockets = await Promise.all([0, 1, 2, 3].map(() => connect(server.url, { transports: ["websocket"] })));
+    let n = 0;
+    for (const [i, s] of sockets.entries()) {
+      // Keep 200 events in flight per socket until the server dies.
+      const fire = () => {
+        const id = `kill${i}-${n++}`;
+        s.emit("user:event", event(id), (ack) => {
+          if (ack && ack.status === "ok") acked.add(id);
+          if (s.connected) fire();
+        });
+      };
+      for (let k = 0; k < 200; k++) fire();
+    }
+    await new Promise((r) => setTimeout(r, 1500));
     await server.stop("SIGKILL");
-    cleanup(dir);
-  }
-});
+    for (const s of sockets) s.close();
+    assert.ok(acked.size > 100, `only ${acked.size} acks before the kill`);
+    server = await startServer({ dir, env: db.env });
+    try {
+      const rows = db.rows('SELECT event_id FROM "Event"');
+      const stored = new Set(rows.map((r) => r.event_id));
+      assert.equal(stored.size, rows.length);
+      const missing = [...acked].filter((id) => !stored.has(id));
+      assert.deepEqual(missing, []);
+      const counted = db.rows('SELECT COUNT(*) AS n FROM "Batch" b WHERE event_count <> (SELECT COUNT(*) FROM "Event" e WHERE e.batch_id = b.batch_id)');
+      assert.equal(counted[0].n, 0);
+      console.log(`kill -9 (Socket.IO, ${dbName}): ${acked.size} acked, ${rows.length} stored, 0 lost`);
+    } finally {
+      await server.stop("SIGKILL");
+      db.drop();
+      cleanup(dir);
+    }
+  });
+}
