@@ -483,11 +483,14 @@ class SqlEventStore final : public EventStore {
   static constexpr int kAppendAttempts = 3;
 
   // Adds $2 events to batch $1 and seals it (it is full), in one UPDATE.
-  inline static const std::string kFillAndSeal = fmt::format(
-      "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
-      "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
-      "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
-      to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
+  static const std::string& fill_and_seal_sql() {
+    static const std::string kSql = fmt::format(
+        "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
+        "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
+        "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
+        to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
+    return kSql;
+  }
   // Opens batch $1 unasked: a second open batch fails the unique index.
   static constexpr std::string_view kOpenBatch =
       "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
@@ -552,7 +555,8 @@ class SqlEventStore final : public EventStore {
         continue;
       }
       // Full: one UPDATE adds the events and seals, in this same transaction.
-      if (Status s = c.execute_deferred(kFillAndSeal, {batch->batch_id, added, sql_time(now)});
+      if (Status s =
+              c.execute_deferred(fill_and_seal_sql(), {batch->batch_id, added, sql_time(now)});
           !s) {
         return s.error();
       }
@@ -801,7 +805,7 @@ class SqlEventStore final : public EventStore {
         state = OpenBatchState{id, count};
         continue;
       }
-      if (Status s = c.execute_deferred(kFillAndSeal, {id, added[k], sql_time(now)}); !s) {
+      if (Status s = c.execute_deferred(fill_and_seal_sql(), {id, added[k], sql_time(now)}); !s) {
         return s.error();
       }
       auto sealed = after_seal(c, pool_.dialect(), id, count, SealReason::kSize, policy, now);
