@@ -96,8 +96,9 @@ void EngineSession::handle_get(std::shared_ptr<HttpReply> reply) {
           if (self && self->pending_get_.get() == reply) self->close_with("transport close", true);
         });
       });
-  if (upgrade_ == Upgrade::kProbed)
-    return answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+  // During an upgrade a poll waits for the next noop tick, as on the reference
+  // server: a client that sent "upgrade" together with this poll is turned away
+  // at the upgrade, whichever of the two connections was read first.
   flush_poll();
 }
 
@@ -155,8 +156,9 @@ void EngineSession::on_probe_frame(bool binary, std::string_view data) {
     probe_writing_ = true;
     probe_->write({WsFrame{false, "3probe"}});
     // The client now pauses polling; a poll it still has out must end so that it
-    // can, and polls keep getting noop until "upgrade" arrives.
-    if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+    // can: polls get noop every noop_interval until "upgrade" arrives. The first
+    // comes after an interval too, as from the reference server, so an "upgrade"
+    // sent right behind the probe is read before any noop is sent.
     noop_timer_->start(options_->noop_interval, weak_call(&EngineSession::noop_tick));
     return;
   }
@@ -174,7 +176,12 @@ void EngineSession::noop_tick() {
 void EngineSession::complete_upgrade() {
   upgrade_timer_->cancel();
   noop_timer_->cancel();
-  if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
+  if (pending_get_) {
+    // A client only upgrades once its polls are over: this one came after the
+    // probe, and polling is over for the session.
+    auto late = std::move(pending_get_);
+    late->send(error_answer(400, 3, "Bad request"));
+  }
   transport_ = Transport::kWebSocket;
   ws_ = std::move(probe_);
   ws_writing_ = probe_writing_;
