@@ -7,7 +7,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
+#include <cmath>
 #include <optional>
+#include <vector>
 
 #include "core/ids.h"
 
@@ -100,6 +102,38 @@ bool within_depth(const json::value& v, int levels) {
   return true;
 }
 
+// Whether every string (keys included) is free of NUL and every number is finite:
+// PostgreSQL's jsonb refuses "\u0000", and an infinite double (from 1e400) has
+// no JSON form. Iterative, so hostile nesting costs no stack.
+bool storable_everywhere(const json::value& root) {
+  std::vector<const json::value*> todo{&root};
+  auto clean = [](std::string_view s) { return s.find('\0') == std::string_view::npos; };
+  while (!todo.empty()) {
+    const json::value* v = todo.back();
+    todo.pop_back();
+    switch (v->kind()) {
+      case json::kind::object:
+        for (const auto& member : v->get_object()) {
+          if (!clean(member.key())) return false;
+          todo.push_back(&member.value());
+        }
+        break;
+      case json::kind::array:
+        for (const auto& element : v->get_array()) todo.push_back(&element);
+        break;
+      case json::kind::string:
+        if (!clean(view(v->get_string()))) return false;
+        break;
+      case json::kind::double_:
+        if (!std::isfinite(v->get_double())) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
 // Serialises `v` as compact JSON into `out` (when given), unless that takes more
 // than `limit` bytes; stops as soon as it does, so oversized input costs little.
 bool serialize_within(const json::value& v, size_t limit, std::string* out) {
@@ -139,9 +173,11 @@ std::string rfc3339_message(std::string_view field) {
                      field);
 }
 
-// The range format_timestamp and parse_rfc3339 agree on: years 0000 to 9999.
+// What every store accepts and reads back: years 0001 to 9999 in UTC.
+// PostgreSQL's timestamptz has no year 0 (it would read back as "1 BC"), and
+// format_timestamp writes four digits of year.
 bool is_representable(Timestamp t) {
-  constexpr auto kFirst = date::sys_days(date::year{0} / 1 / 1);
+  constexpr auto kFirst = date::sys_days(date::year{1} / 1 / 1);
   constexpr auto kAfterLast = date::sys_days(date::year{10000} / 1 / 1);
   return t >= kFirst && t < kAfterLast;
 }
@@ -201,12 +237,20 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
     if (!timestamp) {
       return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("timestamp"));
     }
+    if (!is_representable(*timestamp)) {
+      return reject(given_id, event_error::kInvalidTimestamp,
+                    "timestamp must fall in the years 0001-9999 once its offset is applied");
+    }
   }
   std::optional<Timestamp> sent_at;
   if (const json::value* v = obj.if_contains("sentAt"); v != nullptr && !v->is_null()) {
     if (v->is_string()) sent_at = parse_rfc3339(view(v->get_string()));
     if (!sent_at) {
       return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("sentAt"));
+    }
+    if (!is_representable(*sent_at)) {
+      return reject(given_id, event_error::kInvalidTimestamp,
+                    "sentAt must fall in the years 0001-9999 once its offset is applied");
     }
   }
   // Segment's and RudderStack's correction: the client's clock is off by
@@ -215,7 +259,7 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
     *timestamp = received_at - (*sent_at - *timestamp);
     if (!is_representable(*timestamp)) {
       return reject(given_id, event_error::kInvalidTimestamp,
-                    "timestamp corrected by sentAt falls outside the years 0000-9999");
+                    "timestamp corrected by sentAt falls outside the years 0001-9999");
     }
   }
 
@@ -228,6 +272,11 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
       return reject(given_id, event_error::kMetadataTooDeep,
                     fmt::format("metadata must nest objects and arrays at most {} levels deep",
                                 kMaxMetadataDepth));
+    }
+    if (!storable_everywhere(*v)) {
+      return reject(given_id, event_error::kInvalidMetadata,
+                    "metadata strings and keys must not contain NUL (\\u0000) and numbers must "
+                    "be finite");
     }
     metadata_json.clear();
     if (!serialize_within(*v, kMaxMetadataBytes, &metadata_json)) {

@@ -30,6 +30,9 @@ inline constexpr size_t kMaxEventBytes = size_t{32} * 1024;
 // Levels of objects and arrays in metadata, counting the metadata object itself:
 // {} is 1 deep, {"a":[{}]} is 3 deep.
 inline constexpr int kMaxMetadataDepth = 16;
+// Events in one HTTP request or one user:events message (what SDKs expect), so an
+// answer stays proportional to its request.
+inline constexpr size_t kMaxEventsPerRequest = 1'000;
 // A client clock further ahead than this is recorded in NewEvent::clock_skew_ms.
 inline constexpr Millis kMaxFutureSkew = std::chrono::minutes(5);
 
@@ -46,6 +49,10 @@ inline constexpr std::string_view kInvalidMetadata = "invalid_metadata";
 inline constexpr std::string_view kMetadataTooLarge = "metadata_too_large";
 inline constexpr std::string_view kMetadataTooDeep = "metadata_too_deep";
 inline constexpr std::string_view kEventTooLarge = "event_too_large";
+// Passed validation but the database refused it (isolated in the group commit).
+inline constexpr std::string_view kNotStorable = "not_storable";
+// More events in one request or message than kMaxEventsPerRequest.
+inline constexpr std::string_view kTooManyEvents = "too_many_events";
 }  // namespace event_error
 
 // Why an event was refused, in the shape of the `event:error` payload.

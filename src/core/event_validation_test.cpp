@@ -675,5 +675,35 @@ TEST(ValidateEvent, EveryRejectionHasAMessage) {
   }
 }
 
+// Regression: "9999-12-31T23:59:59.000-23:59" was accepted as year 10000, which the
+// stores wrote and then could not read back (a worker aborted the process).
+TEST(ValidateEvent, TimestampsOutsideYears1To9999AfterTheirOffsetAreRefused) {
+  for (const char* bad :
+       {"9999-12-31T23:59:59.000-23:59", "0001-01-01T00:30:00+01:00", "0000-06-01T00:00:00Z"}) {
+    for (const char* field : {"timestamp", "sentAt"}) {
+      const auto v = check(with(field, json_string(bad)));
+      ASSERT_FALSE(v) << field << " " << bad;
+      EXPECT_EQ(v.rejection().code, "invalid_timestamp") << bad;
+    }
+  }
+  EXPECT_EQ(code_of(with("timestamp", R"("0001-01-01T00:00:00Z")")), "ok");
+  EXPECT_EQ(code_of(with("timestamp", R"("9999-12-31T23:59:59.999Z")")), "ok");
+  EXPECT_EQ(code_of(with("timestamp", R"("9999-12-31T23:59:59.000+23:59")")), "ok");
+}
+
+// Regression: PostgreSQL's jsonb refuses \u0000 and JSON has no infinity; such
+// metadata passed validation and failed every event committed with it.
+TEST(ValidateEvent, MetadataWithNulOrNonFiniteNumbersIsRefused) {
+  for (const char* bad :
+       {R"({"a":"x\u0000y"})", R"({"a\u0000":1})", R"({"n":1e400})", R"({"n":-1e400})",
+        R"({"deep":[{"k":["\u0000"]}]})", R"({"deep":[[1e999]]})"}) {
+    const auto v = check(with("metadata", bad));
+    ASSERT_FALSE(v) << bad;
+    EXPECT_EQ(v.rejection().code, "invalid_metadata") << bad;
+    EXPECT_TRUE(v.rejection().event_id.empty());
+  }
+  EXPECT_EQ(code_of(with("metadata", R"({"n":1e308,"m":-1.5e-300,"s":"\u0001 ok"})")), "ok");
+}
+
 }  // namespace
 }  // namespace insightd

@@ -1,5 +1,6 @@
 #include "ingest/group_commit_writer.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <optional>
@@ -29,6 +30,7 @@ void GroupCommitWriter::start() {
   writer_done_ = false;
   answerer_ = std::thread([this] { answer_loop(); });
   thread_ = std::thread([this] { run(); });
+  watchdog_ = std::thread([this] { watchdog_loop(); });
 }
 
 void GroupCommitWriter::stop() {
@@ -38,6 +40,8 @@ void GroupCommitWriter::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  watchdog_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   if (thread_.joinable()) thread_.join();
   {
     std::lock_guard lock(answer_mu_);
@@ -55,7 +59,7 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
       return false;
     }
     queued_events_ += events.size();
-    queue_.push_back({std::move(events), std::move(done)});
+    queue_.push_back({std::move(events), std::move(done), std::chrono::steady_clock::now()});
   }
   cv_.notify_one();
   return true;
@@ -64,6 +68,49 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
 size_t GroupCommitWriter::queue_depth() const {
   std::lock_guard lock(mu_);
   return queued_events_;
+}
+
+Millis GroupCommitWriter::commit_running_for() const {
+  std::lock_guard lock(inflight_mu_);
+  if (inflight_ == nullptr) return Millis(0);
+  return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - inflight_since_);
+}
+
+void GroupCommitWriter::watchdog_loop() {
+  const Error late = make_error(ErrorCode::kUnavailable,
+                                fmt::format("no commit within {} ms: the database is not answering",
+                                            options_.commit_timeout.count()));
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    watchdog_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stopping_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto too_old = now - options_.commit_timeout;
+    std::vector<Submission> expired;
+    while (!queue_.empty() && queue_.front().queued_at < too_old) {
+      queued_events_ -= queue_.front().events.size();
+      expired.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    size_t told = expired.size();
+    {
+      std::lock_guard inflight(inflight_mu_);
+      if (inflight_ != nullptr && !inflight_answered_ && inflight_since_ < too_old) {
+        inflight_answered_ = true;
+        for (auto& sub : *inflight_) sub.done(late);
+        told += inflight_->size();
+      }
+    }
+    for (auto& sub : expired) sub.done(late);
+    if (told > 0) {
+      if (auto left_out = late_log_.admit()) {
+        spdlog::warn("[Ingest] No commit within {} ms: told {} waiting submission(s) to retry{}",
+                     options_.commit_timeout.count(), told, late_log_.suffix(*left_out));
+      }
+    }
+    lock.lock();
+  }
 }
 
 void GroupCommitWriter::run() {
@@ -83,8 +130,21 @@ void GroupCommitWriter::run() {
       }
       queued_events_ -= taken;
     }
-    Committed done = commit(std::move(group));
+    Committed done;
+    done.group = std::move(group);
     group.clear();
+    {
+      std::lock_guard inflight(inflight_mu_);
+      inflight_ = &done.group;
+      inflight_since_ = std::chrono::steady_clock::now();
+      inflight_answered_ = false;
+    }
+    commit(done);
+    {
+      std::lock_guard inflight(inflight_mu_);
+      inflight_ = nullptr;
+      done.answered_early = inflight_answered_;
+    }
     {
       std::unique_lock lock(answer_mu_);
       answer_cv_.wait(lock, [this] { return unanswered_.size() < kMaxUnanswered; });
@@ -94,24 +154,57 @@ void GroupCommitWriter::run() {
   }
 }
 
-GroupCommitWriter::Committed GroupCommitWriter::commit(std::vector<Submission> group) {
-  std::vector<NewEvent> all;
-  size_t total = 0;
-  for (const auto& s : group) total += s.events.size();
-  all.reserve(total);
-  for (auto& s : group) {
-    for (auto& e : s.events) all.push_back(std::move(e));
-  }
+Result<store::AppendOutcome> GroupCommitWriter::append(std::span<const NewEvent> events) {
   const auto started = std::chrono::steady_clock::now();
-  auto outcome = events_.append(all, options_.policy, clock_.now());
+  Result<store::AppendOutcome> outcome = make_error(ErrorCode::kInternal, "not run");
+  try {
+    outcome = events_.append(events, options_.policy, clock_.now());
+  } catch (const std::exception& e) {
+    // A bug or an unreadable row: fail this commit, never the writer thread.
+    outcome = make_error(ErrorCode::kInternal, std::string("append threw: ") + e.what());
+  }
   const auto took = std::chrono::steady_clock::now() - started;
   if (metrics_ != nullptr) {
     metrics_->record_commit(outcome ? std::optional(outcome->path) : std::nullopt, took);
   }
-  spdlog::debug("[Ingest] Committed {} events from {} submissions in {} us ({})", all.size(),
-                group.size(), std::chrono::duration_cast<std::chrono::microseconds>(took).count(),
+  spdlog::debug("[Ingest] Committed {} events in {} us ({})", events.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(took).count(),
                 outcome ? store::to_string(outcome->path) : "failed");
-  return Committed{std::move(group), std::move(all), std::move(outcome)};
+  return outcome;
+}
+
+void GroupCommitWriter::commit(Committed& c) {
+  size_t total = 0;
+  for (const auto& s : c.group) total += s.events.size();
+  c.events.reserve(total);
+  std::vector<size_t> offsets;  // offsets[i]: first event of submission i; offsets[n] = total
+  offsets.reserve(c.group.size() + 1);
+  for (auto& s : c.group) {
+    offsets.push_back(c.events.size());
+    for (auto& e : s.events) c.events.push_back(std::move(e));
+  }
+  offsets.push_back(c.events.size());
+  auto outcome = append(c.events);
+  commit_isolating(c, offsets, 0, c.group.size(), std::move(outcome));
+}
+
+void GroupCommitWriter::commit_isolating(Committed& c, const std::vector<size_t>& offsets,
+                                         size_t first, size_t count,
+                                         Result<store::AppendOutcome> tried) {
+  const size_t from = offsets[first];
+  const size_t to = offsets[first + count];
+  const bool data_refused = !tried && !is_retryable(tried.code());
+  if (!data_refused || count == 1) {
+    c.pieces.push_back(Piece{first, count, from, to - from, std::move(tried)});
+    return;
+  }
+  // Nothing of the failed commit was stored: retry each half on its own.
+  const size_t half = count / 2;
+  const std::span<const NewEvent> all(c.events);
+  auto left = append(all.subspan(from, offsets[first + half] - from));
+  commit_isolating(c, offsets, first, half, std::move(left));
+  auto right = append(all.subspan(offsets[first + half], to - offsets[first + half]));
+  commit_isolating(c, offsets, first + half, count - half, std::move(right));
 }
 
 void GroupCommitWriter::answer_loop() {
@@ -130,17 +223,40 @@ void GroupCommitWriter::answer_loop() {
 }
 
 void GroupCommitWriter::answer(Committed& done) {
-  auto& group = done.group;
-  auto& outcome = done.outcome;
+  for (Piece& piece : done.pieces) {
+    try {
+      answer_piece(done, piece);
+    } catch (const std::exception& e) {
+      // A callback that throws is a bug; it must not take the answering thread down.
+      spdlog::error("[Ingest] Answering a commit threw: {}", e.what());
+    }
+  }
+}
+
+void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
+  auto& outcome = piece.outcome;
   if (!outcome) {
-    spdlog::warn("[Ingest] Commit of {} events failed: {}", done.events.size(),
-                 outcome.error().message);
-    for (auto& s : group) s.done(outcome.error());
+    if (is_retryable(outcome.code())) {
+      if (auto left_out = failure_log_.admit()) {
+        spdlog::warn("[Ingest] Commit of {} events failed: {}{}", piece.event_count,
+                     outcome.error().message, failure_log_.suffix(*left_out));
+      }
+    } else {
+      spdlog::warn("[Ingest] The database refused {} events of one submission: {}",
+                   piece.event_count, outcome.error().message);
+    }
+    if (done.answered_early) return;
+    for (size_t i = piece.first; i < piece.first + piece.count; ++i) {
+      done.group[i].done(outcome.error());
+    }
     return;
   }
-  // Hand each submitter its slice of the results, in its own order.
+  // Hand each submitter its slice of the results, in its own order (unless the
+  // watchdog already told them to retry: what was stored stays, and comes back
+  // as "duplicate" when they do).
   size_t offset = 0;
-  for (auto& s : group) {
+  for (size_t i = piece.first; i < piece.first + piece.count && !done.answered_early; ++i) {
+    auto& s = done.group[i];
     const size_t n = s.events.size();
     std::vector<store::AppendResult> mine(
         outcome->results.begin() + static_cast<std::ptrdiff_t>(offset),
@@ -157,10 +273,11 @@ void GroupCommitWriter::answer(Committed& done) {
   }
   if (live_ != nullptr) {
     std::vector<StoredEvent> fresh;
-    fresh.reserve(done.events.size());
-    for (size_t i = 0; i < done.events.size(); ++i) {
+    fresh.reserve(piece.event_count);
+    for (size_t i = 0; i < piece.event_count; ++i) {
       const auto& r = outcome->results[i];
-      if (!r.duplicate) fresh.push_back({std::move(done.events[i]), r.batch_id});
+      if (!r.duplicate)
+        fresh.push_back({std::move(done.events[piece.first_event + i]), r.batch_id});
     }
     live_->publish(fresh);
   }

@@ -10,12 +10,14 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "core/result.h"
 #include "core/time.h"
 #include "ingest/live_hub.h"
+#include "obs/log_throttle.h"
 #include "store/store.h"
 
 namespace insightd::ingest {
@@ -26,6 +28,10 @@ struct WriterOptions {
   size_t queue_capacity_events = 50'000;  // events waiting, over all submitters
   size_t max_events_per_commit = 4'000;
   store::BatchPolicy policy;
+  // The longest a submission waits for its answer, queued or in a commit. Past it
+  // the submitter hears kUnavailable ("retry") at once; a commit still running
+  // then may yet store the events, which eventIds make harmless to send again.
+  Millis commit_timeout{5'000};
 };
 
 class GroupCommitWriter {
@@ -52,23 +58,47 @@ class GroupCommitWriter {
   bool submit(std::vector<NewEvent> events, Done done);
 
   size_t queue_depth() const;
+  // How long the commit in progress has been running (zero when none is): a
+  // database that stopped answering shows here first (readiness uses it).
+  Millis commit_running_for() const;
   const WriterOptions& options() const { return options_; }
 
  private:
   struct Submission {
     std::vector<NewEvent> events;
     Done done;
+    std::chrono::steady_clock::time_point queued_at;
   };
 
-  // A finished commit waiting to be answered.
-  struct Committed {
-    std::vector<Submission> group;
-    std::vector<NewEvent> events;  // every event of the group, in order
+  // One transaction's result for the submissions [first, first + count) of a group.
+  struct Piece {
+    size_t first = 0;
+    size_t count = 0;
+    size_t first_event = 0;  // offset of the piece's events in Committed::events
+    size_t event_count = 0;
     Result<store::AppendOutcome> outcome;
   };
 
+  // A finished commit waiting to be answered: normally one piece; several when a
+  // commit failed for a reason tied to its data and was split to find the culprit.
+  struct Committed {
+    std::vector<Submission> group;
+    std::vector<NewEvent> events;  // every event of the group, in order
+    std::vector<Piece> pieces;     // in submission order, covering the whole group
+    bool answered_early = false;   // the watchdog already told every submitter to retry
+  };
+
   void run();
-  Committed commit(std::vector<Submission> group);
+  void commit(Committed& c);
+  // Every 100 ms: answers submissions that waited past commit_timeout.
+  void watchdog_loop();
+  Result<store::AppendOutcome> append(std::span<const NewEvent> events);
+  // Commits submissions [first, first + count), splitting in halves while a
+  // commit fails for a reason that is not the connection's, so that only the
+  // submission holding an event the database refuses is refused.
+  void commit_isolating(Committed& c, const std::vector<size_t>& offsets, size_t first,
+                        size_t count, Result<store::AppendOutcome> tried);
+  void answer_piece(Committed& done, Piece& piece);
   void answer_loop();
   void answer(Committed& done);
 
@@ -90,6 +120,17 @@ class GroupCommitWriter {
   // The writer hands each finished commit to a second thread that answers the
   // submitters, so the next commit starts while the acks go out. At most
   // kMaxUnanswered wait: a slow answerer slows the writer, never piles up.
+  // The group being committed, for the watchdog; guarded by inflight_mu_.
+  mutable std::mutex inflight_mu_;
+  std::vector<Submission>* inflight_ = nullptr;
+  std::chrono::steady_clock::time_point inflight_since_;
+  bool inflight_answered_ = false;
+  std::condition_variable watchdog_cv_;  // with mu_: wakes the watchdog to stop
+  std::thread watchdog_;
+  // During an outage every commit fails alike: say so once per 10 s, with a count.
+  obs::LogThrottle failure_log_;
+  obs::LogThrottle late_log_;
+
   static constexpr size_t kMaxUnanswered = 4;
   std::mutex answer_mu_;
   std::condition_variable answer_cv_;

@@ -30,12 +30,18 @@ class GatedEventStore final : public store::EventStore {
   std::shared_future<void> opened = gate.get_future().share();
   std::atomic<int> appends{0};
   bool fail = false;
+  std::string poison;  // an event id the "database" refuses, failing its whole commit
 
   Result<store::AppendOutcome> append(std::span<const NewEvent> events, const store::BatchPolicy&,
                                       Timestamp now) override {
     ++appends;
     opened.wait();
     if (fail) return make_error(ErrorCode::kUnavailable, "database down");
+    for (const auto& e : events) {
+      if (!poison.empty() && e.event_id == poison) {
+        return make_error(ErrorCode::kInternal, "invalid input syntax for type json");
+      }
+    }
     store::AppendOutcome out;
     for (const auto& e : events) out.results.push_back({e.event_id, false, "batch_x", now});
     return out;
@@ -132,6 +138,64 @@ TEST(GroupCommitWriter, ADatabaseFailureReachesEverySubmitter) {
     code.set_value(r ? ErrorCode::kInternal : r.code());
   }));
   EXPECT_EQ(code.get_future().get(), ErrorCode::kUnavailable);
+}
+
+// Regression: one event the database refuses failed every event committed with
+// it (16.7 % of innocent requests got 503 while poison was being sent).
+TEST(GroupCommitWriter, AnEventTheDatabaseRefusesFailsOnlyItsOwnSubmission) {
+  GatedEventStore store;
+  store.poison = "bad";
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();  // the gate holds the first commit, so the rest queue up as one group
+  constexpr int kSubmissions = 9;
+  std::vector<std::promise<Result<std::vector<store::AppendResult>>>> answers(kSubmissions);
+  for (int i = 0; i < kSubmissions; ++i) {
+    std::vector<NewEvent> events{event(fmt::format("e{}", i))};
+    if (i == 5) events.push_back(event("bad"));
+    ASSERT_TRUE(writer.submit(events, [&answers, i](Result<std::vector<store::AppendResult>> r) {
+      answers[i].set_value(std::move(r));
+    }));
+  }
+  store.gate.set_value();
+  for (int i = 0; i < kSubmissions; ++i) {
+    auto r = answers[i].get_future().get();
+    if (i == 5) {
+      ASSERT_FALSE(r);
+      EXPECT_FALSE(is_retryable(r.code())) << "poison must not be told to retry";
+    } else {
+      ASSERT_TRUE(r) << "innocent submission " << i << ": " << r.error().message;
+      EXPECT_EQ(r->at(0).event_id, fmt::format("e{}", i));
+    }
+  }
+  writer.stop();
+}
+
+TEST(GroupCommitWriter, ADatabaseThatStopsAnsweringGetsRetryableAnswersWithinTheTimeout) {
+  GatedEventStore store;  // the gate stays shut: the commit hangs like a stopped server
+  GroupCommitWriter writer(store, SystemClock::instance(),
+                           WriterOptions{.commit_timeout = std::chrono::milliseconds(300)}, nullptr,
+                           nullptr);
+  writer.start();
+  std::promise<Result<std::vector<store::AppendResult>>> in_commit, queued;
+  ASSERT_TRUE(writer.submit({event("a")}, [&](auto r) { in_commit.set_value(std::move(r)); }));
+  while (store.appends.load() == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(writer.submit({event("b")}, [&](auto r) { queued.set_value(std::move(r)); }));
+  const auto started = std::chrono::steady_clock::now();
+  auto first = in_commit.get_future();
+  auto second = queued.get_future();
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_FALSE(a);
+  ASSERT_FALSE(b);
+  EXPECT_TRUE(is_retryable(a.code()));
+  EXPECT_TRUE(is_retryable(b.code()));
+  EXPECT_GE(writer.commit_running_for(), std::chrono::milliseconds(300));
+  store.gate.set_value();  // the database answers again: the late commit is not answered twice
+  writer.stop();
+  EXPECT_EQ(writer.commit_running_for(), std::chrono::milliseconds(0));
 }
 
 }  // namespace

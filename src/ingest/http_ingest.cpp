@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <future>
 
@@ -76,6 +77,21 @@ net::Response handle(const net::Request& req, IngestService& service,
     return respond(net::error_response(http::status::bad_request, "invalid_body",
                                        "the request holds no events"));
   }
+  // Bounds what one request makes the server answer: one result per event.
+  if (events.size() > kMaxEventsPerRequest) {
+    return respond(net::error_response(
+        http::status::payload_too_large, event_error::kTooManyEvents,
+        fmt::format("the request holds {} events; at most {} are taken per request; nothing "
+                    "was stored",
+                    events.size(), kMaxEventsPerRequest)));
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!events[i].is_object()) {
+      return respond(net::error_response(
+          http::status::bad_request, "invalid_body",
+          fmt::format("element {} is not an event (a JSON object); nothing was stored", i)));
+    }
+  }
   // An oversized event refuses the whole request, so nothing is half-stored.
   for (size_t i = 0; i < events.size(); ++i) {
     const size_t size = boost::json::serialize(events[i]).size();
@@ -95,6 +111,8 @@ net::Response handle(const net::Request& req, IngestService& service,
   const std::vector<EventOutcome> outcomes = future.get();
   size_t ok = 0, duplicates = 0, rejected = 0, unavailable = 0;
   boost::json::array results;
+  results.reserve(outcomes.size());
+  std::vector<std::string_view> explained;  // codes whose message was already given once
   for (const auto& o : outcomes) {
     switch (o.status) {
       case EventStatus::kOk:
@@ -110,7 +128,16 @@ net::Response handle(const net::Request& req, IngestService& service,
         ++unavailable;
         break;
     }
-    results.push_back(o.to_json());
+    boost::json::object item = o.to_json();
+    if (o.status == EventStatus::kRejected || o.status == EventStatus::kUnavailable) {
+      // A message is said once per code, so the answer stays proportional to the request.
+      if (std::find(explained.begin(), explained.end(), o.code) != explained.end()) {
+        item.erase("message");
+      } else {
+        explained.push_back(o.code);
+      }
+    }
+    results.push_back(std::move(item));
   }
   boost::json::object answer{{"accepted", ok},
                              {"duplicates", duplicates},

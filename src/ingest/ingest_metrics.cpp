@@ -7,7 +7,7 @@
 namespace insightd::ingest {
 namespace {
 
-constexpr std::array<std::string_view, 13> kKnownCodes{event_error::kInvalidJson,
+constexpr std::array<std::string_view, 15> kKnownCodes{event_error::kInvalidJson,
                                                        event_error::kInvalidEvent,
                                                        event_error::kInvalidEventType,
                                                        event_error::kInvalidEventId,
@@ -18,6 +18,8 @@ constexpr std::array<std::string_view, 13> kKnownCodes{event_error::kInvalidJson
                                                        event_error::kMetadataTooLarge,
                                                        event_error::kMetadataTooDeep,
                                                        event_error::kEventTooLarge,
+                                                       event_error::kNotStorable,
+                                                       event_error::kTooManyEvents,
                                                        "overloaded",
                                                        "unavailable"};
 constexpr std::string_view kOtherCode = "other";

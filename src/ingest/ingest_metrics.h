@@ -42,7 +42,7 @@ class IngestMetrics {
   static std::span<const std::string_view> known_codes();
 
  private:
-  static constexpr size_t kCodes = 14;  // known_codes() and "other", last
+  static constexpr size_t kCodes = 16;  // known_codes() and "other", last
 
   struct Door {
     obs::Counter* ok = nullptr;

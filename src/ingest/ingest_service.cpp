@@ -92,6 +92,14 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
                  handed_over](Result<std::vector<store::AppendResult>> result) mutable {
     for (size_t k = 0; k < slots.size(); ++k) {
       EventOutcome& out = (*outcomes)[slots[k]];
+      if (!result && !is_retryable(result.code())) {
+        // The writer isolated this submission: the database refuses its data.
+        out.status = EventStatus::kRejected;
+        out.code = event_error::kNotStorable;
+        out.message =
+            "the database refused this request's events; sending them again will not help";
+        continue;
+      }
       if (!result) {
         out.status = EventStatus::kUnavailable;
         out.code = "unavailable";

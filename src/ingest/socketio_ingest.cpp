@@ -1,6 +1,10 @@
 #include "ingest/socketio_ingest.h"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
+
+#include "core/event_validation.h"
 
 namespace insightd::ingest {
 namespace {
@@ -28,8 +32,9 @@ boost::json::object answer(const Socket& socket, const EventOutcome& o) {
   return body;
 }
 
-void reject_payload(const Socket& socket, const Ack& ack, std::string_view message) {
-  boost::json::object body{{"eventId", ""}, {"code", "invalid_event"}, {"message", message}};
+void reject_payload(const Socket& socket, const Ack& ack, std::string_view message,
+                    std::string_view code = event_error::kInvalidEvent) {
+  boost::json::object body{{"eventId", ""}, {"code", code}, {"message", message}};
   socket.emit("event:error", Payload(boost::json::array{body}));
   if (ack) ack(Payload(boost::json::array{body}));
 }
@@ -60,6 +65,16 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
             return;
           }
           const boost::json::array& events = args.values[0].as_array();
+          if (events.size() > kMaxEventsPerRequest) {
+            // One error for the message: answers stay proportional to what was sent.
+            service.record_rejected(Transport::kSocketIo, event_error::kTooManyEvents);
+            reject_payload(socket, ack,
+                           fmt::format("user:events holds {} events; at most {} are taken per "
+                                       "message; nothing was stored",
+                                       events.size(), kMaxEventsPerRequest),
+                           event_error::kTooManyEvents);
+            return;
+          }
           service.ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
                          [socket, ack](std::vector<EventOutcome> outcomes) {
                            boost::json::array all;

@@ -93,9 +93,16 @@ void JobWorker::dispatch_loop() {
   while (!stopping_) {
     wake_pending_ = false;
     lock.unlock();
-    const bool drained = !claim_round();
-    heartbeat_due();
-    const auto until = next_wake(drained);
+    auto until = std::chrono::steady_clock::now() + kErrorRetry;
+    try {
+      const bool drained = !claim_round();
+      heartbeat_due();
+      until = next_wake(drained);
+    } catch (const std::exception& e) {
+      // An unreadable job row must not end the process; try again shortly.
+      spdlog::error("[Worker] Claiming jobs threw: {}; retrying in {} ms", e.what(),
+                    kErrorRetry.count());
+    }
     lock.lock();
     const size_t slots = std::max<size_t>(options_.concurrency, 1);
     auto slot_freed = [&] { return saturated_ && held_.size() < slots; };
@@ -214,8 +221,22 @@ void JobWorker::execute_loop() {
     if (it == held_.end()) continue;
     const Job job = it->second.job;
     lock.unlock();
-    JobOutcome outcome = handler_.run(job);
-    finish(job, std::move(outcome));
+    // Nothing a job does may end the process: an exception (an unreadable row,
+    // a bug) fails this attempt, which retries and dead-letters as usual.
+    JobOutcome outcome = JobFailed{"not run", std::nullopt};
+    try {
+      outcome = handler_.run(job);
+    } catch (const std::exception& e) {
+      outcome = JobFailed{std::string("the job threw: ") + e.what(), std::nullopt};
+    }
+    try {
+      finish(job, std::move(outcome));
+    } catch (const std::exception& e) {
+      spdlog::error(
+          "[Worker] Job {}: recording its outcome threw: {}; the lease will expire and "
+          "recovery retries it",
+          job.job_id, e.what());
+    }
     lock.lock();
     held_.erase(id);
     if (stopping_) idle_cv_.notify_all();

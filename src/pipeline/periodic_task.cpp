@@ -1,5 +1,7 @@
 #include "pipeline/periodic_task.h"
 
+#include <spdlog/spdlog.h>
+
 namespace insightd::pipeline {
 
 PeriodicTask::PeriodicTask(Millis every, std::function<void()> run)
@@ -17,7 +19,12 @@ void PeriodicTask::start() {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();
-      run_();
+      try {
+        run_();
+      } catch (const std::exception& e) {
+        // A periodic task (sealer, recovery) that throws tries again next period.
+        spdlog::error("[Periodic] A periodic task threw: {}", e.what());
+      }
       lock.lock();
       cv_.wait_for(lock, every_, [this] { return stopping_; });
     }

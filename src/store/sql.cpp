@@ -130,7 +130,13 @@ Status ConnectionPool::in_transaction(TxMode mode,
   if (!conn) return conn.error();
   SqlConnection& c = **conn;
   if (Status s = c.begin(mode); !s) return s;
-  Status result = fn(c);
+  Status result;
+  try {
+    result = fn(c);
+  } catch (const std::exception& e) {
+    c.rollback();  // never hand back a connection with a transaction open
+    return make_error(ErrorCode::kInternal, std::string("transaction failed: ") + e.what());
+  }
   if (!result) {
     c.rollback();
     return result;

@@ -167,7 +167,15 @@ Result<T> ConnectionPool::in_transaction(TxMode mode,
   if (!conn) return conn.error();
   SqlConnection& c = **conn;
   if (Status s = c.begin(mode); !s) return s.error();
-  Result<T> result = fn(c);
+  Result<T> result = make_error(ErrorCode::kInternal, "not run");
+  try {
+    result = fn(c);
+  } catch (const std::exception& e) {
+    // A row that cannot be read (or a bug): the transaction must not stay open
+    // on a connection that goes back to the pool.
+    c.rollback();
+    return make_error(ErrorCode::kInternal, std::string("transaction failed: ") + e.what());
+  }
   if (!result) {
     c.rollback();
     return result;
