@@ -19,9 +19,12 @@
 //
 // Writes never interleave: every byte, the caller's and Beast's own (the 101
 // answer, pongs, the close frame), passes through the one pending buffer in the
-// order it was written. The buffer is bounded by the owner, which appends one
-// burst and waits for on_drained before the next; Beast's own writes are a few
-// bytes each. After a socket error every later write completes with that error.
+// order it was written. The owner appends one burst and waits for on_drained
+// before the next; Beast's own writes (pongs above all) are not paced by anyone,
+// so set_limits() bounds the bytes waiting and how long one socket write may
+// take: past either the stream fails with an error and closes the socket, which
+// ends the connection (a client that sends pings and never reads). After a socket
+// error every later write completes with that error.
 //
 // Not thread-safe: use it on one strand, like the stream it wraps.
 #pragma once
@@ -31,12 +34,16 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/role.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 #include <boost/system/error_code.hpp>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +63,13 @@ class CoalescingStream {
       : state_(std::make_shared<State>(std::forward<Args>(args)...)) {}
 
   executor_type get_executor() noexcept { return state_->next.get_executor(); }
+
+  // Bytes that may wait to be sent (0: no bound), and how long one socket write may
+  // take (zero: no deadline). Over either, the stream fails and closes the socket.
+  void set_limits(std::size_t max_buffered, std::chrono::milliseconds write_timeout) {
+    state_->max_buffered = max_buffered;
+    state_->write_timeout = write_timeout;
+  }
   NextLayer& next_layer() noexcept { return state_->next; }
   const NextLayer& next_layer() const noexcept { return state_->next; }
 
@@ -96,13 +110,18 @@ class CoalescingStream {
           boost::system::error_code ec = state_->failed;
           std::size_t n = 0;
           if (!ec) {
-            for (auto it = boost::asio::buffer_sequence_begin(bufs);
-                 it != boost::asio::buffer_sequence_end(bufs); ++it) {
-              boost::asio::const_buffer b(*it);
-              state_->pending.append(static_cast<const char*>(b.data()), b.size());
-              n += b.size();
+            const std::size_t size = boost::asio::buffer_size(bufs);
+            if (!admit(state_, size)) {
+              ec = state_->failed;
+            } else {
+              for (auto it = boost::asio::buffer_sequence_begin(bufs);
+                   it != boost::asio::buffer_sequence_end(bufs); ++it) {
+                boost::asio::const_buffer b(*it);
+                state_->pending.append(static_cast<const char*>(b.data()), b.size());
+                n += b.size();
+              }
+              kick();
             }
-            kick();
           }
           // Completion handlers never run inside the initiating call.
           boost::asio::post(get_executor(),
@@ -114,12 +133,12 @@ class CoalescingStream {
   // Adds bytes to send; they leave with the next socket write. Ignored once the
   // socket failed.
   void append(std::string_view bytes) {
-    if (state_->failed) return;
+    if (!admit(state_, bytes.size())) return;
     state_->pending.append(bytes);
     kick();
   }
   void append(std::string&& bytes) {
-    if (state_->failed) return;
+    if (!admit(state_, bytes.size())) return;
     if (state_->pending.empty()) {
       state_->pending = std::move(bytes);
     } else {
@@ -189,7 +208,37 @@ class CoalescingStream {
     bool writing = false;
     boost::system::error_code failed;
     std::vector<std::unique_ptr<WaiterBase>> waiters;
+    std::size_t max_buffered = 0;
+    std::chrono::milliseconds write_timeout{0};
+    std::unique_ptr<boost::asio::steady_timer> deadline;  // made at the first timed write
+    std::uint64_t write_generation = 0;                   // which write the deadline is for
   };
+
+  // Whether `size` more bytes may wait; if not, fails the stream (see set_limits).
+  static bool admit(const std::shared_ptr<State>& state, std::size_t size) {
+    if (state->failed) return false;
+    const std::size_t waiting = state->pending.size() + state->in_flight.size();
+    if (state->max_buffered == 0 || waiting + size <= state->max_buffered) return true;
+    fail(state, boost::asio::error::no_buffer_space);
+    return false;
+  }
+
+  // Gives up on the connection: drops what waits and closes the socket, so the
+  // pending write and read complete with an error and the owner tears down.
+  static void fail(const std::shared_ptr<State>& state, boost::system::error_code ec) {
+    if (state->failed) return;
+    state->failed = ec;
+    state->pending.clear();
+    boost::system::error_code ignored;
+    boost::beast::get_lowest_layer(state->next).socket().close(ignored);
+    if (!state->writing) complete_waiters(state);
+  }
+
+  static void complete_waiters(const std::shared_ptr<State>& state) {
+    auto waiters = std::move(state->waiters);
+    state->waiters.clear();
+    for (auto& w : waiters) w->complete(state->failed);
+  }
 
   static constexpr std::size_t kReadChunk = 16 * 1024;
 
@@ -211,19 +260,31 @@ class CoalescingStream {
     if (state->writing || state->failed || state->pending.empty()) return;
     state->writing = true;
     std::swap(state->pending, state->in_flight);
+    const std::uint64_t generation = ++state->write_generation;
+    if (state->write_timeout.count() > 0) {
+      if (!state->deadline) {
+        state->deadline = std::make_unique<boost::asio::steady_timer>(state->next.get_executor());
+      }
+      state->deadline->expires_after(state->write_timeout);
+      state->deadline->async_wait([state, generation](boost::system::error_code ec) {
+        // A peer that reads nothing for this long is gone or hostile.
+        if (!ec && state->writing && state->write_generation == generation) {
+          fail(state, boost::asio::error::timed_out);
+        }
+      });
+    }
     boost::asio::async_write(state->next, boost::asio::buffer(state->in_flight),
                              [state](boost::system::error_code ec, std::size_t) {
                                state->writing = false;
                                state->in_flight.clear();
-                               if (ec) {
+                               if (state->deadline) state->deadline->cancel();
+                               if (ec && !state->failed) {
                                  state->failed = ec;
                                  state->pending.clear();
                                }
                                start_write(state);
                                if (!state->writing && (state->pending.empty() || state->failed)) {
-                                 auto waiters = std::move(state->waiters);
-                                 state->waiters.clear();
-                                 for (auto& w : waiters) w->complete(state->failed);
+                                 complete_waiters(state);
                                }
                              });
   }

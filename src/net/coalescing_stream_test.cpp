@@ -226,5 +226,39 @@ TEST(CoalescingStream, WritesToAVanishedPeerReportTheErrorAndNothingIsKept) {
   EXPECT_EQ(server.send({"late"}, false), ec);
 }
 
+// Regression: a client that sent pings and never read grew the server's outgoing
+// buffer without bound (512 MiB of pings: 4.7 GB RSS).
+TEST(CoalescingStream, BytesBeyondTheBoundFailTheStreamAndCloseTheSocket) {
+  Server server;
+  Client client(server.port());  // connected, and never reads
+  server.wait_accepted();
+  server.on_thread(
+      [](ServerWs& ws) { ws.next_layer().set_limits(1 << 20, std::chrono::milliseconds(0)); });
+  std::promise<boost::system::error_code> drained;
+  server.on_thread([&](ServerWs& ws) {
+    // Far more than the kernel's socket buffers take: the rest has to wait here.
+    for (int i = 0; i < 128; ++i) ws.next_layer().append(std::string(256 * 1024, 'x'));
+    ws.next_layer().on_drained([&](boost::system::error_code ec) { drained.set_value(ec); });
+  });
+  auto result = drained.get_future();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(result.get(), boost::asio::error::no_buffer_space);
+  size_t buffered = 1;
+  server.on_thread([&](ServerWs& ws) { buffered = ws.next_layer().buffered(); });
+  EXPECT_EQ(buffered, 0u) << "nothing is kept for a connection that was given up";
+}
+
+TEST(CoalescingStream, AWriteThatWaitsPastTheDeadlineFailsTheStream) {
+  Server server;
+  Client client(server.port());  // never reads: the kernel's buffers fill, the write waits
+  server.wait_accepted();
+  server.on_thread(
+      [](ServerWs& ws) { ws.next_layer().set_limits(0, std::chrono::milliseconds(200)); });
+  const auto started = std::chrono::steady_clock::now();
+  const auto ec = server.send({std::string(32 << 20, 'x')}, true);
+  EXPECT_EQ(ec, boost::asio::error::timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
 }  // namespace
 }  // namespace insightd::net

@@ -50,18 +50,26 @@ constexpr size_t kIdleReadBytes = 1024;
 constexpr std::chrono::milliseconds kLingerTimeout{2000};
 constexpr size_t kMaxLingerBytes = 4 * 1024 * 1024;
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Bytes the read buffer may hold beyond a request header: a body passes through
+// it in reads of at most 64 KiB, but Beast 1.81 keeps a chunk-size line, chunk
+// extensions and trailers whole in it, with no limit of its own.
+constexpr size_t kFramingAllowance = 128 * 1024;
 
 class Session;
 
 // What one server's connections share; every connection holds it, so it outlives them.
 struct ServerShared {
   ServerShared(HttpServerOptions options, Router router, asio::io_context& blocking)
-      : options(std::move(options)), router(std::move(router)), blocking(blocking.get_executor()) {}
+      : options(std::move(options)),
+        router(std::move(router)),
+        blocking(blocking.get_executor()),
+        limiter(ConnectionLimiter::make(this->options.connection_caps)) {}
 
   const HttpServerOptions options;
   const Router router;
   const asio::io_context::executor_type blocking;  // the blocking pool
   std::atomic<size_t> blocking_backlog{0};         // blocking requests queued or running
+  const std::shared_ptr<ConnectionLimiter> limiter;
 
   std::mutex mu;  // guards what follows
   bool stopping = false;
@@ -190,12 +198,13 @@ class DeferredSink final : public Responder::Sink,
 // "Connection: close", on the peer's end of stream, on an error, or on stop().
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ServerShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {
-    beast::error_code ec;
-    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = peer.address().to_string();
-  }
+  Session(tcp::socket socket, std::shared_ptr<ServerShared> shared, std::string peer,
+          ConnectionLimiter::Ticket ticket)
+      : stream_(std::move(socket)),
+        shared_(std::move(shared)),
+        buffer_(shared_->options.max_header_bytes + kFramingAllowance),
+        peer_(std::move(peer)),
+        ticket_(std::move(ticket)) {}
 
   ~Session() {
     std::lock_guard lock(shared_->mu);
@@ -278,6 +287,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return on_read_error(ec);
     if (draining_) return drain();
+    if (parser_->get().find(http::field::transfer_encoding) != parser_->get().end() &&
+        !parser_->chunked()) {
+      // RFC 9112 §6.3: a request whose last coding is not chunked has no length we
+      // can know; reading it as framed another way is how requests get smuggled.
+      reading_ = false;
+      return reject(http::status::bad_request, "bad_transfer_encoding",
+                    "Transfer-Encoding must end with chunked");
+    }
     if (parser_->is_done()) {
       // An upgrade under an upgrade prefix leaves HTTP once earlier answers are out.
       if (const UpgradeHandler* upgrade = shared_->router.resolve_upgrade(parser_->get())) {
@@ -369,6 +386,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return reject(http::status::payload_too_large, "payload_too_large",
                     fmt::format("request body exceeds {} bytes", options().max_body_bytes));
     }
+    if (ec == http::error::buffer_overflow) {
+      return reject(http::status::bad_request, "framing_too_large",
+                    fmt::format("chunk framing or trailers exceed {} bytes",
+                                options().max_header_bytes + kFramingAllowance));
+    }
     if (ec == http::error::header_limit) {
       return reject(http::status::request_header_fields_too_large, "header_too_large",
                     fmt::format("request header exceeds {} bytes", options().max_header_bytes));
@@ -459,7 +481,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     closing_ = true;  // from here on this session never touches the socket
     stream_.expires_never();
-    UpgradeRequest upgrade(std::move(*upgrade_request_), stream_.release_socket());
+    UpgradeRequest upgrade(std::move(*upgrade_request_), stream_.release_socket(),
+                           std::move(ticket_));
     upgrade_request_.reset();
     try {
       (*handler)(upgrade);
@@ -545,7 +568,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> queue_;
   char hangup_scratch_[64];
-  std::string peer_;  // the client's address, for kPeerAddressHeader
+  std::string peer_;                  // the client's address, for kPeerAddressHeader
+  ConnectionLimiter::Ticket ticket_;  // this connection's place under the caps
   std::vector<std::shared_ptr<DeferredSink>> deferred_;  // deferred requests not answered yet
   const UpgradeHandler* upgrade_handler_ = nullptr;      // an upgrade waits for earlier answers
   std::optional<Request> upgrade_request_;
@@ -698,9 +722,38 @@ class HttpServer::Impl {
       return;
     }
     beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);  // answers are small; do not delay them
-    std::make_shared<Session>(std::move(socket), shared_)->start();
+    std::string peer;
+    if (const tcp::endpoint remote = socket.remote_endpoint(ignored); !ignored) {
+      peer = remote.address().to_string();
+    }
+    ConnectionLimiter::Refusal why{};
+    ConnectionLimiter::Ticket ticket = shared_->limiter->admit(peer, &why);
+    if (!ticket) {
+      refuse(std::move(socket), why);
+    } else {
+      socket.set_option(tcp::no_delay(true), ignored);  // answers are small; do not delay them
+      std::make_shared<Session>(std::move(socket), shared_, std::move(peer), std::move(ticket))
+          ->start();
+    }
     do_accept();
+  }
+
+  // Over a connection cap: one canned 503 written without waiting (it fits any
+  // socket buffer), then close. Never a hang, never a session.
+  static void refuse(tcp::socket socket, ConnectionLimiter::Refusal why) {
+    const std::string_view body =
+        why == ConnectionLimiter::Refusal::kTotal
+            ? R"({"code":"too_many_connections","message":"the server is at capacity"})"
+            : R"({"code":"too_many_connections","message":"too many connections from this address"})";
+    const std::string answer = fmt::format(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "
+        "5\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
+        body.size(), body);
+    beast::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(answer.data(), answer.size()), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
   }
 
   // Closes the acceptor and every connection; threads end once their work is gone.

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "net/connection_limiter.h"
 
 namespace insightd::net {
 
@@ -45,6 +46,12 @@ struct HttpServerOptions {
   // How long a keep-alive connection may sit between requests, and how long one
   // response write may take.
   std::chrono::milliseconds idle_timeout{60'000};
+
+  // Connections open at once, in total and per client address, and new ones per
+  // second per address (net/connection_limiter.h). Over a cap a new connection is
+  // answered 503 with Retry-After and closed at once. A WebSocket keeps counting
+  // after it leaves HTTP.
+  ConnectionCaps connection_caps{.max_total = 20'000, .max_per_address = 2'000};
 
   std::string server_name = "insightd";  // the Server header
 

@@ -440,6 +440,60 @@ TEST_F(HttpServerTest, OversizedChunkedBodyIs413) {
   EXPECT_TRUE(closed_by_peer(client.wait_for_close()));
 }
 
+// Regression: Beast 1.81 keeps a chunk-size line whole in the read buffer and has
+// no cap of its own: 256 MiB of one endless line grew the process by 250 MB.
+TEST_F(HttpServerTest, EndlessChunkSizeLineOrTrailerIs400AndTheConnectionCloses) {
+  start();
+  for (const std::string& endless : {std::string(2 << 20, '1'), "1;" + std::string(2 << 20, 'x'),
+                                     "2\r\n{}\r\n0\r\nX-Trailer: " + std::string(2 << 20, 't')}) {
+    TestClient client(server_->port());
+    // The server answers and stops reading long before this is all written.
+    (void)client.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           endless);
+    Response res;
+    ASSERT_FALSE(client.read(res));
+    EXPECT_EQ(res.result(), http::status::bad_request);
+    EXPECT_EQ(error_code_of(res), "framing_too_large");
+    EXPECT_TRUE(closed_by_peer(client.wait_for_close()));
+  }
+}
+
+// Regression: "chunked, gzip" was taken as a request without a body, and the body
+// was then read as a second request (request smuggling).
+TEST_F(HttpServerTest, TransferEncodingNotEndingInChunkedIs400AndNothingMoreIsRead) {
+  start();
+  TestClient client(server_->port());
+  ASSERT_FALSE(
+      client.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+                       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(res.result(), http::status::bad_request);
+  EXPECT_EQ(error_code_of(res), "bad_transfer_encoding");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(closed_by_peer(client.wait_for_close())) << "no second answer";
+}
+
+TEST_F(HttpServerTest, ConnectionsOverAPerAddressCapAre503AtOnce) {
+  options_.connection_caps = ConnectionCaps{.max_per_address = 2};
+  start();
+  TestClient first(server_->port());
+  auto second = std::make_unique<TestClient>(server_->port());
+  EXPECT_EQ(first.round_trip(make_request(http::verb::get, "/healthz")).result(), http::status::ok);
+  {
+    TestClient third(server_->port());
+    std::string head;
+    ASSERT_FALSE(third.read_head_raw(head));
+    EXPECT_TRUE(head.starts_with("HTTP/1.1 503")) << head;
+    EXPECT_NE(head.find("Retry-After: 5"), std::string::npos) << head;
+  }
+  // A closed connection gives its place back.
+  second.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  TestClient again(server_->port());
+  EXPECT_EQ(again.round_trip(make_request(http::verb::get, "/healthz")).result(), http::status::ok);
+}
+
 TEST_F(HttpServerTest, OversizedHeaderIs431) {
   options_.max_header_bytes = 1024;
   start();

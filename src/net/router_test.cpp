@@ -69,6 +69,14 @@ TEST_F(RouterTest, AbsoluteFormTargetsRouteByTheirPath) {
   EXPECT_EQ(dispatch(http::verb::get, "http://localhost:3000/healthz"), "healthz");
 }
 
+// Regression (found by fuzz_router): Boost.URL 1.81 asserts on a scheme with an
+// empty path followed by a query or fragment; such targets are 400 instead.
+TEST_F(RouterTest, SchemeWithAnEmptyPathAndMoreIs400) {
+  for (const char* target : {"x:?", "x:#", "http:?a=b"}) {
+    EXPECT_EQ(dispatch(http::verb::get, target), "status 400") << target;
+  }
+}
+
 TEST_F(RouterTest, PercentEncodedLiteralsMatchTheirDecodedForm) {
   EXPECT_EQ(dispatch(http::verb::get, "/heal%74hz"), "healthz");
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -38,6 +39,9 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 
 // Opening and closing handshakes of a WebSocket must finish within this.
 constexpr std::chrono::seconds kWsHandshakeTimeout{10};
+// Outgoing bytes beyond the session's queue bound that a connection may hold for
+// frames Beast writes by itself (pongs, the close frame).
+constexpr size_t kControlFrameAllowance = 64 * 1024;
 // stop() gives sessions this long to say goodbye before the threads end.
 constexpr std::chrono::milliseconds kStopGrace{1000};
 
@@ -126,6 +130,24 @@ std::string_view query_of(std::string_view target) {
   return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 }
 
+// Whether the query names a session: anything else is a handshake.
+bool names_session(std::string_view query) {
+  for (size_t at = 0; at <= query.size();) {
+    const size_t end = std::min(query.find('&', at), query.size());
+    if (query.substr(at, end - at).starts_with("sid=")) return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+constexpr std::string_view kRefusedRetryAfter = "5";
+
+std::string_view refusal_message(net::ConnectionLimiter::Refusal why) {
+  return why == net::ConnectionLimiter::Refusal::kRate
+             ? "too many handshakes from this address; retry shortly"
+             : "too many sessions from this address";
+}
+
 class ResponderReply final : public HttpReply {
  public:
   ResponderReply(net::Responder responder, std::string cors_origin)
@@ -143,8 +165,9 @@ class ResponderReply final : public HttpReply {
 // Touched only on its strand, which is its session's.
 class WsConnection final : public WsChannel, public std::enable_shared_from_this<WsConnection> {
  public:
-  WsConnection(tcp::socket socket, EngineServer* server, std::atomic<size_t>* live)
-      : ws_(std::move(socket)), server_(server), live_(live) {
+  WsConnection(tcp::socket socket, EngineServer* server, std::atomic<size_t>* live,
+               std::shared_ptr<const void> ticket)
+      : ws_(std::move(socket)), server_(server), live_(live), ticket_(std::move(ticket)) {
     ++*live_;
   }
   ~WsConnection() override { --*live_; }
@@ -157,16 +180,22 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "insightd"); }));
     ws_.read_message_max(server_->options().max_payload);
+    // What may wait to be sent on this connection: one burst of the session's queue
+    // plus Beast's own control frames (pongs). A peer that reads nothing is cut off
+    // at that bound, or when one write has waited a ping timeout.
+    ws_.next_layer().set_limits(server_->options().max_queued_bytes + kControlFrameAllowance,
+                                server_->options().ping_timeout);
     ws_.auto_fragment(false);
     ws_.async_accept(request_,
                      [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
   // Answers the upgrade request with an HTTP error instead of switching protocols.
-  void reject(http::status status, std::string_view message) {
+  void reject(http::status status, std::string_view message, std::string_view retry_after = {}) {
     refusal_.result(status);
     refusal_.version(11);
     refusal_.set(http::field::content_type, "application/json");
+    if (!retry_after.empty()) refusal_.set(http::field::retry_after, retry_after);
     refusal_.set(http::field::connection, "close");
     refusal_.body() =
         boost::json::serialize(boost::json::object{{"code", 3}, {"message", message}});
@@ -266,6 +295,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
   EngineServer* const server_;  // outlives every connection: see EngineEndpoint::Impl
   std::atomic<size_t>* const live_;
+  std::shared_ptr<const void> ticket_;  // the connection's place under the HTTP server's caps
   std::weak_ptr<EngineSession> session_;
   net::Request request_;
   EngineServer::WsTarget target_;
@@ -286,6 +316,7 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(EndpointOptions options, EngineOptions engine, EngineServer::HandlerFactory new_handler)
       : options_(std::move(options)),
+        session_limiter_(net::ConnectionLimiter::make(options_.session_caps)),
         gate_(std::make_shared<Gate>()),
         engine_(
             std::move(engine), [this] { return new_context(); }, std::move(new_handler)) {}
@@ -385,10 +416,23 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
       HttpAnswer gone{503, "application/json", R"({"code":3,"message":"Server stopped"})"};
       return responder.send(to_response(gone, options_.cors_origin));
     }
-    auto reply = std::make_shared<ResponderReply>(std::move(responder), options_.cors_origin);
     std::string_view query = query_of(req.target());
+    EngineServer::Admission admission;
+    if (req.method() == http::verb::get && !names_session(query)) {
+      net::ConnectionLimiter::Refusal why{};
+      admission = session_limiter_->admit(std::string(req[net::kPeerAddressHeader]), &why);
+      if (!admission) {
+        HttpAnswer refused{503, "application/json",
+                           boost::json::serialize(boost::json::object{
+                               {"code", 3}, {"message", refusal_message(why)}})};
+        net::Response res = to_response(refused, options_.cors_origin);
+        res.set(http::field::retry_after, kRefusedRetryAfter);
+        return responder.send(std::move(res));
+      }
+    }
+    auto reply = std::make_shared<ResponderReply>(std::move(responder), options_.cors_origin);
     engine_.handle_http(req.method_string(), query, req[http::field::content_type],
-                        std::move(req.body()), std::move(reply));
+                        std::move(req.body()), std::move(reply), std::move(admission));
   }
 
   void on_upgrade(net::UpgradeRequest& up) {
@@ -400,6 +444,14 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     boost::system::error_code ec;
     tcp::endpoint local = up.socket().local_endpoint(ec);
     if (ec) return;
+    std::optional<net::ConnectionLimiter::Refusal> refused;
+    if (target && !target->session) {
+      const tcp::endpoint remote = up.socket().remote_endpoint(ec);
+      if (ec) return;
+      net::ConnectionLimiter::Refusal why{};
+      target->admission = session_limiter_->admit(remote.address().to_string(), &why);
+      if (!target->admission) refused = why;
+    }
     auto native = up.socket().release(ec);
     if (ec) return;
     tcp::socket socket(context->strand());
@@ -408,16 +460,20 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
       spdlog::warn("[Engine.IO] Could not take over a WebSocket: {}", ec.message());
       return;
     }
-    auto connection =
-        std::make_shared<WsConnection>(std::move(socket), &engine_, &live_connections_);
+    auto connection = std::make_shared<WsConnection>(std::move(socket), &engine_,
+                                                     &live_connections_, up.take_ticket());
     remember(connection);
-    context->post(
-        [connection, request = std::move(up.request()), target = std::move(target)]() mutable {
-          if (target) return connection->accept(std::move(request), std::move(*target));
-          auto status = target.code() == ErrorCode::kUnavailable ? http::status::service_unavailable
-                                                                 : http::status::bad_request;
-          connection->reject(status, target.error().message);
-        });
+    context->post([connection, request = std::move(up.request()), target = std::move(target),
+                   refused]() mutable {
+      if (refused) {
+        return connection->reject(http::status::service_unavailable, refusal_message(*refused),
+                                  kRefusedRetryAfter);
+      }
+      if (target) return connection->accept(std::move(request), std::move(*target));
+      auto status = target.code() == ErrorCode::kUnavailable ? http::status::service_unavailable
+                                                             : http::status::bad_request;
+      connection->reject(status, target.error().message);
+    });
   }
 
   void remember(const std::shared_ptr<WsConnection>& connection) {
@@ -433,6 +489,7 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   static thread_local const Impl* tls_endpoint;
 
   const EndpointOptions options_;
+  const std::shared_ptr<net::ConnectionLimiter> session_limiter_;  // per-address session caps
   asio::io_context ioc_;
   std::shared_ptr<Gate> gate_;
   std::atomic<size_t> live_connections_{0};

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "net/connection_limiter.h"
 #include "socketio/engineio_server.h"
 
 namespace insightd::net {
@@ -21,6 +22,11 @@ struct EndpointOptions {
   std::string path = "/engine.io";  // served with and without the trailing slash
   std::string cors_origin;          // "", "*" or one origin: see ServerOptions
   int threads = 1;
+  // New Engine.IO sessions per client address: open at once, and handshakes per
+  // second with bursts (the total is EngineOptions::max_sessions). Over a cap a
+  // handshake is refused at once with 503 and Retry-After.
+  net::ConnectionCaps session_caps{
+      .max_per_address = 2'000, .rate_per_address = 100, .burst_per_address = 200};
 };
 
 class EngineEndpoint {

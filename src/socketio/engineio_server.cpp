@@ -92,13 +92,13 @@ EngineServer::~EngineServer() {
 
 void EngineServer::handle_http(std::string_view method, std::string_view query,
                                std::string_view content_type, std::string body,
-                               std::shared_ptr<HttpReply> reply) {
+                               std::shared_ptr<HttpReply> reply, Admission admission) {
   auto q = parse_query(query);
   if (auto error = check_query(q, "polling")) return reply->send(error_answer(*error));
   if (!options_->allow_polling) return reply->send(error_answer(kTransportUnknown));
   if (!q->sid) {
     if (method != "GET") return reply->send(error_answer(kBadHandshakeMethod));
-    auto session = create_session(new_context_());
+    auto session = create_session(new_context_(), std::move(admission));
     if (!session) return reply->send(error_answer(kBadRequest, 503));
     auto s = std::move(*session);
     s->context()->post([s, reply = std::move(reply)] { s->start_polling(reply); });
@@ -151,7 +151,7 @@ std::shared_ptr<EngineSession> EngineServer::attach_websocket(const WsTarget& ta
     target.session->handle_upgrade(std::move(ws));
     return target.session;
   }
-  auto session = create_session(target.context);
+  auto session = create_session(target.context, target.admission);
   if (!session) {
     ws->close();
     return nullptr;
@@ -161,16 +161,21 @@ std::shared_ptr<EngineSession> EngineServer::attach_websocket(const WsTarget& ta
 }
 
 Result<std::shared_ptr<EngineSession>> EngineServer::create_session(
-    std::shared_ptr<SessionContext> context) {
+    std::shared_ptr<SessionContext> context, Admission admission) {
   std::weak_ptr<Registry> weak_registry = registry_;
   auto on_closed = [weak_registry](const std::string& sid) {
     if (auto registry = weak_registry.lock()) {
       std::shared_ptr<EngineSession> leaving;  // destroyed outside the lock
+      Admission released;                      // likewise
       std::lock_guard lock(registry->mu);
       auto it = registry->sessions.find(sid);
       if (it != registry->sessions.end()) {
         leaving = std::move(it->second);
         registry->sessions.erase(it);
+      }
+      if (auto a = registry->admissions.find(sid); a != registry->admissions.end()) {
+        released = std::move(a->second);
+        registry->admissions.erase(a);
       }
     }
   };
@@ -183,6 +188,7 @@ Result<std::shared_ptr<EngineSession>> EngineServer::create_session(
   while (registry_->sessions.contains(sid)) sid = random_session_id();
   auto session = std::make_shared<EngineSession>(sid, options_, std::move(context), new_handler_(),
                                                  std::move(on_closed));
+  if (admission) registry_->admissions.emplace(sid, std::move(admission));
   registry_->sessions.emplace(std::move(sid), session);
   return session;
 }

@@ -32,10 +32,16 @@ class EngineServer {
 
   const EngineOptions& options() const { return *options_; }
 
+  // Held by a session for its whole life: its place under the caller's
+  // per-address session caps (net::ConnectionLimiter's tickets), or null.
+  using Admission = std::shared_ptr<const void>;
+
   // An HTTP request of the polling transport; `query` is the raw query string.
-  // The answer goes to `reply`, maybe much later (a poll waits for packets).
+  // The answer goes to `reply`, maybe much later (a poll waits for packets). A
+  // handshake's session keeps `admission`.
   void handle_http(std::string_view method, std::string_view query, std::string_view content_type,
-                   std::string body, std::shared_ptr<HttpReply> reply);
+                   std::string body, std::shared_ptr<HttpReply> reply,
+                   Admission admission = nullptr);
 
   // What a WebSocket request is for, checked before its handshake is accepted:
   // a new session (null session, with the context to run it on) or the upgrade
@@ -44,6 +50,7 @@ class EngineServer {
   struct WsTarget {
     std::shared_ptr<EngineSession> session;
     std::shared_ptr<SessionContext> context;
+    Admission admission;  // a new session keeps it (set by the caller)
   };
   Result<WsTarget> resolve_websocket(std::string_view query);
 
@@ -64,10 +71,12 @@ class EngineServer {
     std::mutex mu;
     bool stopped = false;
     std::unordered_map<std::string, std::shared_ptr<EngineSession>> sessions;
+    std::unordered_map<std::string, Admission> admissions;  // by sid, while the session lives
   };
 
   // A registered session with a fresh sid, or an error (full, stopped).
-  Result<std::shared_ptr<EngineSession>> create_session(std::shared_ptr<SessionContext> context);
+  Result<std::shared_ptr<EngineSession>> create_session(std::shared_ptr<SessionContext> context,
+                                                        Admission admission);
   std::shared_ptr<EngineSession> find(std::string_view sid) const;
 
   const std::shared_ptr<const EngineOptions> options_;

@@ -38,7 +38,9 @@ struct EngineOptions {
   // Per session, packets waiting to be sent; beyond either bound the client is too
   // slow to read and the session closes rather than buffering without bound.
   size_t max_queued_packets = 10'000;
-  size_t max_queued_bytes = size_t{16} * 1024 * 1024;
+  // Twice the largest payload: a full user:events answer fits, a peer that stops
+  // reading costs at most this (plus the connection's control frames).
+  size_t max_queued_bytes = size_t{2} * 1024 * 1024;
   size_t max_sessions = 100'000;  // beyond it new handshakes get 503
 };
 

@@ -61,7 +61,7 @@ struct Packet {
 
 struct DecodeLimits {
   size_t max_attachments = 1000;
-  size_t max_attachment_bytes = size_t{16} * 1024 * 1024;  // all attachments of one packet together
+  size_t max_attachment_bytes = size_t{1024} * 1024;  // all attachments of one packet together
   int max_json_depth = 32;
 };
 

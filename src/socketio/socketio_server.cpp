@@ -78,7 +78,8 @@ SocketIoServer::SocketIoServer(ServerOptions options)
                          limits = options_.limits]() -> std::unique_ptr<EngineHandler> {
     return std::make_unique<detail::SioConnection>(namespaces, timeout, limits);
   };
-  EndpointOptions endpoint{options_.path, options_.cors_origin, options_.threads};
+  EndpointOptions endpoint{options_.path, options_.cors_origin, options_.threads,
+                           options_.session_caps};
   endpoint_ = std::make_unique<EngineEndpoint>(std::move(endpoint), options_.engine,
                                                std::move(new_connection));
 }

@@ -28,6 +28,7 @@
 
 #include "core/result.h"
 #include "core/time.h"
+#include "socketio/engineio_endpoint.h"
 #include "socketio/engineio_session.h"
 #include "socketio/socketio_packet.h"
 
@@ -47,6 +48,8 @@ struct ServerOptions {
   std::string cors_origin;
   int threads = 1;
   sio::DecodeLimits limits;
+  // Sessions and handshakes per client address: see EndpointOptions::session_caps.
+  net::ConnectionCaps session_caps = EndpointOptions{}.session_caps;
 };
 
 namespace detail {
