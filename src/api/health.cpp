@@ -1,41 +1,117 @@
 #include "api/health.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <mutex>
 
+#include "obs/log_throttle.h"
 #include "store/migrations.h"
 
 namespace insightd::api {
+namespace {
 
-void add_health_routes(net::Router& router, store::Store& store, store::ConnectionPool& pool) {
+using Clock = std::chrono::steady_clock;
+
+net::Response not_ready(std::string_view message) {
+  net::Response res =
+      net::error_response(net::http::status::service_unavailable, "not_ready", message);
+  res.set(net::http::field::retry_after, "5");
+  return res;
+}
+
+// What /readyz answers, computed by one caller at a time and kept for a moment:
+// a probe anyone may call as often as they like costs the database at most one
+// check per `cache_for`, and a check that hangs (a database that stopped
+// answering) holds one blocking thread, not all of them.
+class Readiness {
+ public:
+  Readiness(store::Store& store, store::ConnectionPool& pool, HealthOptions options)
+      : store_(store), pool_(pool), options_(std::move(options)) {}
+
+  net::Response answer() {
+    if (options_.ingest_stalled_for) {
+      const Millis stalled = options_.ingest_stalled_for();
+      if (stalled >= options_.stall_limit) {
+        return not_ready(
+            fmt::format("ingestion stalled: a commit has been running for {} ms", stalled.count()));
+      }
+    }
+    const auto now = Clock::now();
+    {
+      std::unique_lock lock(mu_);
+      if (cached_ && now - cached_at_ < options_.cache_for) return *cached_;
+      if (checking_) {
+        if (now - check_started_ >= options_.stall_limit) {
+          return not_ready("database unavailable");
+        }
+        if (cached_) return *cached_;
+        return not_ready("database unavailable");
+      }
+      checking_ = true;
+      check_started_ = now;
+    }
+    net::Response fresh = check();
+    std::lock_guard lock(mu_);
+    checking_ = false;
+    cached_ = fresh;
+    cached_at_ = Clock::now();
+    return fresh;
+  }
+
+ private:
+  net::Response check() {
+    // The driver's text names hosts and users: it goes to the log, not to whoever asks.
+    if (Status s = store_.ping(); !s) {
+      if (auto left_out = log_.admit()) {
+        spdlog::warn("[Health] Not ready: database unavailable: {}{}", s.message(),
+                     log_.suffix(*left_out));
+      }
+      return not_ready("database unavailable");
+    }
+    auto status = store::migration_status(pool_);
+    if (!status) {
+      if (auto left_out = log_.admit()) {
+        spdlog::warn("[Health] Not ready: cannot read migrations: {}{}", status.error().message,
+                     log_.suffix(*left_out));
+      }
+      return not_ready("database unavailable");
+    }
+    if (!status->current()) {
+      return not_ready(
+          fmt::format("{} migration(s) pending: run `insightd migrate`", status->pending.size()));
+    }
+    return net::json_response(net::http::status::ok,
+                              {{"status", "ready"},
+                               {"database", store_.backend()},
+                               {"migrations", static_cast<int64_t>(status->applied.size())}});
+  }
+
+  store::Store& store_;
+  store::ConnectionPool& pool_;
+  const HealthOptions options_;
+  obs::LogThrottle log_;
+  std::mutex mu_;
+  std::optional<net::Response> cached_;
+  Clock::time_point cached_at_;
+  bool checking_ = false;
+  Clock::time_point check_started_;
+};
+
+}  // namespace
+
+void add_health_routes(net::Router& router, store::Store& store, store::ConnectionPool& pool,
+                       HealthOptions options) {
   router.add(net::http::verb::get, "/healthz", net::RouteKind::kInline,
              [](const net::Request&, const net::PathParams&) {
                return net::json_response(net::http::status::ok, {{"status", "ok"}});
              });
-  // Touches the database, so it runs on the blocking pool.
+  // Touches the database (at most once per cache_for), so it runs on the blocking pool.
+  auto readiness = std::make_shared<Readiness>(store, pool, std::move(options));
   router.add(
       net::http::verb::get, "/readyz", net::RouteKind::kBlocking,
-      [&store, &pool](const net::Request&, const net::PathParams&) {
-        if (Status s = store.ping(); !s) {
-          return net::error_response(net::http::status::service_unavailable, "not_ready",
-                                     "database unavailable: " + s.message());
-        }
-        auto status = store::migration_status(pool);
-        if (!status) {
-          return net::error_response(net::http::status::service_unavailable, "not_ready",
-                                     "cannot read migrations: " + status.error().message);
-        }
-        if (!status->current()) {
-          return net::error_response(net::http::status::service_unavailable, "not_ready",
-                                     fmt::format("{} migration(s) pending: run `insightd migrate`",
-                                                 status->pending.size()));
-        }
-        return net::json_response(net::http::status::ok,
-                                  {{"status", "ready"},
-                                   {"database", store.backend()},
-                                   {"migrations", static_cast<int64_t>(status->applied.size())}});
-      });
+      [readiness](const net::Request&, const net::PathParams&) { return readiness->answer(); });
 }
 
 }  // namespace insightd::api

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -109,6 +110,39 @@ void log_config(const Config& c, std::string_view mode) {
                c.openai_api_key
                    ? fmt::format("OpenAI-compatible ({}, {})", c.openai_base_url, c.openai_model)
                    : std::string("built-in (OPENAI_API_KEY unset)"));
+  // Parsed and documented, but nothing reads them yet: say so rather than let a
+  // user believe they work.
+  if (c.redis_url) {
+    spdlog::warn(
+        "[Config] REDIS_URL is set but not used yet: each node fans out and limits "
+        "on its own");
+  }
+  if (!c.kafka_brokers.empty()) {
+    spdlog::warn(
+        "[Config] KAFKA_BROKERS is set but the outbox relay is not built yet: outbox "
+        "rows are recorded and not published");
+  }
+  spdlog::info("[Config] ARCHIVE_AFTER_DAYS={} has no effect yet: events are never archived",
+               c.archive_after_days);
+}
+
+// Each connection needs a descriptor; the soft limit is often 1,024, far below
+// MAX_CONNECTIONS. Raised to the hard limit, and said when that is still short.
+void raise_file_limit(const Config& c) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const auto wanted = static_cast<rlim_t>(c.max_connections) + 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    spdlog::warn(
+        "[Startup] Open files are limited to {}, below MAX_CONNECTIONS={} (+256): "
+        "raise LimitNOFILE / ulimit -n",
+        static_cast<uint64_t>(lim.rlim_cur), c.max_connections);
+  }
 }
 
 // Blocks until SIGINT or SIGTERM. The signals are blocked in every thread (the
@@ -140,6 +174,7 @@ store::BatchPolicy batch_policy(const Config& c) {
 int run_server(const Config& config, std::string_view mode) {
   const bool with_workers = mode != "serve";
   log_config(config, mode);
+  raise_file_limit(config);
   auto opened = open_and_migrate(config);
   if (!opened) {
     spdlog::error("[Startup] Cannot open the database: {}", opened.error().message);
@@ -176,9 +211,11 @@ int run_server(const Config& config, std::string_view mode) {
   // Ingestion: every front door goes through one group-commit writer.
   ingest::LiveHub live;
   ingest::IngestMetrics ingest_metrics(metrics);
-  ingest::GroupCommitWriter writer(store.events(), clock,
-                                   ingest::WriterOptions{.policy = batch_policy(config)}, &live,
-                                   wake_workers, &ingest_metrics);
+  ingest::GroupCommitWriter writer(
+      store.events(), clock,
+      ingest::WriterOptions{.policy = batch_policy(config),
+                            .commit_timeout = Millis(config.ingest_commit_timeout_ms)},
+      &live, wake_workers, &ingest_metrics);
   metrics.add_gauge_callback("insightd_ingest_queue_events",
                              "Events waiting in the group-commit writer's bounded queue.",
                              [&writer] { return static_cast<double>(writer.queue_depth()); });
@@ -187,6 +224,10 @@ int run_server(const Config& config, std::string_view mode) {
   socketio::ServerOptions sio_options;
   sio_options.path = config.socketio_path;
   sio_options.cors_origin = config.public_url.value_or("*");
+  sio_options.session_caps = net::ConnectionCaps{
+      .max_per_address = static_cast<size_t>(config.max_sessions_per_address),
+      .rate_per_address = static_cast<double>(config.handshakes_per_second_per_address),
+      .burst_per_address = 2.0 * static_cast<double>(config.handshakes_per_second_per_address)};
   // The dashboard's live stream (namespace /admin); declared before the
   // Socket.IO server, whose shutdown still tells it of leaving clients.
   api::AdminLive admin_live(store, **auth_service, live, clock);
@@ -197,7 +238,9 @@ int run_server(const Config& config, std::string_view mode) {
                                batch_policy(config), std::chrono::seconds(1), wake_workers);
 
   net::Router router;
-  api::add_health_routes(router, store, *opened->pool);
+  api::add_health_routes(
+      router, store, *opened->pool,
+      api::HealthOptions{.ingest_stalled_for = [&writer] { return writer.commit_running_for(); }});
   auth::add_auth_routes(router, **auth_service);
   // Optional Google sign-in; the provider is first asked when someone signs in.
   std::unique_ptr<auth::OidcClient> google;
@@ -231,6 +274,9 @@ int run_server(const Config& config, std::string_view mode) {
   options.port = config.port;
   // Ingest requests wait on the pool for their commit; many may wait at once.
   options.blocking_threads = 16;
+  options.connection_caps = net::ConnectionCaps{
+      .max_total = static_cast<size_t>(config.max_connections),
+      .max_per_address = static_cast<size_t>(config.max_connections_per_address)};
   options.on_answer = api::count_http_requests(metrics, router);  // every route is in by now
   net::HttpServer server(options, std::move(router));
   writer.start();

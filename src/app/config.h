@@ -64,6 +64,12 @@ struct Config {
   int64_t breaker_probe_timeout_ms = 120000;
   int64_t shutdown_grace_ms = 8000;
   int64_t archive_after_days = 30;
+  // Limits toward clients (docs/OPERATIONS.md, "Limits")
+  int64_t max_connections = 20'000;
+  int64_t max_connections_per_address = 2'000;
+  int64_t max_sessions_per_address = 2'000;
+  int64_t handshakes_per_second_per_address = 100;
+  int64_t ingest_commit_timeout_ms = 5'000;
   std::string log_level = "info";
 
   // "sqlite ./data/insightd.db" or "postgresql://user:***@host:5432/db".

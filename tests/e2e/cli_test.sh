@@ -90,6 +90,16 @@ start_server() {  # sets pid and port
   return 1
 }
 http_code() { curl -s -o body.json -w '%{http_code}' "http://127.0.0.1:$port$1"; }
+# /readyz reuses its answer for a second: asks until the code is $1 (at most 5 s).
+readyz_becomes() {
+  local code
+  for _ in $(seq 50); do
+    code=$(http_code /readyz)
+    [ "$code" = "$1" ] && { echo "$code"; return; }
+    sleep 0.1
+  done
+  echo "$code"
+}
 
 secret_env=(ADMIN_PASSWORD=supersecret-admin-pw OPENAI_API_KEY=sk-test-secret-key-123
             AUTH_SECRET=0123456789abcdef0123456789abcdef-secret INGEST_KEYS=ingest-key-secret-0001)
@@ -100,9 +110,9 @@ if start_server env PORT=0 HOST=127.0.0.1 "DATABASE_URL=$pg_url_pw" "${secret_en
   [ "$(http_code /nope)" = 404 ] && grep -q '"error"' body.json && ok "unknown route 404 JSON" || bad "/nope: $(cat body.json)"
   # Readiness follows the schema: with the migrations record gone it says not ready.
   psql "$INSIGHTD_TEST_PG_URL" -qc "ALTER TABLE $schema.schema_migrations RENAME TO schema_migrations_away" >/dev/null
-  [ "$(http_code /readyz)" = 503 ] && grep -q 'pending' body.json && ok "GET /readyz 503 while migrations are pending" || bad "/readyz not 503: $(cat body.json)"
+  [ "$(readyz_becomes 503)" = 503 ] && grep -q 'pending' body.json && ok "GET /readyz 503 while migrations are pending" || bad "/readyz not 503: $(cat body.json)"
   psql "$INSIGHTD_TEST_PG_URL" -qc "ALTER TABLE $schema.schema_migrations_away RENAME TO schema_migrations" >/dev/null
-  [ "$(http_code /readyz)" = 200 ] && ok "GET /readyz 200 again" || bad "/readyz: $(cat body.json)"
+  [ "$(readyz_becomes 200)" = 200 ] && ok "GET /readyz 200 again" || bad "/readyz: $(cat body.json)"
   kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
   [ "$rc" = 0 ] && grep -q "Stopped cleanly" server.log && ok "SIGTERM stops cleanly" || bad "SIGTERM exit $rc: $(tail -5 server.log)"
   grep -q "postgresql://postgres:\*\*\*@" server.log && ok "database URL shown redacted" || bad "no redacted URL in log"

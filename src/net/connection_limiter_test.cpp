@@ -1,0 +1,56 @@
+#include "net/connection_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace insightd::net {
+namespace {
+
+using Refusal = ConnectionLimiter::Refusal;
+
+TEST(ConnectionLimiter, CapsPerAddressAndInTotalAndGivesPlacesBackWithTheTicket) {
+  auto limiter = ConnectionLimiter::make({.max_total = 5, .max_per_address = 3});
+  std::vector<ConnectionLimiter::Ticket> a;
+  for (int i = 0; i < 3; ++i) a.push_back(limiter->admit("10.0.0.1"));
+  for (const auto& t : a) ASSERT_NE(t, nullptr);
+  Refusal why = Refusal::kNone;
+  EXPECT_EQ(limiter->admit("10.0.0.1", &why), nullptr);
+  EXPECT_EQ(why, Refusal::kPerAddress);
+  auto b1 = limiter->admit("10.0.0.2");
+  auto b2 = limiter->admit("10.0.0.2");
+  ASSERT_NE(b2, nullptr);
+  EXPECT_EQ(limiter->admit("10.0.0.3", &why), nullptr);
+  EXPECT_EQ(why, Refusal::kTotal);
+  EXPECT_EQ(limiter->open(), 5u);
+  a.pop_back();  // the last copy of a ticket gives its place back
+  EXPECT_EQ(limiter->open_from("10.0.0.1"), 2u);
+  auto again = limiter->admit("10.0.0.1", &why);
+  EXPECT_NE(again, nullptr);
+  EXPECT_EQ(why, Refusal::kNone);
+}
+
+TEST(ConnectionLimiter, RateLimitsNewAdmissionsPerAddressWithABurst) {
+  auto limiter = ConnectionLimiter::make({.rate_per_address = 0.001, .burst_per_address = 4});
+  std::vector<ConnectionLimiter::Ticket> held;
+  for (int i = 0; i < 4; ++i) {
+    auto t = limiter->admit("10.0.0.1");
+    ASSERT_NE(t, nullptr) << i;
+    // Admission spends a token even when the ticket is dropped at once.
+  }
+  Refusal why = Refusal::kNone;
+  EXPECT_EQ(limiter->admit("10.0.0.1", &why), nullptr);
+  EXPECT_EQ(why, Refusal::kRate);
+  EXPECT_NE(limiter->admit("10.0.0.2"), nullptr) << "another address has its own bucket";
+}
+
+TEST(ConnectionLimiter, ZeroMeansNoCap) {
+  auto limiter = ConnectionLimiter::make({});
+  std::vector<ConnectionLimiter::Ticket> held;
+  for (int i = 0; i < 10'000; ++i) held.push_back(limiter->admit("10.0.0.1"));
+  EXPECT_NE(held.back(), nullptr);
+  EXPECT_EQ(limiter->open(), 10'000u);
+}
+
+}  // namespace
+}  // namespace insightd::net
