@@ -1,5 +1,8 @@
 #include "api/metrics.h"
 
+#include <mutex>
+#include <optional>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -161,9 +164,30 @@ struct HttpRequestTable {
 
 }  // namespace
 
-void add_store_metrics(obs::Registry& registry, store::Store& store, const Clock& clock) {
-  registry.add_collector(
-      [&store, &clock](obs::ExpositionWriter& out) { collect_store(out, store, clock); });
+void add_store_metrics(obs::Registry& registry, store::Store& store, const Clock& clock,
+                       Millis cache_for) {
+  if (cache_for.count() <= 0) {
+    registry.add_collector(
+        [&store, &clock](obs::ExpositionWriter& out) { collect_store(out, store, clock); });
+    return;
+  }
+  struct Cache {
+    std::mutex mu;  // held while collecting: one scrape queries, the others wait for it
+    std::optional<obs::ExpositionWriter> part;
+    std::chrono::steady_clock::time_point at;
+  };
+  auto cache = std::make_shared<Cache>();
+  registry.add_collector([&store, &clock, cache, cache_for](obs::ExpositionWriter& out) {
+    std::lock_guard lock(cache->mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (!cache->part || now - cache->at >= cache_for) {
+      obs::ExpositionWriter fresh;
+      collect_store(fresh, store, clock);
+      cache->part = std::move(fresh);
+      cache->at = now;
+    }
+    out.append(*cache->part);
+  });
 }
 
 std::function<void(size_t route_id, unsigned status)> count_http_requests(

@@ -28,8 +28,12 @@ namespace insightd::api {
 //   insightd_database_up                                     (1 when every query answered)
 // A query that fails leaves its families out of that scrape (and
 // insightd_database_up at 0) rather than reporting a made-up value. `store`
-// and `clock` must outlive the registry's renders.
-void add_store_metrics(obs::Registry& registry, store::Store& store, const Clock& clock);
+// and `clock` must outlive the registry's renders. With `cache_for` above zero
+// the store's part of a scrape is reused that long, computed by one scrape at a
+// time: /metrics needs no sign-in, and a flood of scrapes must not load the
+// database or hold the threads ingestion shares.
+void add_store_metrics(obs::Registry& registry, store::Store& store, const Clock& clock,
+                       Millis cache_for = Millis(0));
 
 // Registers insightd_http_requests_total{method, route, status} and returns the
 // hook for net::HttpServerOptions::on_answer that counts into it: `route` is

@@ -211,8 +211,15 @@ int run_server(const Config& config, std::string_view mode) {
   // Ingestion: every front door goes through one group-commit writer.
   ingest::LiveHub live;
   ingest::IngestMetrics ingest_metrics(metrics);
+  // The writer commits on connections of its own: admin queries, /readyz and
+  // /metrics (which need no sign-in) can never take the ones ingestion needs.
+  auto ingest_store = store::open_store(store_url(config), store::StoreOptions{.pool_size = 2});
+  if (!ingest_store) {
+    spdlog::error("[Startup] Cannot open the database: {}", ingest_store.error().message);
+    return kExitFailure;
+  }
   ingest::GroupCommitWriter writer(
-      store.events(), clock,
+      ingest_store->store->events(), clock,
       ingest::WriterOptions{.policy = batch_policy(config),
                             .commit_timeout = Millis(config.ingest_commit_timeout_ms)},
       &live, wake_workers, &ingest_metrics);
@@ -267,7 +274,7 @@ int run_server(const Config& config, std::string_view mode) {
   admin_live.add_routes(router);
   api::add_dashboard_routes(router, **auth_service, api::dashboard_files(config.web_dir));
   io.mount(router);
-  api::add_store_metrics(metrics, store, clock);
+  api::add_store_metrics(metrics, store, clock, Millis(1'000));
   api::add_metrics_route(router, metrics);
   net::HttpServerOptions options;
   options.host = config.host;

@@ -149,7 +149,16 @@ Result<LoginOutcome> AuthService::login(std::string_view id, std::string_view pa
   // Hashing both sides makes the comparison's time independent of the id's length;
   // the password is verified even for a wrong id, so both cost the same.
   const bool id_ok = constant_time_equal(sha256_hex(id), sha256_hex(options_.admin_id));
-  const bool password_ok = *cred && verify_password((*cred)->password_hash, password);
+  bool password_ok = false;
+  if (*cred) {
+    // Both hashing slots busy: 503 at once, rather than queue on the server's threads.
+    auto verified = try_verify_password((*cred)->password_hash, password);
+    if (!verified) {
+      limiter_.forget_attempt(client);
+      return verified.error();
+    }
+    password_ok = *verified;
+  }
   if (!id_ok || !password_ok) return LoginOutcome{.kind = LoginOutcome::Kind::kInvalidCredentials};
   limiter_.record_success(client);
   auto session = start_session(options_.admin_id);

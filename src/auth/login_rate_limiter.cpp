@@ -46,6 +46,14 @@ std::optional<Millis> LoginRateLimiter::start_attempt(std::string_view client) {
   return std::nullopt;
 }
 
+void LoginRateLimiter::forget_attempt(std::string_view client) {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(std::string(client));
+  if (it == failures_.end() || it->second.empty()) return;
+  it->second.pop_back();  // the newest: the attempt start_attempt() counted
+  if (it->second.empty()) failures_.erase(it);
+}
+
 void LoginRateLimiter::record_success(std::string_view client) {
   std::lock_guard lock(mu_);
   failures_.erase(std::string(client));

@@ -44,6 +44,9 @@ class LoginRateLimiter {
   // The attempt succeeded: forgets the client's failures.
   void record_success(std::string_view client);
 
+  // The attempt could not be judged (the server was busy): it does not count.
+  void forget_attempt(std::string_view client);
+
  private:
   // Drops failures older than the window; true when none is left.
   bool expire(std::deque<Timestamp>& failures, Timestamp now) const;

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <semaphore>
 
 #include "auth/tokens.h"
@@ -26,11 +27,20 @@ class HashingSlot {
     ensure_sodium();
     hashing_slots().acquire();
   }
-  ~HashingSlot() { hashing_slots().release(); }
+  // Takes a slot only if one is free now; held() says whether it did.
+  explicit HashingSlot(std::try_to_lock_t) {
+    ensure_sodium();
+    held_ = hashing_slots().try_acquire();
+  }
+  ~HashingSlot() {
+    if (held_) hashing_slots().release();
+  }
+  bool held() const { return held_; }
   HashingSlot(const HashingSlot&) = delete;
   HashingSlot& operator=(const HashingSlot&) = delete;
 
  private:
+  bool held_ = true;
   static void ensure_sodium() {
     static const bool ready = [] {
       if (sodium_init() < 0) {
@@ -54,11 +64,27 @@ Result<std::string> hash_password(std::string_view password) {
   return std::string(out);
 }
 
-bool verify_password(std::string_view encoded_hash, std::string_view password) {
+namespace {
+
+bool verify_holding_slot(std::string_view encoded_hash, std::string_view password) {
   if (encoded_hash.empty() || encoded_hash.size() >= crypto_pwhash_STRBYTES) return false;
   const std::string hash(encoded_hash);  // libsodium wants it NUL-terminated
-  HashingSlot slot;
   return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+}
+
+}  // namespace
+
+bool verify_password(std::string_view encoded_hash, std::string_view password) {
+  HashingSlot slot;
+  return verify_holding_slot(encoded_hash, password);
+}
+
+Result<bool> try_verify_password(std::string_view encoded_hash, std::string_view password) {
+  HashingSlot slot(std::try_to_lock);
+  if (!slot.held()) {
+    return make_error(ErrorCode::kUnavailable, "sign-in is busy; retry in a moment");
+  }
+  return verify_holding_slot(encoded_hash, password);
 }
 
 bool password_needs_rehash(std::string_view encoded_hash) {

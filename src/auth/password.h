@@ -3,8 +3,10 @@
 // generated when the operator has not chosen one.
 //
 // Each hash or verify takes about 64 MiB and a tenth of a second, so at most two
-// run at once in the process (callers beyond that wait): a burst of logins cannot
-// take the server's memory. Thread-safe.
+// run at once in the process: a burst of logins cannot take the server's memory.
+// verify_password() and hash_password() wait for a slot (start-up, the CLI);
+// sign-in takes one with try_verify_password(), which refuses at once rather
+// than queue requests on the server's threads. Thread-safe.
 #pragma once
 
 #include <string>
@@ -20,6 +22,10 @@ Result<std::string> hash_password(std::string_view password);
 
 // True when `password` matches `encoded_hash`. A malformed hash matches nothing.
 bool verify_password(std::string_view encoded_hash, std::string_view password);
+
+// The same, if a hashing slot is free now; kUnavailable (answered 503) when both
+// are busy.
+Result<bool> try_verify_password(std::string_view encoded_hash, std::string_view password);
 
 // True when `encoded_hash` was made with other limits than hash_password's now.
 bool password_needs_rehash(std::string_view encoded_hash);

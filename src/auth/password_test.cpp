@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace insightd::auth {
 namespace {
 
@@ -44,6 +48,35 @@ TEST(Password, GeneratedPasswordsAreLongUrlSafeAndDistinct) {
   for (char c : a) {
     EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << a;
   }
+}
+
+// A flood of sign-ins is refused at once beyond the two hashing slots, instead of
+// queueing on the server's threads; those that run still judge correctly.
+TEST(Password, TryVerifyRefusesAtOnceWhenBothSlotsAreBusy) {
+  auto hash = hash_password("pw-12345");
+  ASSERT_TRUE(hash.is_ok());
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0}, refused{0}, verified{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto r = try_verify_password(*hash, "pw-12345");
+      if (!r) {
+        if (r.code() == ErrorCode::kUnavailable) ++refused;
+      } else if (*r) {
+        ++verified;
+      } else {
+        ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(verified.load(), 1);
+  EXPECT_GE(refused.load(), 1) << "eight at once cannot all have found a free slot";
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(verified + refused, kThreads);
 }
 
 }  // namespace

@@ -132,6 +132,15 @@ void ExpositionWriter::family(std::string_view name, std::string_view help, Metr
                  name, to_string(type));
 }
 
+void ExpositionWriter::append(const ExpositionWriter& part) {
+  for (const auto& name : part.seen_) {
+    [[maybe_unused]] const bool fresh = seen_.emplace(name).second;
+    assert(fresh && "a metric family appears once per exposition");
+  }
+  out_ += part.out_;
+  name_.clear();  // samples need a family() of their own after this
+}
+
 void ExpositionWriter::sample(std::span<const Label> labels, double value,
                               std::string_view suffix) {
   assert(!name_.empty() && "family() comes before its samples");

@@ -104,6 +104,9 @@ class ExpositionWriter {
   // `labels`, ending with +Inf), `_sum` and `_count`.
   void histogram(std::span<const Label> labels, const Histogram::Snapshot& snapshot);
 
+  // Appends what another writer wrote (a cached part of an exposition).
+  void append(const ExpositionWriter& part);
+
   const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 
