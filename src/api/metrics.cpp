@@ -1,13 +1,12 @@
 #include "api/metrics.h"
 
-#include <mutex>
-#include <optional>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 

@@ -223,6 +223,10 @@ int run_server(const Config& config, std::string_view mode) {
       ingest::WriterOptions{.policy = batch_policy(config),
                             .commit_timeout = Millis(config.ingest_commit_timeout_ms)},
       &live, wake_workers, &ingest_metrics);
+  metrics.add_gauge_callback(
+      "insightd_ingest_queue_bytes",
+      "Bytes of the events waiting in the group-commit writer's queue (bounded at 128 MiB).",
+      [&writer] { return static_cast<double>(writer.queue_bytes()); });
   metrics.add_gauge_callback("insightd_ingest_queue_events",
                              "Events waiting in the group-commit writer's bounded queue.",
                              [&writer] { return static_cast<double>(writer.queue_depth()); });

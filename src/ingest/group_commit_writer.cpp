@@ -53,13 +53,17 @@ void GroupCommitWriter::stop() {
 
 bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
   if (events.empty()) return false;
+  size_t bytes = 0;
+  for (const auto& e : events) bytes += queued_size(e);
   {
     std::lock_guard lock(mu_);
-    if (!accepting_ || queued_events_ + events.size() > options_.queue_capacity_events) {
+    if (!accepting_ || queued_events_ + events.size() > options_.queue_capacity_events ||
+        queued_bytes_ + bytes > options_.queue_capacity_bytes) {
       return false;
     }
     queued_events_ += events.size();
-    queue_.push_back({std::move(events), std::move(done), std::chrono::steady_clock::now()});
+    queued_bytes_ += bytes;
+    queue_.push_back({std::move(events), std::move(done), std::chrono::steady_clock::now(), bytes});
   }
   cv_.notify_one();
   return true;
@@ -68,6 +72,17 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
 size_t GroupCommitWriter::queue_depth() const {
   std::lock_guard lock(mu_);
   return queued_events_;
+}
+
+size_t GroupCommitWriter::queue_bytes() const {
+  std::lock_guard lock(mu_);
+  return queued_bytes_;
+}
+
+size_t GroupCommitWriter::queued_size(const NewEvent& e) {
+  constexpr size_t kOverhead = sizeof(NewEvent) + 64;  // the strings' own allocations, roughly
+  return kOverhead + e.event_id.size() + e.event_type.size() + (e.user_id ? e.user_id->size() : 0) +
+         (e.session_id ? e.session_id->size() : 0) + e.metadata_json.size();
 }
 
 Millis GroupCommitWriter::commit_running_for() const {
@@ -89,6 +104,7 @@ void GroupCommitWriter::watchdog_loop() {
     std::vector<Submission> expired;
     while (!queue_.empty() && queue_.front().queued_at < too_old) {
       queued_events_ -= queue_.front().events.size();
+      queued_bytes_ -= queue_.front().bytes;
       expired.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
@@ -125,6 +141,7 @@ void GroupCommitWriter::run() {
       while (!queue_.empty() && (taken == 0 || taken + queue_.front().events.size() <=
                                                    options_.max_events_per_commit)) {
         taken += queue_.front().events.size();
+        queued_bytes_ -= queue_.front().bytes;
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -26,6 +26,9 @@ class IngestMetrics;
 
 struct WriterOptions {
   size_t queue_capacity_events = 50'000;  // events waiting, over all submitters
+  // Their bytes (ids, type and metadata as stored, plus a fixed overhead each):
+  // 50,000 events of 32 KB would otherwise be 1.6 GB.
+  size_t queue_capacity_bytes = size_t{128} * 1024 * 1024;
   size_t max_events_per_commit = 4'000;
   store::BatchPolicy policy;
   // The longest a submission waits for its answer, queued or in a commit. Past it
@@ -58,6 +61,9 @@ class GroupCommitWriter {
   bool submit(std::vector<NewEvent> events, Done done);
 
   size_t queue_depth() const;
+  size_t queue_bytes() const;
+  // What one event counts against queue_capacity_bytes.
+  static size_t queued_size(const NewEvent& e);
   // How long the commit in progress has been running (zero when none is): a
   // database that stopped answering shows here first (readiness uses it).
   Millis commit_running_for() const;
@@ -68,6 +74,7 @@ class GroupCommitWriter {
     std::vector<NewEvent> events;
     Done done;
     std::chrono::steady_clock::time_point queued_at;
+    size_t bytes = 0;  // what it counts against queue_capacity_bytes
   };
 
   // One transaction's result for the submissions [first, first + count) of a group.
@@ -113,6 +120,7 @@ class GroupCommitWriter {
   std::condition_variable cv_;
   std::deque<Submission> queue_;
   size_t queued_events_ = 0;
+  size_t queued_bytes_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;
   std::thread thread_;

@@ -198,5 +198,27 @@ TEST(GroupCommitWriter, ADatabaseThatStopsAnsweringGetsRetryableAnswersWithinThe
   EXPECT_EQ(writer.commit_running_for(), std::chrono::milliseconds(0));
 }
 
+TEST(GroupCommitWriter, TheQueueIsBoundedInBytesAsWellAsEvents) {
+  GatedEventStore store;         // holds the first commit, so the rest stay queued
+  NewEvent big = event("big0");  // every id below has this length
+  big.metadata_json = "{\"s\":\"" + std::string(30'000, 'x') + "\"}";
+  const size_t one = GroupCommitWriter::queued_size(big);
+  GroupCommitWriter writer(store, SystemClock::instance(),
+                           WriterOptions{.queue_capacity_bytes = 3 * one}, nullptr, nullptr);
+  writer.start();
+  ASSERT_TRUE(writer.submit({event("first")}, [](auto) {}));
+  while (store.appends.load() == 0) std::this_thread::sleep_for(1ms);
+  int queued = 0;
+  for (int i = 0; i < 10; ++i) {
+    big.event_id = fmt::format("big{}", i);
+    if (writer.submit({big}, [](auto) {})) ++queued;
+  }
+  EXPECT_EQ(queued, 3) << "refused once the bytes waiting would pass the bound";
+  EXPECT_LE(writer.queue_bytes(), 3 * one);
+  store.gate.set_value();
+  writer.stop();
+  EXPECT_EQ(writer.queue_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace insightd::ingest
