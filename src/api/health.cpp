@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "obs/log_throttle.h"
 #include "store/migrations.h"
@@ -21,11 +23,12 @@ net::Response not_ready(std::string_view message) {
   return res;
 }
 
-// What /readyz answers, computed by one caller at a time and kept for a moment:
+// What /readyz answers, computed by one check at a time and kept for a moment:
 // a probe anyone may call as often as they like costs the database at most one
-// check per `cache_for`, and a check that hangs (a database that stopped
-// answering) holds one blocking thread, not all of them.
-class Readiness {
+// check per `cache_for`. The check runs on a thread of its own, and a caller
+// waits for it at most `stall_limit`: a database that stopped answering holds
+// that one thread, never a server thread, and /readyz says 503 in time.
+class Readiness : public std::enable_shared_from_this<Readiness> {
  public:
   Readiness(store::Store& store, store::ConnectionPool& pool, HealthOptions options)
       : store_(store), pool_(pool), options_(std::move(options)) {}
@@ -38,29 +41,39 @@ class Readiness {
             fmt::format("ingestion stalled: a commit has been running for {} ms", stalled.count()));
       }
     }
+    std::unique_lock lock(mu_);
     const auto now = Clock::now();
-    {
-      std::unique_lock lock(mu_);
-      if (cached_ && now - cached_at_ < options_.cache_for) return *cached_;
-      if (checking_) {
-        if (now - check_started_ >= options_.stall_limit) {
-          return not_ready("database unavailable");
-        }
-        if (cached_) return *cached_;
-        return not_ready("database unavailable");
-      }
+    if (cached_ && now - cached_at_ < options_.cache_for) return *cached_;
+    if (!checking_) {
       checking_ = true;
       check_started_ = now;
+      // Detached: if the database never answers, only this thread waits for it.
+      std::thread([self = shared_from_this()] { self->run_check(); }).detach();
     }
-    net::Response fresh = check();
-    std::lock_guard lock(mu_);
-    checking_ = false;
-    cached_ = fresh;
-    cached_at_ = Clock::now();
-    return fresh;
+    const auto give_up = check_started_ + options_.stall_limit;
+    if (!done_.wait_until(lock, give_up, [this] { return !checking_; })) {
+      return not_ready("database unavailable");
+    }
+    return *cached_;
   }
 
  private:
+  void run_check() {
+    net::Response fresh = not_ready("database unavailable");
+    try {
+      fresh = check();
+    } catch (const std::exception& e) {
+      spdlog::error("[Health] The readiness check threw: {}", e.what());
+    }
+    {
+      std::lock_guard lock(mu_);
+      checking_ = false;
+      cached_ = std::move(fresh);
+      cached_at_ = Clock::now();
+    }
+    done_.notify_all();
+  }
+
   net::Response check() {
     // The driver's text names hosts and users: it goes to the log, not to whoever asks.
     if (Status s = store_.ping(); !s) {
@@ -93,6 +106,7 @@ class Readiness {
   const HealthOptions options_;
   obs::LogThrottle log_;
   std::mutex mu_;
+  std::condition_variable done_;  // a check finished
   std::optional<net::Response> cached_;
   Clock::time_point cached_at_;
   bool checking_ = false;
