@@ -48,12 +48,12 @@ constexpr size_t kIdleReadBytes = 1024;
 // client still sends for a while, so that closing with unread input (a TCP
 // reset) does not destroy the answer before the client has read it.
 constexpr std::chrono::milliseconds kLingerTimeout{2000};
-constexpr size_t kMaxLingerBytes = 4 * 1024 * 1024;
+constexpr size_t kMaxLingerBytes = size_t{4} * 1024 * 1024;
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // Bytes the read buffer may hold beyond a request header: a body passes through
 // it in reads of at most 64 KiB, but Beast 1.81 keeps a chunk-size line, chunk
 // extensions and trailers whole in it, with no limit of its own.
-constexpr size_t kFramingAllowance = 128 * 1024;
+constexpr size_t kFramingAllowance = size_t{128} * 1024;
 
 class Session;
 
@@ -567,7 +567,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Slot> queue_;
-  char hangup_scratch_[64];
+  char hangup_scratch_[64]{};
   std::string peer_;                  // the client's address, for kPeerAddressHeader
   ConnectionLimiter::Ticket ticket_;  // this connection's place under the caps
   std::vector<std::shared_ptr<DeferredSink>> deferred_;  // deferred requests not answered yet
