@@ -6,8 +6,11 @@
 // sends were the largest single cost of the server; reads, 1,536 bytes at a time,
 // came next. CoalescingStream sits between a Beast websocket::stream and the socket:
 //
-//  - async_read_some reads up to 16 KiB with one system call and serves the
-//    caller's small reads from that;
+//  - async_read_some reads up to 16 KiB with one system call (into a scratch
+//    area of the thread) and serves the caller's small reads from that, keeping
+//    only the bytes the caller has not taken yet; when the socket has nothing, it
+//    waits for the socket to become readable holding no buffer at all, so an idle
+//    connection keeps no read memory;
 //  - async_write_some copies the bytes into a pending buffer and completes at
 //    once; whatever accumulates while one socket write is in flight goes out with
 //    the next one, so a burst costs one or two system calls however many frames
@@ -34,6 +37,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -44,6 +48,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,32 +78,33 @@ class CoalescingStream {
   NextLayer& next_layer() noexcept { return state_->next; }
   const NextLayer& next_layer() const noexcept { return state_->next; }
 
-  // Reads fill a buffer of kReadChunk bytes with one system call and serve the
-  // caller's small reads from it (Beast reads a WebSocket 1,536 bytes at a time).
-  // The buffer exists only while it holds bytes: idle connections keep none.
+  // Reads take up to kReadChunk bytes with one system call into the thread's
+  // scratch area and serve the caller's small reads (Beast reads a WebSocket 1,536
+  // bytes at a time) from them: what the caller's buffers take goes there at once,
+  // and only the rest is kept, exactly its size, for the next reads. When the
+  // socket has nothing to read, the stream waits for it to become readable and
+  // holds no buffer meanwhile: idle connections keep no read memory.
   template <class MutableBuffers, class ReadToken>
   auto async_read_some(const MutableBuffers& buffers, ReadToken&& token) {
     return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& bufs) {
           State& st = *state_;
+          boost::system::error_code ec;
+          std::size_t n = 0;
           if (st.read_pos < st.read_end || boost::asio::buffer_size(bufs) == 0) {
-            const std::size_t n = take_read(st, bufs);
-            boost::asio::post(get_executor(),
-                              boost::beast::bind_front_handler(std::move(handler),
-                                                               boost::system::error_code{}, n));
+            n = take_read(st, bufs);
+          } else if (!read_now(st, bufs, n, ec)) {
+            // Nothing there yet: wait without a buffer (the handler runs on its
+            // executor, as a read's would).
+            auto ex = boost::asio::get_associated_executor(handler, get_executor());
+            wait_readable(state_,
+                          boost::asio::bind_executor(ex, ReadOp<MutableBuffers, decltype(handler)>{
+                                                             state_, bufs, std::move(handler)}));
             return;
           }
-          st.read_buf = std::make_unique<char[]>(kReadChunk);
-          auto ex = boost::asio::get_associated_executor(handler, get_executor());
-          st.next.async_read_some(boost::asio::buffer(st.read_buf.get(), kReadChunk),
-                                  boost::asio::bind_executor(
-                                      ex, [state = state_, bufs, h = std::move(handler)](
-                                              boost::system::error_code ec, std::size_t n) mutable {
-                                        state->read_pos = 0;
-                                        state->read_end = ec ? 0 : n;
-                                        if (state->read_end == 0) state->read_buf.reset();
-                                        h(ec, take_read(*state, bufs));
-                                      }));
+          // Completion handlers never run inside the initiating call.
+          boost::asio::post(get_executor(),
+                            boost::beast::bind_front_handler(std::move(handler), ec, n));
         },
         token, buffers);
   }
@@ -180,6 +186,9 @@ class CoalescingStream {
   friend void teardown(boost::beast::role_type role, CoalescingStream& stream,
                        boost::system::error_code& ec) {
     using boost::beast::websocket::teardown;
+    // The blocking teardown reads until the peer's end: reads here are blocking.
+    boost::system::error_code ignored;
+    socket_of(stream.state_->next).non_blocking(false, ignored);
     teardown(role, stream.state_->next, ec);
   }
 
@@ -202,7 +211,7 @@ class CoalescingStream {
     NextLayer next;
     std::string pending;
     std::string in_flight;
-    std::unique_ptr<char[]> read_buf;  // bytes read and not yet taken
+    std::unique_ptr<char[]> read_buf;  // bytes read and not yet taken (exactly those)
     std::size_t read_pos = 0;
     std::size_t read_end = 0;
     bool writing = false;
@@ -210,7 +219,7 @@ class CoalescingStream {
     std::vector<std::unique_ptr<WaiterBase>> waiters;
     std::size_t max_buffered = 0;
     std::chrono::milliseconds write_timeout{0};
-    std::unique_ptr<boost::asio::steady_timer> deadline;  // made at the first timed write
+    std::unique_ptr<boost::asio::steady_timer> deadline;  // only while a timed write is out
     std::uint64_t write_generation = 0;                   // which write the deadline is for
   };
 
@@ -230,7 +239,7 @@ class CoalescingStream {
     state->failed = ec;
     state->pending.clear();
     boost::system::error_code ignored;
-    boost::beast::get_lowest_layer(state->next).socket().close(ignored);
+    socket_of(state->next).close(ignored);
     if (!state->writing) complete_waiters(state);
   }
 
@@ -241,6 +250,79 @@ class CoalescingStream {
   }
 
   static constexpr std::size_t kReadChunk = 16 * 1024;
+
+  // The socket under every layer (a beast::tcp_stream's, or the socket itself).
+  static auto& socket_of(NextLayer& next) {
+    auto& lowest = boost::beast::get_lowest_layer(next);
+    if constexpr (requires { lowest.socket(); }) {
+      return lowest.socket();
+    } else {
+      return lowest;
+    }
+  }
+
+  // Where reads land first: one per thread, used only within read_now, so no
+  // connection owns read memory while it waits.
+  static char* read_scratch() {
+    thread_local std::unique_ptr<char[]> scratch;
+    if (!scratch) scratch = std::make_unique<char[]>(kReadChunk);
+    return scratch.get();
+  }
+
+  // Reads what the socket has without waiting: into `bufs` first, the rest kept in
+  // read_buf. False when there is nothing yet (nothing was read then); otherwise
+  // `n` bytes went to `bufs`, or `ec` says why none will.
+  template <class MutableBuffers>
+  static bool read_now(State& st, const MutableBuffers& bufs, std::size_t& n,
+                       boost::system::error_code& ec) {
+    n = 0;
+    auto& socket = socket_of(st.next);
+    if (!socket.non_blocking()) {
+      socket.non_blocking(true, ec);
+      if (ec) return true;
+    }
+    char* const scratch = read_scratch();
+    const std::size_t got = socket.read_some(boost::asio::buffer(scratch, kReadChunk), ec);
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+      ec = {};
+      return false;
+    }
+    if (ec) return true;
+    n = boost::asio::buffer_copy(bufs, boost::asio::buffer(scratch, got));
+    if (n < got) {
+      st.read_buf = std::make_unique<char[]>(got - n);
+      std::memcpy(st.read_buf.get(), scratch + n, got - n);
+      st.read_pos = 0;
+      st.read_end = got - n;
+    }
+    return true;
+  }
+
+  template <class Handler>
+  static void wait_readable(const std::shared_ptr<State>& state, Handler&& handler) {
+    socket_of(state->next)
+        .async_wait(boost::asio::socket_base::wait_read, std::forward<Handler>(handler));
+  }
+
+  // A read that waits for the socket: reads once it is readable (waiting again if
+  // a wake-up finds nothing after all), then completes the caller's handler.
+  template <class MutableBuffers, class Handler>
+  struct ReadOp {
+    std::shared_ptr<State> state;
+    MutableBuffers bufs;
+    Handler handler;
+
+    void operator()(boost::system::error_code ec) {
+      std::size_t n = 0;
+      if (!ec && !read_now(*state, bufs, n, ec)) {
+        auto keep = state;
+        auto ex = boost::asio::get_associated_executor(handler, keep->next.get_executor());
+        wait_readable(keep, boost::asio::bind_executor(ex, std::move(*this)));
+        return;
+      }
+      std::move(handler)(ec, n);
+    }
+  };
 
   template <class MutableBuffers>
   static std::size_t take_read(State& st, const MutableBuffers& bufs) {
@@ -283,8 +365,15 @@ class CoalescingStream {
                                  state->pending.clear();
                                }
                                start_write(state);
-                               if (!state->writing && (state->pending.empty() || state->failed)) {
-                                 complete_waiters(state);
+                               if (!state->writing) {
+                                 // Idle: an idle connection keeps no write memory
+                                 // (what a burst grew, the deadline's timer).
+                                 std::string().swap(state->in_flight);
+                                 if (state->pending.empty()) std::string().swap(state->pending);
+                                 state->deadline.reset();
+                                 if (state->pending.empty() || state->failed) {
+                                   complete_waiters(state);
+                                 }
                                }
                              });
   }

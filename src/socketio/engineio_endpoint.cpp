@@ -11,7 +11,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/json/object.hpp>
@@ -163,6 +162,15 @@ class ResponderReply final : public HttpReply {
 
 // One WebSocket: the Beast stream, its reads, and the batches the session writes.
 // Touched only on its strand, which is its session's.
+//
+// Memory: thousands of these sit idle at once, so an idle one holds as little as
+// it can (see docs/BENCHMARKS.md, "Idle WebSocket connections"). Its pending read
+// is Beast's read into `small_`, a few hundred bytes inside the object; the
+// CoalescingStream under it waits for the socket with no buffer; a message longer
+// than `small_` is finished in `large_`, which is released once delivered; the
+// next layer is the bare socket (a beast::tcp_stream carries three timers this
+// connection never uses); the upgrade request, the session target and a refusal
+// live only in the operations that need them.
 class WsConnection final : public WsChannel, public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(tcp::socket socket, EngineServer* server, std::atomic<size_t>* live,
@@ -172,9 +180,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   }
   ~WsConnection() override { --*live_; }
 
-  void accept(net::Request request, EngineServer::WsTarget target) {
-    request_ = std::move(request);
-    target_ = std::move(target);
+  void accept(const net::Request& request, EngineServer::WsTarget target) {
     ws_.set_option(websocket::stream_base::timeout{kWsHandshakeTimeout,
                                                    websocket::stream_base::none(), false});
     ws_.set_option(websocket::stream_base::decorator(
@@ -186,25 +192,38 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     ws_.next_layer().set_limits(server_->options().max_queued_bytes + kControlFrameAllowance,
                                 server_->options().ping_timeout);
     ws_.auto_fragment(false);
-    ws_.async_accept(request_,
-                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    // Beast builds its answer from the request here and keeps nothing of it.
+    ws_.async_accept(request,
+                     [self = shared_from_this(), target = std::move(target)](
+                         beast::error_code ec) mutable { self->on_accept(ec, std::move(target)); });
   }
 
   // Answers the upgrade request with an HTTP error instead of switching protocols.
   void reject(http::status status, std::string_view message, std::string_view retry_after = {}) {
-    refusal_.result(status);
-    refusal_.version(11);
-    refusal_.set(http::field::content_type, "application/json");
-    if (!retry_after.empty()) refusal_.set(http::field::retry_after, retry_after);
-    refusal_.set(http::field::connection, "close");
-    refusal_.body() =
-        boost::json::serialize(boost::json::object{{"code", 3}, {"message", message}});
-    refusal_.prepare_payload();
-    auto& stream = beast::get_lowest_layer(ws_);
-    stream.expires_after(kWsHandshakeTimeout);
-    http::async_write(stream, refusal_, [self = shared_from_this()](beast::error_code, size_t) {
-      self->close_socket();
+    struct Refusal {
+      explicit Refusal(const asio::any_io_executor& ex) : deadline(ex) {}
+      http::response<http::string_body> response;
+      asio::steady_timer deadline;
+    };
+    auto refusal = std::make_shared<Refusal>(socket().get_executor());
+    auto& res = refusal->response;
+    res.result(status);
+    res.version(11);
+    res.set(http::field::content_type, "application/json");
+    if (!retry_after.empty()) res.set(http::field::retry_after, retry_after);
+    res.set(http::field::connection, "close");
+    res.body() = boost::json::serialize(boost::json::object{{"code", 3}, {"message", message}});
+    res.prepare_payload();
+    // A peer that does not take the answer within the handshake timeout is cut off.
+    refusal->deadline.expires_after(kWsHandshakeTimeout);
+    refusal->deadline.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->close_socket();
     });
+    http::async_write(socket(), res,
+                      [self = shared_from_this(), refusal](beast::error_code, size_t) {
+                        refusal->deadline.cancel();
+                        self->close_socket();
+                      });
   }
 
   // The frames are encoded here and leave in one socket write: Beast's per-frame
@@ -233,30 +252,47 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   // it bypasses the strand.
   void force_close() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket().close(ignored);
   }
 
  private:
-  void on_accept(beast::error_code ec) {
-    request_ = {};
+  tcp::socket& socket() { return ws_.next_layer().next_layer(); }
+
+  void on_accept(beast::error_code ec, EngineServer::WsTarget target) {
     if (ec) return close_socket();
-    auto session = server_->attach_websocket(target_, shared_from_this());
-    target_ = {};
+    auto session = server_->attach_websocket(target, shared_from_this());
     if (!session) return;
     session_ = session;
     do_read();
   }
 
+  // Reads the next message's first bytes into small_; most messages end there.
   void do_read() {
-    ws_.async_read(
-        buffer_, [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    ws_.async_read_some(
+        asio::buffer(small_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_read_some(ec, n); });
   }
 
-  void on_read(beast::error_code ec) {
+  void on_read_some(beast::error_code ec, size_t n) {
     if (ec) return report_closed();
-    bool binary = !ws_.got_text();
-    std::string data = beast::buffers_to_string(buffer_.data());
-    buffer_.consume(buffer_.size());
+    if (ws_.is_message_done()) return deliver(std::string(small_, n));
+    // A longer message: Beast reads the rest of it (read_message_max still bounds
+    // the whole) into large_, which is given back once the message is delivered.
+    large_ = std::make_unique<beast::flat_buffer>();
+    const size_t first = n;
+    auto part = large_->prepare(first);
+    asio::buffer_copy(part, asio::buffer(small_, first));
+    large_->commit(first);
+    ws_.async_read(*large_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->report_closed();
+      std::string data = beast::buffers_to_string(self->large_->data());
+      self->large_.reset();
+      self->deliver(std::move(data));
+    });
+  }
+
+  void deliver(std::string data) {
+    const bool binary = !ws_.got_text();
     if (auto session = session_.lock()) {
       session->on_ws_frame(*this, binary, std::move(data));
     } else {
@@ -281,8 +317,8 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
 
   void close_socket() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
     report_closed();
   }
 
@@ -292,15 +328,17 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     if (auto session = session_.lock()) session->on_ws_closed(*this);
   }
 
-  websocket::stream<net::CoalescingStream<beast::tcp_stream>> ws_;
+  // Most client messages (pongs, events, acks) fit in this: no buffer of their own.
+  static constexpr size_t kSmallMessage = 512;
+
+  // No permessage-deflate is ever negotiated: the stream is built without it.
+  websocket::stream<net::CoalescingStream<tcp::socket>, false> ws_;
   EngineServer* const server_;  // outlives every connection: see EngineEndpoint::Impl
   std::atomic<size_t>* const live_;
   std::shared_ptr<const void> ticket_;  // the connection's place under the HTTP server's caps
   std::weak_ptr<EngineSession> session_;
-  net::Request request_;
-  EngineServer::WsTarget target_;
-  http::response<http::string_body> refusal_;
-  beast::flat_buffer buffer_;
+  std::unique_ptr<beast::flat_buffer> large_;  // only while a long message is read
+  char small_[kSmallMessage];
   bool writing_ = false;
   bool close_requested_ = false;
   bool closing_ = false;

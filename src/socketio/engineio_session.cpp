@@ -38,10 +38,7 @@ EngineSession::EngineSession(std::string sid, std::shared_ptr<const EngineOption
       context_(std::move(context)),
       handler_(std::move(handler)),
       on_closed_(std::move(on_closed)),
-      ping_timer_(context_->make_timer()),
-      pong_timer_(context_->make_timer()),
-      upgrade_timer_(context_->make_timer()),
-      noop_timer_(context_->make_timer()) {}
+      heartbeat_timer_(context_->make_timer()) {}
 
 EngineSession::~EngineSession() = default;
 
@@ -137,6 +134,8 @@ void EngineSession::handle_upgrade(std::shared_ptr<WsChannel> ws) {
   }
   probe_ = std::move(ws);
   upgrade_ = Upgrade::kProbing;
+  if (!upgrade_timer_) upgrade_timer_ = context_->make_timer();
+  if (!noop_timer_) noop_timer_ = context_->make_timer();
   upgrade_timer_->start(options_->upgrade_timeout, weak_call(&EngineSession::abort_upgrade));
 }
 
@@ -170,12 +169,14 @@ void EngineSession::on_probe_frame(bool binary, std::string_view data) {
 void EngineSession::noop_tick() {
   if (closed_ || upgrade_ != Upgrade::kProbed) return;
   if (pending_get_) answer_poll(eio::encode_text(Packet::text(PacketType::kNoop)));
-  noop_timer_->start(options_->noop_interval, weak_call(&EngineSession::noop_tick));
+  if (noop_timer_)
+    noop_timer_->start(options_->noop_interval, weak_call(&EngineSession::noop_tick));
 }
 
 void EngineSession::complete_upgrade() {
-  upgrade_timer_->cancel();
-  noop_timer_->cancel();
+  // The session is on its WebSocket for good: these are never needed again.
+  upgrade_timer_.reset();
+  noop_timer_.reset();
   if (pending_get_) {
     // A client only upgrades once its polls are over: this one came after the
     // probe, and polling is over for the session.
@@ -239,23 +240,25 @@ void EngineSession::on_packet(Packet packet) {
 }
 
 void EngineSession::schedule_ping() {
-  ping_timer_->start(options_->ping_interval, weak_call(&EngineSession::on_ping_due));
+  heartbeat_timer_->start(options_->ping_interval, weak_call(&EngineSession::on_ping_due));
 }
 
 void EngineSession::on_ping_due() {
   if (closed_) return;
   awaiting_pong_ = true;
-  pong_timer_->start(options_->ping_timeout, [weak = weak_from_this()] {
-    if (auto self = weak.lock()) self->close_with("ping timeout", false);
-  });
+  // The ping's own wait is over: the same timer now waits for the pong.
+  heartbeat_timer_->start(options_->ping_timeout, weak_call(&EngineSession::on_pong_missed));
   send(Packet::text(PacketType::kPing));
+}
+
+void EngineSession::on_pong_missed() {
+  close_with("ping timeout", false);
 }
 
 void EngineSession::on_pong() {
   if (!awaiting_pong_) return;
   awaiting_pong_ = false;
-  pong_timer_->cancel();
-  schedule_ping();
+  schedule_ping();  // replaces the pong's deadline
 }
 
 bool EngineSession::send(Packet packet) {
@@ -289,7 +292,7 @@ void EngineSession::flush_poll() {
   if (!pending_get_ || queue_.empty() || upgrade_ == Upgrade::kProbed) return;
   std::string body;
   for (const Packet& packet : queue_) eio::append_to_payload(body, packet);
-  queue_.clear();
+  queue_ = {};
   queued_bytes_ = 0;
   answer_poll(std::move(body));
 }
@@ -299,7 +302,7 @@ void EngineSession::flush_ws() {
   std::vector<WsFrame> frames;
   frames.reserve(queue_.size());
   for (Packet& packet : queue_) frames.push_back(frame_of(std::move(packet)));
-  queue_.clear();
+  queue_ = {};
   queued_bytes_ = 0;
   ws_writing_ = true;
   ws_->write(std::move(frames));
@@ -319,11 +322,10 @@ void EngineSession::close_with(std::string_view reason, bool by_client) {
   if (closed_) return;
   closed_ = true;
   auto self = shared_from_this();  // the hooks below may drop the last other reference
-  ping_timer_->cancel();
-  pong_timer_->cancel();
-  upgrade_timer_->cancel();
-  noop_timer_->cancel();
-  queue_.clear();
+  heartbeat_timer_->cancel();
+  if (upgrade_timer_) upgrade_timer_->cancel();
+  if (noop_timer_) noop_timer_->cancel();
+  queue_ = {};
   queued_bytes_ = 0;
   if (pending_get_) {
     // A client that asked to close only needs its poll to end (noop); otherwise

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -153,6 +152,7 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   void schedule_ping();
   void on_ping_due();
   void on_pong();
+  void on_pong_missed();
   void noop_tick();
   void flush();
   void flush_poll();
@@ -178,7 +178,8 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   bool started_ = false;
   bool closed_ = false;
 
-  std::deque<eio::Packet> queue_;
+  // Packets waiting to be sent; empty (and holding no memory) between bursts.
+  std::vector<eio::Packet> queue_;
   size_t queued_bytes_ = 0;
 
   std::shared_ptr<HttpReply> pending_get_;
@@ -190,8 +191,9 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   Upgrade upgrade_ = Upgrade::kNone;
 
   bool awaiting_pong_ = false;
-  std::unique_ptr<Timer> ping_timer_;
-  std::unique_ptr<Timer> pong_timer_;
+  // The next ping, then (once sent) the pong's deadline: never both at once.
+  std::unique_ptr<Timer> heartbeat_timer_;
+  // Made by the first upgrade probe: most sessions never upgrade.
   std::unique_ptr<Timer> upgrade_timer_;
   std::unique_ptr<Timer> noop_timer_;
 };

@@ -113,7 +113,7 @@ void SioConnection::on_connect(EngineSession& session, sio::Packet& packet) {
     socket->session = session.weak_from_this();
     sockets_.emplace(packet.nsp, socket);
     fresh = true;
-    if (connect_timer_) connect_timer_->cancel();
+    connect_timer_.reset();  // cancels it; an idle session keeps no timer it will not use
   }
   sio::Packet reply{PacketType::kConnect, packet.nsp, std::nullopt,
                     json::value(json::object{{"sid", socket->id}}), 0};
