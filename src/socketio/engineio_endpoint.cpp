@@ -248,6 +248,15 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     if (!writing_ && !closing_) do_close();
   }
 
+  // A paused connection issues no read: the peer's bytes wait in the kernel and
+  // TCP flow control slows the peer down.
+  void pause_reading(bool paused) override {
+    read_paused_ = paused;
+    if (paused || !read_stalled_) return;
+    read_stalled_ = false;
+    if (!closing_ && !close_requested_) do_read();
+  }
+
   // Closes the TCP connection at once. Only once no thread runs the io_context:
   // it bypasses the strand.
   void force_close() {
@@ -298,6 +307,10 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     } else {
       close();
     }
+    if (read_paused_) {
+      read_stalled_ = true;
+      return;
+    }
     do_read();
   }
 
@@ -342,6 +355,8 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   bool writing_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
+  bool read_paused_ = false;   // backpressure from the session
+  bool read_stalled_ = false;  // a read is owed once reading resumes
   bool reported_ = false;
 };
 

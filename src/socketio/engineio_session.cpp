@@ -103,6 +103,12 @@ void EngineSession::handle_post(std::string body, bool binary_content_type,
                                 std::shared_ptr<HttpReply> reply) {
   if (closed_) return reply->send(error_answer(400, 1, "Session ID unknown"));
   if (transport_ != Transport::kPolling) return reply->send(error_answer(400, 3, "Bad request"));
+  if (held_post_) {
+    // A client waits for a post's answer before the next: this one reads past
+    // the backpressure, as the reference server's "data request overlap".
+    reply->send(error_answer(400, 3, "Bad request"));
+    return close_with("transport error", false);
+  }
   if (binary_content_type) {
     // Engine.IO v4 clients send binary as base64 text; octet-stream is v3's way.
     reply->send(error_answer(400, 3, "Bad request"));
@@ -123,7 +129,22 @@ void EngineSession::handle_post(std::string body, bool binary_content_type,
     if (closed_) break;
     on_packet(std::move(packet));
   }
+  // Under backpressure the answer waits: the client sends nothing more until then.
+  if (read_holds_ > 0 && !closed_) {
+    held_post_ = std::move(reply);
+    return;
+  }
   reply->send(text_answer("ok"));
+}
+
+void EngineSession::hold_reading() {
+  if (read_holds_++ == 0 && ws_) ws_->pause_reading(true);
+}
+
+void EngineSession::release_reading() {
+  if (read_holds_ == 0 || --read_holds_ > 0) return;
+  if (ws_) ws_->pause_reading(false);
+  if (held_post_) std::exchange(held_post_, nullptr)->send(text_answer("ok"));
 }
 
 void EngineSession::handle_upgrade(std::shared_ptr<WsChannel> ws) {
@@ -185,6 +206,7 @@ void EngineSession::complete_upgrade() {
   }
   transport_ = Transport::kWebSocket;
   ws_ = std::move(probe_);
+  if (read_holds_ > 0) ws_->pause_reading(true);
   ws_writing_ = probe_writing_;
   probe_writing_ = false;
   upgrade_ = Upgrade::kNone;
@@ -333,6 +355,8 @@ void EngineSession::close_with(std::string_view reason, bool by_client) {
     auto type = by_client ? PacketType::kNoop : PacketType::kClose;
     answer_poll(eio::encode_text(Packet::text(type)));
   }
+  // Its packets were taken: the post that waited on backpressure is answered.
+  if (held_post_) std::exchange(held_post_, nullptr)->send(text_answer("ok"));
   if (probe_) std::exchange(probe_, nullptr)->close();
   if (ws_) ws_->close();
   if (on_closed_) std::exchange(on_closed_, nullptr)(sid_);

@@ -79,6 +79,10 @@ class WsChannel {
   virtual void write(std::vector<WsFrame> frames) = 0;
   // Closes the connection after the batch in flight; on_ws_closed follows.
   virtual void close() = 0;
+  // Backpressure: while paused, no more frames are read from the peer (the one
+  // being read may still arrive); its bytes wait in the kernel and then in the
+  // peer. Resuming reads again.
+  virtual void pause_reading(bool paused) = 0;
 };
 
 class EngineSession;
@@ -135,6 +139,15 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   bool send(eio::Packet packet);
   bool send(std::vector<eio::Packet> packets);
 
+  // Backpressure from the handler: while at least one hold is taken, nothing more
+  // is read from the client. A WebSocket stops reading; a polling post is answered
+  // only once the last hold is released, and the client sends no other post before
+  // that answer. Holds are counted; every hold_reading() needs one release_reading().
+  // Heartbeats are not read either, so a hold must end well within ping_timeout.
+  void hold_reading();
+  void release_reading();
+  bool reading_held() const { return read_holds_ > 0; }
+
   // Ends the session: a waiting poll gets the close packet, a WebSocket is closed,
   // the handler hears on_close(reason). Idempotent.
   void close(std::string_view reason = "server close");
@@ -183,6 +196,8 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   size_t queued_bytes_ = 0;
 
   std::shared_ptr<HttpReply> pending_get_;
+  size_t read_holds_ = 0;
+  std::shared_ptr<HttpReply> held_post_;  // answered when the last hold goes
 
   std::shared_ptr<WsChannel> ws_;  // the WebSocket transport, once there is one
   bool ws_writing_ = false;

@@ -20,7 +20,12 @@ using testing::ManualLoop;
 // The reference Engine.IO test server: every message goes back.
 class EchoHandler final : public EngineHandler {
  public:
-  explicit EchoHandler(std::vector<std::string>* closes) : closes_(closes) {}
+  EchoHandler(std::vector<std::string>* closes,
+              std::vector<std::weak_ptr<EngineSession>>* opened = nullptr)
+      : closes_(closes), opened_(opened) {}
+  void on_open(EngineSession& session) override {
+    if (opened_ != nullptr) opened_->push_back(session.weak_from_this());
+  }
   void on_message(EngineSession& session, eio::Packet message) override {
     session.send(std::move(message));
   }
@@ -30,6 +35,7 @@ class EchoHandler final : public EngineHandler {
 
  private:
   std::vector<std::string>* closes_;
+  std::vector<std::weak_ptr<EngineSession>>* opened_;
 };
 
 class EngineSessionTest : public ::testing::Test {
@@ -43,7 +49,7 @@ class EngineSessionTest : public ::testing::Test {
   void make_server() {
     server_ = std::make_unique<EngineServer>(
         options_, [this] { return loop_.context(); },
-        [this] { return std::make_unique<EchoHandler>(&closes_); });
+        [this] { return std::make_unique<EchoHandler>(&closes_, &opened_); });
   }
 
   void SetUp() override { make_server(); }
@@ -83,6 +89,7 @@ class EngineSessionTest : public ::testing::Test {
   ManualLoop loop_;
   EngineOptions options_;
   std::vector<std::string> closes_;
+  std::vector<std::weak_ptr<EngineSession>> opened_;  // every session, in opening order
   std::unique_ptr<EngineServer> server_;
 };
 
@@ -406,6 +413,73 @@ TEST_F(EngineSessionTest, CloseAllEndsEverySession) {
   EXPECT_TRUE(ws->closed);
   EXPECT_EQ(server_->session_count(), 0u);
   EXPECT_EQ(http("GET", "EIO=4&transport=polling")->status(), 503);
+}
+
+TEST_F(EngineSessionTest, HeldReadingPausesTheWebSocketUntilTheLastRelease) {
+  auto ws = websocket("EIO=4&transport=websocket");
+  auto session = opened_.at(0).lock();
+  ASSERT_TRUE(session);
+  session->hold_reading();
+  session->hold_reading();
+  EXPECT_TRUE(ws->paused);
+  ws->receive("4a");  // waits in the socket, unread
+  ws->receive("4b");
+  EXPECT_EQ(ws->texts().size(), 1u);  // the open packet only
+  session->release_reading();
+  loop_.run_ready();
+  EXPECT_TRUE(ws->paused);  // one hold is left
+  EXPECT_EQ(ws->texts().size(), 1u);
+  session->release_reading();
+  loop_.run_ready();
+  EXPECT_FALSE(ws->paused);
+  EXPECT_EQ(ws->pauses, 1u);
+  EXPECT_EQ(ws->texts(), (std::vector<std::string>{ws->texts()[0], "4a", "4b"}));
+  session->release_reading();  // one too many: nothing happens
+  EXPECT_FALSE(session->reading_held());
+}
+
+TEST_F(EngineSessionTest, HeldReadingDelaysThePostAnswerAndRefusesAnOverlappingPost) {
+  std::string sid = handshake();
+  auto session = opened_.at(0).lock();
+  ASSERT_TRUE(session);
+  session->hold_reading();
+  auto held = post(sid, "4a");
+  EXPECT_FALSE(held->answered());     // the client sends nothing more meanwhile
+  EXPECT_EQ(get(sid)->body(), "4a");  // its packets were taken
+  session->release_reading();
+  EXPECT_EQ(held->body(), "ok");
+
+  // A client that posts again before the answer reads past the backpressure.
+  session->hold_reading();
+  auto first = post(sid, "4b");
+  auto second = post(sid, "4c");
+  EXPECT_EQ(second->status(), 400);
+  EXPECT_EQ(first->body(), "ok");  // the session closed: the waiting answer goes out
+  EXPECT_EQ(closes_, std::vector<std::string>{"transport error"});
+}
+
+TEST_F(EngineSessionTest, HeldReadingCarriesOverToTheUpgradedWebSocket) {
+  std::string sid = handshake();
+  auto session = opened_.at(0).lock();
+  auto ws = websocket("EIO=4&transport=websocket&sid=" + sid);
+  ws->receive("2probe");
+  session->hold_reading();
+  EXPECT_FALSE(ws->paused);  // the probe is not the transport yet
+  ws->receive("5");
+  EXPECT_EQ(session->transport(), Transport::kWebSocket);
+  EXPECT_TRUE(ws->paused);
+  session->release_reading();
+  EXPECT_FALSE(ws->paused);
+}
+
+TEST_F(EngineSessionTest, ClosingAnswersAHeldPost) {
+  std::string sid = handshake();
+  auto session = opened_.at(0).lock();
+  session->hold_reading();
+  auto held = post(sid, "4a");
+  EXPECT_FALSE(held->answered());
+  session->close("server close");
+  EXPECT_EQ(held->body(), "ok");
 }
 
 }  // namespace

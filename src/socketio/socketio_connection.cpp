@@ -77,7 +77,7 @@ void SioConnection::dispatch(EngineSession& session, sio::Message message) {
   switch (packet.type) {
     case PacketType::kDisconnect:
       sockets_.erase(it);
-      return leave(socket, "client namespace disconnect");
+      return leave(session, socket, "client namespace disconnect");
     case PacketType::kEvent:
     case PacketType::kBinaryEvent:
       return on_event(session, *socket, message);
@@ -145,13 +145,25 @@ void SioConnection::on_event(EngineSession& /*session*/, SocketState& socket,
   guarded(event, [&] { fn(std::move(args), std::move(ack)); });
 }
 
-void SioConnection::leave(const std::shared_ptr<SocketState>& socket, std::string_view reason) {
+void SioConnection::leave(EngineSession& session, const std::shared_ptr<SocketState>& socket,
+                          std::string_view reason) {
   socket->connected = false;
+  set_reading_paused(session, *socket, false);
   auto handlers = std::move(socket->on_disconnect);
   // Handlers may hold the Socket: dropping them breaks that cycle.
   socket->on_disconnect.clear();
   socket->handlers.clear();
   for (auto& handler : handlers) guarded("disconnect", [&] { handler(reason); });
+}
+
+void SioConnection::set_reading_paused(EngineSession& session, SocketState& socket, bool paused) {
+  if (socket.reading_paused == paused) return;
+  socket.reading_paused = paused;
+  if (paused) {
+    session.hold_reading();
+  } else {
+    session.release_reading();
+  }
 }
 
 void SioConnection::disconnect_from_server(EngineSession& session,
@@ -160,14 +172,14 @@ void SioConnection::disconnect_from_server(EngineSession& session,
   if (it == sockets_.end() || it->second != socket) return;
   sockets_.erase(it);
   session.send(as_message(sio::Packet{PacketType::kDisconnect, socket->nsp, {}, {}, 0}));
-  leave(socket, "server namespace disconnect");
+  leave(session, socket, "server namespace disconnect");
 }
 
-void SioConnection::on_close(EngineSession& /*session*/, std::string_view reason) {
+void SioConnection::on_close(EngineSession& session, std::string_view reason) {
   if (connect_timer_) connect_timer_->cancel();
   auto sockets = std::move(sockets_);
   sockets_.clear();
-  for (auto& [nsp, socket] : sockets) leave(socket, reason);
+  for (auto& [nsp, socket] : sockets) leave(session, socket, reason);
 }
 
 }  // namespace insightd::socketio::detail

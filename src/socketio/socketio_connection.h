@@ -34,6 +34,7 @@ struct SocketState {
   // On the context only:
   std::unordered_map<std::string, EventHandler> handlers;
   std::vector<DisconnectHandler> on_disconnect;
+  bool reading_paused = false;
 };
 
 struct AckState {
@@ -56,12 +57,16 @@ class SioConnection final : public EngineHandler {
 
   // Socket::disconnect(), on the context.
   void disconnect_from_server(EngineSession& session, const std::shared_ptr<SocketState>& socket);
+  // Socket::pause_reading(), on the context: each paused socket holds the session's
+  // reading once.
+  static void set_reading_paused(EngineSession& session, SocketState& socket, bool paused);
 
  private:
   void dispatch(EngineSession& session, sio::Message message);
   void on_connect(EngineSession& session, sio::Packet& packet);
   void on_event(EngineSession& session, SocketState& socket, sio::Message& message);
-  void leave(const std::shared_ptr<SocketState>& socket, std::string_view reason);
+  void leave(EngineSession& session, const std::shared_ptr<SocketState>& socket,
+             std::string_view reason);
 
   std::shared_ptr<const NamespaceTable> namespaces_;
   Millis connect_timeout_;

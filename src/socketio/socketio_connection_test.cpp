@@ -304,6 +304,43 @@ TEST_F(SocketIoConnectionTest, EmitFromAnotherThreadIsPostedToTheSession) {
                                       "<bin:ff>"}));
 }
 
+TEST_F(SocketIoConnectionTest, PausedSocketsStopReadingTheirSharedTransport) {
+  auto ws = connected();
+  ws->receive("40/custom,");
+  ASSERT_EQ(sockets_.size(), 2u);
+  ws->written.clear();
+  sockets_[0].pause_reading(true);  // from the test thread: posted
+  EXPECT_FALSE(ws->paused);
+  loop_.run_ready();
+  EXPECT_TRUE(ws->paused);
+  sockets_[1].pause_reading(true);
+  sockets_[0].pause_reading(true);  // already paused: no second hold
+  loop_.run_ready();
+  ws->receive(R"(42["message",1])");
+  EXPECT_TRUE(ws->written.empty());
+  sockets_[0].pause_reading(false);
+  loop_.run_ready();
+  EXPECT_TRUE(ws->paused);  // "/custom" still holds it
+  // A socket that leaves gives its hold back.
+  sockets_[1].disconnect();
+  loop_.run_ready();
+  EXPECT_FALSE(ws->paused);
+  EXPECT_EQ(ws->texts(), (std::vector<std::string>{"41/custom,", R"(42["message-back",1])"}));
+}
+
+TEST_F(SocketIoConnectionTest, DispatchRunsOnTheStrandWhileConnected) {
+  auto ws = connected();
+  int runs = 0;
+  sockets_[0].dispatch([&runs] { ++runs; });
+  EXPECT_EQ(runs, 0);
+  loop_.run_ready();
+  EXPECT_EQ(runs, 1);
+  ws->receive("41");  // the client leaves
+  sockets_[0].dispatch([&runs] { ++runs; });
+  loop_.run_ready();
+  EXPECT_EQ(runs, 1);
+}
+
 TEST_F(SocketIoConnectionTest, NoConnectWithinTheTimeoutCloses) {
   options_.ping_interval = 10s;
   server_ = std::make_unique<EngineServer>(

@@ -67,6 +67,16 @@ void Socket::disconnect() const {
   });
 }
 
+void Socket::pause_reading(bool paused) const {
+  on_strand(state_, [state = state_, paused](EngineSession& session, detail::SioConnection&) {
+    detail::SioConnection::set_reading_paused(session, *state, paused);
+  });
+}
+
+void Socket::dispatch(std::function<void()> fn) const {
+  on_strand(state_, [fn = std::move(fn)](EngineSession&, detail::SioConnection&) { fn(); });
+}
+
 bool Socket::connected() const {
   return state_->connected;
 }

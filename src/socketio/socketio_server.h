@@ -95,6 +95,15 @@ class Socket {
 
   // Thread-safe.
   void emit(std::string_view event, Payload args = {}) const;
+  // Backpressure: while paused, nothing more is read from the client's connection
+  // (every namespace on it: they share one transport). Use it when what the client
+  // sent cannot be taken as fast as it comes; resume once it can, well within the
+  // ping timeout, as heartbeats wait too. Leaving the namespace resumes. Thread-safe.
+  void pause_reading(bool paused) const;
+  // Runs `fn` on the socket's strand (at once when called there) while the socket
+  // is connected: where state shared with its handlers can be touched without
+  // locks. Thread-safe.
+  void dispatch(std::function<void()> fn) const;
   // Leaves the namespace from the server side (the client sees "io server
   // disconnect" and does not reconnect). Thread-safe.
   void disconnect() const;

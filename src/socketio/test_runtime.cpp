@@ -106,14 +106,37 @@ std::vector<std::string> FakeWs::texts() const {
   return out;
 }
 
-void FakeWs::receive(std::string text) {
-  if (auto s = session.lock()) s->on_ws_frame(*this, false, std::move(text));
+void FakeWs::pause_reading(bool pause) {
+  if (pause && !paused) ++pauses;
+  paused = pause;
+  // Resuming delivers what waited, as a later task (a socket read completes later).
+  if (!paused && !unread.empty()) {
+    loop_->context()->post([self = shared_from_this()] {
+      while (!self->paused && !self->unread.empty()) {
+        WsFrame frame = std::move(self->unread.front());
+        self->unread.pop_front();
+        if (auto s = self->session.lock())
+          s->on_ws_frame(*self, frame.binary, std::move(frame.data));
+      }
+    });
+  }
+}
+
+void FakeWs::deliver(bool binary, std::string data) {
+  if (paused) {
+    unread.push_back(WsFrame{binary, std::move(data)});
+  } else if (auto s = session.lock()) {
+    s->on_ws_frame(*this, binary, std::move(data));
+  }
   loop_->run_ready();
 }
 
+void FakeWs::receive(std::string text) {
+  deliver(false, std::move(text));
+}
+
 void FakeWs::receive_binary(std::string bytes) {
-  if (auto s = session.lock()) s->on_ws_frame(*this, true, std::move(bytes));
-  loop_->run_ready();
+  deliver(true, std::move(bytes));
 }
 
 void FakeWs::drop() {

@@ -74,6 +74,9 @@ class FakeWs final : public WsChannel, public std::enable_shared_from_this<FakeW
 
   void write(std::vector<WsFrame> frames) override;
   void close() override;
+  // Like a socket under backpressure: frames received while paused wait, in
+  // order, and arrive when reading resumes.
+  void pause_reading(bool paused) override;
 
   // The session that reads this channel (set once attached); weak, as the
   // session holds the channel.
@@ -81,6 +84,9 @@ class FakeWs final : public WsChannel, public std::enable_shared_from_this<FakeW
   std::vector<WsFrame> written;
   bool closed = false;
   int concurrent_writes = 0;  // > 1 would be a protocol-code bug
+  bool paused = false;
+  size_t pauses = 0;
+  std::deque<WsFrame> unread;  // received while paused
 
   // Texts of the written frames, binary ones as "<bin:HEX>".
   std::vector<std::string> texts() const;
@@ -91,6 +97,8 @@ class FakeWs final : public WsChannel, public std::enable_shared_from_this<FakeW
   void drop();
 
  private:
+  void deliver(bool binary, std::string data);
+
   ManualLoop* loop_;
   bool writing_ = false;
 };
