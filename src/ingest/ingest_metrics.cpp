@@ -74,6 +74,18 @@ IngestMetrics::IngestMetrics(obs::Registry& registry) {
                                     "from sending it to its result (failed ones too).",
                                     {}, std::vector<double>(kAckBuckets.begin(), kAckBuckets.end()))
                          .with({});
+  pauses_ = &registry
+                 .counter("insightd_socketio_reading_paused_total",
+                          "Times a Socket.IO connection stopped reading because too many of its "
+                          "events waited for their commit (backpressure).",
+                          {})
+                 .with({});
+  paused_ = &registry
+                 .gauge("insightd_socketio_connections_paused",
+                        "Socket.IO connections not read from now, until their waiting events "
+                        "are committed.",
+                        {})
+                 .with({});
   for (Transport t : {Transport::kHttp, Transport::kSocketIo}) {
     const std::string_view name = to_string(t);
     Door& d = door(t);
@@ -84,6 +96,11 @@ IngestMetrics::IngestMetrics(obs::Registry& registry) {
     d.rejected[kKnownCodes.size()] = &rejected.with({name, kOtherCode});
     d.ack_latency = &latency.with({name});
   }
+}
+
+void IngestMetrics::record_reading_paused(bool paused) noexcept {
+  if (paused) pauses_->inc();
+  paused_->add(paused ? 1 : -1);
 }
 
 void IngestMetrics::record(

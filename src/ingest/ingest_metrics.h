@@ -37,6 +37,10 @@ class IngestMetrics {
   // One event refused with `code` before validation.
   void record_rejected(Transport from, std::string_view code) noexcept;
 
+  // A Socket.IO connection stopped (true) or resumed (false) reading because too
+  // many of its events waited for their commit.
+  void record_reading_paused(bool paused) noexcept;
+
   // The codes counted by name: every validation code, and the two retryable
   // refusals ("overloaded", "unavailable"). Anything else counts as "other".
   static std::span<const std::string_view> known_codes();
@@ -57,6 +61,8 @@ class IngestMetrics {
   std::array<Door, 2> doors_;
   std::array<obs::Counter*, 3> commits_{};  // by store::AppendPath
   obs::Histogram* commit_seconds_ = nullptr;
+  obs::Counter* pauses_ = nullptr;
+  obs::Gauge* paused_ = nullptr;
 };
 
 }  // namespace insightd::ingest

@@ -50,6 +50,10 @@ void IngestService::record_rejected(Transport from, std::string_view code) {
   if (metrics_ != nullptr) metrics_->record_rejected(from, code);
 }
 
+void IngestService::record_reading_paused(bool paused) {
+  if (metrics_ != nullptr) metrics_->record_reading_paused(paused);
+}
+
 bool IngestService::authorized(std::optional<std::string_view> key) const {
   if (write_keys_.empty()) return true;
   if (!key) return false;

@@ -66,6 +66,8 @@ class IngestService {
   // Counts an event a front door refused before it reached ingest() (a
   // Socket.IO payload that is not an event object), by the code it answered.
   void record_rejected(Transport from, std::string_view code);
+  // Counts a connection that stopped (true) or resumed (false) reading.
+  void record_reading_paused(bool paused);
 
  private:
   GroupCommitWriter& writer_;

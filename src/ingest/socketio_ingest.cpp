@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <functional>
+#include <memory>
+#include <span>
+#include <utility>
 
 #include "core/event_validation.h"
 
@@ -39,25 +43,67 @@ void reject_payload(const Socket& socket, const Ack& ack, std::string_view messa
   if (ack) ack(Payload(boost::json::array{body}));
 }
 
+// The events of one connection that wait for their commit. On the socket's
+// strand only.
+struct Flow {
+  size_t waiting = 0;
+  bool paused = false;
+};
+
+// Queues `events` and pauses reading the connection while too many wait; `answer`
+// runs with their outcomes on the writer thread (or at once, when none was queued).
+void ingest_with_backpressure(const Socket& socket, IngestService& service,
+                              const std::shared_ptr<Flow>& flow,
+                              std::span<const boost::json::value> events,
+                              std::function<void(std::vector<EventOutcome>)> answer) {
+  const size_t n = events.size();
+  flow->waiting += n;
+  if (!flow->paused && flow->waiting >= kPauseReadingAt) {
+    flow->paused = true;
+    socket.pause_reading(true);
+    service.record_reading_paused(true);
+  }
+  service.ingest(
+      events, Transport::kSocketIo,
+      [socket, flow, n, &service, answer = std::move(answer)](std::vector<EventOutcome> outcomes) {
+        answer(std::move(outcomes));
+        // After the answers, which are posted to the same strand.
+        socket.dispatch([socket, flow, n, &service] {
+          flow->waiting -= n;
+          if (flow->paused && flow->waiting <= kResumeReadingAt) {
+            flow->paused = false;
+            socket.pause_reading(false);
+            service.record_reading_paused(false);
+          }
+        });
+      });
+}
+
 }  // namespace
 
 void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service) {
   io.on_connection(
       "/",
       [&service](Socket socket) {
-        socket.on("user:event", [socket, &service](Payload args, Ack ack) {
+        auto flow = std::make_shared<Flow>();
+        socket.on_disconnect([flow, &service](std::string_view) {
+          // Leaving resumes the transport; the gauge follows.
+          if (std::exchange(flow->paused, false)) service.record_reading_paused(false);
+        });
+        socket.on("user:event", [socket, flow, &service](Payload args, Ack ack) {
           if (args.values.empty() || !args.values[0].is_object()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:event takes one event object");
             return;
           }
-          service.ingest(std::span(&args.values[0], 1), Transport::kSocketIo,
-                         [socket, ack](std::vector<EventOutcome> outcomes) {
-                           const boost::json::object body = answer(socket, outcomes.at(0));
-                           if (ack) ack(Payload(boost::json::array{body}));
-                         });
+          ingest_with_backpressure(socket, service, flow, std::span(&args.values[0], 1),
+                                   [socket, ack](std::vector<EventOutcome> outcomes) {
+                                     const boost::json::object body =
+                                         answer(socket, outcomes.at(0));
+                                     if (ack) ack(Payload(boost::json::array{body}));
+                                   });
         });
-        socket.on("user:events", [socket, &service](Payload args, Ack ack) {
+        socket.on("user:events", [socket, flow, &service](Payload args, Ack ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
               args.values[0].as_array().empty()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
@@ -75,13 +121,14 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                            event_error::kTooManyEvents);
             return;
           }
-          service.ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
-                         [socket, ack](std::vector<EventOutcome> outcomes) {
-                           boost::json::array all;
-                           all.reserve(outcomes.size());
-                           for (const auto& o : outcomes) all.push_back(answer(socket, o));
-                           if (ack) ack(Payload(boost::json::array{std::move(all)}));
-                         });
+          ingest_with_backpressure(socket, service, flow, std::span(events.data(), events.size()),
+                                   [socket, ack](std::vector<EventOutcome> outcomes) {
+                                     boost::json::array all;
+                                     all.reserve(outcomes.size());
+                                     for (const auto& o : outcomes)
+                                       all.push_back(answer(socket, o));
+                                     if (ack) ack(Payload(boost::json::array{std::move(all)}));
+                                   });
         });
       },
       [&service](const boost::json::object& auth) -> std::optional<std::string> {
