@@ -14,6 +14,8 @@
 
 #include "core/ids.h"
 #include "core/state_machine.h"
+#include "store/detail/queries.h"
+#include "store/detail/rows.h"
 #include "store/open_store.h"
 #include "store/sql.h"
 #include "store/store.h"
@@ -34,163 +36,33 @@ std::string_view to_string(BreakerState s) {
 
 namespace {
 
-// ---------------------------------------------------------------------------
-// SQL text. $n placeholders in both dialects; Dialect fills the differences.
-
-constexpr std::string_view kBatchColumns =
-    "batch_id, status, event_count, created_at, first_event_at, sealed_at, seal_reason, "
-    "analyzed_at, archived_at, updated_at";
-constexpr std::string_view kJobColumns =
-    "job_id, batch_id, status, trigger, attempt_count, max_attempts, crash_count, run_after, "
-    "lease_owner, lease_token, lease_expires_at, last_error, errors, created_at, updated_at, "
-    "started_at, finished_at, duration_ms";
-constexpr std::string_view kEventColumns =
-    "event_id, event_type, user_id, session_id, \"timestamp\", received_at, clock_skew_ms, "
-    "metadata, batch_id";
-constexpr std::string_view kInsightColumns =
-    "insight_id, batch_id, job_id, summary, confidence, patterns, recommendations, anomalies, "
-    "statistics, analyzer, model, prompt_tokens, completion_tokens, latency_ms, created_at";
-constexpr std::string_view kDeadLetterColumns =
-    "dlq_id, job_id, batch_id, attempt_count, last_error, errors, failed_at, redriven_at, "
-    "redriven_job_id";
-constexpr std::string_view kBreakerColumns =
-    "name, state, failure_count, changed_at, open_until, probe_owner, probe_expires_at, version";
-
-constexpr std::string_view kInsertBatch =
-    "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
-    "VALUES ($1, 'OPEN', 0, $2, $2) ON CONFLICT (status) WHERE status = 'OPEN' DO NOTHING";
-constexpr std::string_view kAddToBatch =
-    "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
-    "COALESCE(first_event_at, "
-    "$3), updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'";
-constexpr std::string_view kInsertJob =
-    "INSERT INTO \"AnalysisJob\" (job_id, batch_id, status, trigger, attempt_count, max_attempts, "
-    "run_after, created_at, updated_at) VALUES ($1, $2, 'PENDING', $3, 0, $4, $5, $5, $5)";
-constexpr std::string_view kInsertOutbox =
-    "INSERT INTO \"KafkaOutbox\" (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)";
-constexpr std::string_view kInsertDeadLetter =
-    "INSERT INTO \"DeadLetterJob\" (dlq_id, job_id, batch_id, attempt_count, last_error, errors, "
-    "failed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
-
-// "'OPEN', 'SEALED'": the statuses an action may start from, for an IN (...) list.
-template <typename S>
-std::string status_list(std::span<const S> statuses) {
-  std::string out;
-  for (const S s : statuses) {
-    if (!out.empty()) out += ", ";
-    out += fmt::format("'{}'", to_string(s));
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// Row mapping.
-
-Batch batch_from(const Row& r) {
-  Batch b;
-  b.batch_id = r.text(0);
-  b.status = parse_batch_status(r.text(1)).value_or(BatchStatus::kOpen);
-  b.event_count = r.integer(2);
-  b.created_at = r.time(3);
-  b.first_event_at = r.opt_time(4);
-  b.sealed_at = r.opt_time(5);
-  if (auto s = r.opt_text(6)) b.seal_reason = parse_seal_reason(*s);
-  b.analyzed_at = r.opt_time(7);
-  b.archived_at = r.opt_time(8);
-  b.updated_at = r.time(9);
-  return b;
-}
-
-Job job_from(const Row& r) {
-  Job j;
-  j.job_id = r.text(0);
-  j.batch_id = r.text(1);
-  j.status = parse_job_status(r.text(2)).value_or(JobStatus::kPending);
-  j.trigger = parse_job_trigger(r.text(3)).value_or(JobTrigger::kAuto);
-  j.attempt_count = r.integer(4);
-  j.max_attempts = r.integer(5);
-  j.crash_count = r.integer(6);
-  j.run_after = r.time(7);
-  j.lease_owner = r.opt_text(8);
-  j.lease_token = r.opt_text(9);
-  j.lease_expires_at = r.opt_time(10);
-  j.last_error = r.opt_text(11);
-  j.errors_json = r.text(12);
-  j.created_at = r.time(13);
-  j.updated_at = r.time(14);
-  j.started_at = r.opt_time(15);
-  j.finished_at = r.opt_time(16);
-  j.duration_ms = r.opt_integer(17);
-  return j;
-}
-
-StoredEvent event_from(const Row& r) {
-  StoredEvent e;
-  e.event.event_id = r.text(0);
-  e.event.event_type = r.text(1);
-  e.event.user_id = r.opt_text(2);
-  e.event.session_id = r.opt_text(3);
-  e.event.timestamp = r.time(4);
-  e.event.received_at = r.time(5);
-  e.event.clock_skew_ms = r.integer(6);
-  e.event.metadata_json = r.text(7);
-  e.batch_id = r.text(8);
-  return e;
-}
-
-Insight insight_from(const Row& r) {
-  Insight i;
-  i.insight_id = r.text(0);
-  i.batch_id = r.text(1);
-  i.job_id = r.text(2);
-  i.content.summary = r.text(3);
-  i.content.confidence = r.real(4);
-  i.content.patterns_json = r.text(5);
-  i.content.recommendations_json = r.text(6);
-  i.content.anomalies_json = r.text(7);
-  i.content.statistics_json = r.text(8);
-  i.content.analyzer = r.text(9);
-  i.content.model = r.opt_text(10);
-  i.content.prompt_tokens = r.integer(11);
-  i.content.completion_tokens = r.integer(12);
-  i.content.latency_ms = r.integer(13);
-  i.created_at = r.time(14);
-  return i;
-}
-
-DeadLetter dead_letter_from(const Row& r) {
-  DeadLetter d;
-  d.dlq_id = r.text(0);
-  d.job_id = r.text(1);
-  d.batch_id = r.text(2);
-  d.attempt_count = r.integer(3);
-  d.last_error = r.opt_text(4);
-  d.errors_json = r.text(5);
-  d.failed_at = r.time(6);
-  d.redriven_at = r.opt_time(7);
-  d.redriven_job_id = r.opt_text(8);
-  return d;
-}
-
-std::optional<BreakerState> parse_breaker_state(std::string_view s) {
-  if (s == "CLOSED") return BreakerState::kClosed;
-  if (s == "OPEN") return BreakerState::kOpen;
-  if (s == "HALF_OPEN") return BreakerState::kHalfOpen;
-  return std::nullopt;
-}
-
-BreakerRecord breaker_from(const Row& r) {
-  BreakerRecord b;
-  b.name = r.text(0);
-  b.state = parse_breaker_state(r.text(1)).value_or(BreakerState::kClosed);
-  b.failure_count = r.integer(2);
-  b.changed_at = r.time(3);
-  b.open_until = r.opt_time(4);
-  b.probe_owner = r.opt_text(5);
-  b.probe_expires_at = r.opt_time(6);
-  b.version = r.integer(7);
-  return b;
-}
+using detail::all;
+using detail::batch_from;
+using detail::breaker_from;
+using detail::count_per_status;
+using detail::dead_letter_from;
+using detail::event_from;
+using detail::fetch;
+using detail::fill_and_seal_sql;
+using detail::first;
+using detail::insight_from;
+using detail::job_from;
+using detail::kAddToBatch;
+using detail::kBatchColumns;
+using detail::kBreakerColumns;
+using detail::kDeadLetterColumns;
+using detail::kEventColumns;
+using detail::kInsertBatch;
+using detail::kInsertDeadLetter;
+using detail::kInsertJob;
+using detail::kInsertOutbox;
+using detail::kInsightColumns;
+using detail::kJobColumns;
+using detail::kOpenBatch;
+using detail::kOutboxColumns;
+using detail::outbox_from;
+using detail::single_integer;
+using detail::status_list;
 
 std::string json_text(const boost::json::value& v) {
   return boost::json::serialize(v);
@@ -382,46 +254,24 @@ class SqlEventStore final : public EventStore {
   Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
     static const std::string kSql = fmt::format(
         "SELECT {} FROM \"Event\" WHERE batch_id = $1 ORDER BY id LIMIT $2", kEventColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {std::string(batch_id), static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<StoredEvent> out;
-    out.reserve(rows->size());
-    for (const Row& r : *rows) out.push_back(event_from(r));
-    return out;
+    return fetch(pool_, kSql, {std::string(batch_id), static_cast<int64_t>(limit)},
+                 all(event_from));
   }
 
   Result<std::optional<StoredEvent>> find(std::string_view event_id) override {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"Event\" WHERE event_id = $1", kEventColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {std::string(event_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<StoredEvent>();
-    return std::optional<StoredEvent>(event_from(rows->front()));
+    return fetch(pool_, kSql, {std::string(event_id)}, first(event_from));
   }
 
   Result<int64_t> count() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query("SELECT COUNT(*) FROM \"Event\"", {});
-    if (!rows) return rows.error();
-    return rows->front().integer(0);
+    return fetch(pool_, "SELECT COUNT(*) FROM \"Event\"", {}, single_integer);
   }
 
   Result<std::vector<StoredEvent>> recent(size_t limit) override {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"Event\" ORDER BY id DESC LIMIT $1", kEventColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<StoredEvent> out;
-    out.reserve(rows->size());
-    for (const Row& r : *rows) out.push_back(event_from(r));
-    return out;
+    return fetch(pool_, kSql, {static_cast<int64_t>(limit)}, all(event_from));
   }
 
   Result<EventActivity> activity(Timestamp since) override {
@@ -429,11 +279,9 @@ class SqlEventStore final : public EventStore {
     static const std::string kSql =
         "SELECT (SELECT COUNT(*) FROM \"Event\" WHERE received_at >= $1), "
         "(SELECT MAX(received_at) FROM \"Event\")";
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {sql_time(since)});
-    if (!rows) return rows.error();
-    return EventActivity{rows->front().integer(0), rows->front().opt_time(1)};
+    return fetch(pool_, kSql, {sql_time(since)}, [](const Rows& rows) {
+      return EventActivity{rows.front().integer(0), rows.front().opt_time(1)};
+    });
   }
 
   Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp since) override {
@@ -447,18 +295,19 @@ class SqlEventStore final : public EventStore {
         "'YYYY-MM-DD\"T\"HH24:MI') AS m, COUNT(*) FROM \"Event\" "
         "WHERE received_at >= $1 GROUP BY m ORDER BY m";
     const Timestamp start = std::chrono::floor<std::chrono::minutes>(since);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(on_postgres() ? kPostgres : kSqlite, {sql_time(start)});
-    if (!rows) return rows.error();
-    std::vector<std::pair<Timestamp, int64_t>> out;
-    out.reserve(rows->size());
-    for (const Row& r : *rows) {
-      auto minute = parse_rfc3339(r.text(0) + ":00Z");
-      if (!minute) return Error{ErrorCode::kInternal, "unreadable minute " + r.text(0)};
-      out.emplace_back(*minute, r.integer(1));
-    }
-    return out;
+    using Out = std::vector<std::pair<Timestamp, int64_t>>;
+    return fetch(pool_, on_postgres() ? kPostgres : kSqlite, {sql_time(start)},
+                 [](const Rows& rows) -> Result<Out> {
+                   Out out;
+                   out.reserve(rows.size());
+                   for (const Row& r : rows) {
+                     auto minute = parse_rfc3339(r.text(0) + ":00Z");
+                     if (!minute)
+                       return Error{ErrorCode::kInternal, "unreadable minute " + r.text(0)};
+                     out.emplace_back(*minute, r.integer(1));
+                   }
+                   return out;
+                 });
   }
 
  private:
@@ -481,20 +330,6 @@ class SqlEventStore final : public EventStore {
   }
 
   static constexpr int kAppendAttempts = 3;
-
-  // Adds $2 events to batch $1 and seals it (it is full), in one UPDATE.
-  static const std::string& fill_and_seal_sql() {
-    static const std::string kSql = fmt::format(
-        "UPDATE \"Batch\" SET event_count = event_count + $2, first_event_at = "
-        "COALESCE(first_event_at, $3), status = '{}', sealed_at = $3, seal_reason = '{}', "
-        "updated_at = $3 WHERE batch_id = $1 AND status = 'OPEN'",
-        to_string(target_of(BatchAction::kSeal)), to_string(SealReason::kSize));
-    return kSql;
-  }
-  // Opens batch $1 unasked: a second open batch fails the unique index.
-  static constexpr std::string_view kOpenBatch =
-      "INSERT INTO \"Batch\" (batch_id, status, event_count, created_at, updated_at) "
-      "VALUES ($1, 'OPEN', 0, $2, $2)";
 
   // One transaction: put the events into the open batch (and the next ones as
   // batches fill), sealing each batch the moment it is full. Round trips: the
@@ -991,12 +826,7 @@ class SqlBatchStore final : public BatchStore {
   Result<std::optional<Batch>> get(std::string_view batch_id) override {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"Batch\" WHERE batch_id = $1", kBatchColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {std::string(batch_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<Batch>();
-    return std::optional<Batch>(batch_from(rows->front()));
+    return fetch(pool_, kSql, {std::string(batch_id)}, first(batch_from));
   }
 
   Result<BatchPage> list(std::optional<BatchStatus> status, size_t limit,
@@ -1007,32 +837,23 @@ class SqlBatchStore final : public BatchStore {
         "text) IS NULL OR batch_id < $2) "
         "ORDER BY batch_id DESC LIMIT $3",
         kBatchColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
     const SqlValue st = status ? SqlValue(std::string(to_string(*status))) : sql_null();
-    auto rows = (*conn)->query(kSql, {st, sql_opt_text(cursor), static_cast<int64_t>(limit + 1)});
-    if (!rows) return rows.error();
-    BatchPage page;
-    for (size_t i = 0; i < rows->size() && i < limit; ++i)
-      page.batches.push_back(batch_from((*rows)[i]));
-    if (rows->size() > limit && !page.batches.empty())
-      page.next_cursor = page.batches.back().batch_id;
-    return page;
+    return fetch(pool_, kSql, {st, sql_opt_text(cursor), static_cast<int64_t>(limit + 1)},
+                 [limit](const Rows& rows) {
+                   BatchPage page;
+                   for (size_t i = 0; i < rows.size() && i < limit; ++i)
+                     page.batches.push_back(batch_from(rows[i]));
+                   if (rows.size() > limit && !page.batches.empty())
+                     page.next_cursor = page.batches.back().batch_id;
+                   return page;
+                 });
   }
 
   Result<std::map<BatchStatus, int64_t>> count_by_status() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query("SELECT status, COUNT(*) FROM \"Batch\" GROUP BY status", {});
-    if (!rows) return rows.error();
-    std::map<BatchStatus, int64_t> out{{BatchStatus::kOpen, 0},
-                                       {BatchStatus::kSealed, 0},
-                                       {BatchStatus::kAnalyzed, 0},
-                                       {BatchStatus::kArchived, 0}};
-    for (const Row& r : *rows) {
-      if (auto s = parse_batch_status(r.text(0))) out[*s] = r.integer(1);
-    }
-    return out;
+    return fetch(
+        pool_, "SELECT status, COUNT(*) FROM \"Batch\" GROUP BY status", {},
+        count_per_status(parse_batch_status, {BatchStatus::kOpen, BatchStatus::kSealed,
+                                              BatchStatus::kAnalyzed, BatchStatus::kArchived}));
   }
 
   Result<SealedBatch> seal(std::string_view batch_id, SealReason reason, const BatchPolicy& policy,
@@ -1088,9 +909,7 @@ class SqlJobStore final : public JobStore {
   explicit SqlJobStore(ConnectionPool& pool) : pool_(pool) {}
 
   Result<std::optional<Job>> get(std::string_view job_id) override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    return get_in(**conn, job_id);
+    return fetch(pool_, select_job_sql(), {std::string(job_id)}, first(job_from));
   }
 
   Result<std::vector<Job>> list(std::optional<JobStatus> status, size_t limit) override {
@@ -1098,38 +917,19 @@ class SqlJobStore final : public JobStore {
         "SELECT {} FROM \"AnalysisJob\" WHERE (CAST($1 AS text) IS NULL OR status = $1) "
         "ORDER BY created_at DESC, job_id DESC LIMIT $2",
         kJobColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
     const SqlValue st = status ? SqlValue(std::string(to_string(*status))) : sql_null();
-    auto rows = (*conn)->query(kSql, {st, static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<Job> out;
-    for (const Row& r : *rows) out.push_back(job_from(r));
-    return out;
+    return fetch(pool_, kSql, {st, static_cast<int64_t>(limit)}, all(job_from));
   }
 
   Result<std::optional<Timestamp>> oldest_pending_created_at() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows =
-        (*conn)->query("SELECT MIN(created_at) FROM \"AnalysisJob\" WHERE status = 'PENDING'", {});
-    if (!rows) return rows.error();
-    return rows->front().opt_time(0);
+    return fetch(pool_, "SELECT MIN(created_at) FROM \"AnalysisJob\" WHERE status = 'PENDING'", {},
+                 [](const Rows& rows) { return rows.front().opt_time(0); });
   }
 
   Result<std::map<JobStatus, int64_t>> count_by_status() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query("SELECT status, COUNT(*) FROM \"AnalysisJob\" GROUP BY status", {});
-    if (!rows) return rows.error();
-    std::map<JobStatus, int64_t> out{{JobStatus::kPending, 0},
-                                     {JobStatus::kRunning, 0},
-                                     {JobStatus::kSuccess, 0},
-                                     {JobStatus::kDead, 0}};
-    for (const Row& r : *rows) {
-      if (auto s = parse_job_status(r.text(0))) out[*s] = r.integer(1);
-    }
-    return out;
+    return fetch(pool_, "SELECT status, COUNT(*) FROM \"AnalysisJob\" GROUP BY status", {},
+                 count_per_status(parse_job_status, {JobStatus::kPending, JobStatus::kRunning,
+                                                     JobStatus::kSuccess, JobStatus::kDead}));
   }
 
   Result<Job> create(std::string_view batch_id, JobTrigger trigger, const BatchPolicy& policy,
@@ -1141,13 +941,9 @@ class SqlJobStore final : public JobStore {
 
   Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) override {
     const std::string& sql = claim_sql();
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(
-        sql, {std::string(owner), new_token(), sql_time(now + lease), sql_time(now)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<Job>();
-    return std::optional<Job>(job_from(rows->front()));
+    return fetch(pool_, sql,
+                 {std::string(owner), new_token(), sql_time(now + lease), sql_time(now)},
+                 first(job_from));
   }
 
   Result<std::vector<Job>> claim_many(std::string_view owner, Millis lease, size_t max,
@@ -1156,16 +952,13 @@ class SqlJobStore final : public JobStore {
     static const std::string kPostgres = build_claim_many_sql(postgres_dialect());
     const std::string& sql = pool_.dialect().name == postgres_dialect().name ? kPostgres : kSqlite;
     if (max == 0) return std::vector<Job>();
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(sql, {std::string(owner), new_token(), sql_time(now + lease),
-                                     sql_time(now), static_cast<int64_t>(max)});
-    if (!rows) return rows.error();
-    std::vector<Job> out;
-    out.reserve(rows->size());
-    for (const Row& r : *rows) out.push_back(job_from(r));
+    auto out = fetch(pool_, sql,
+                     {std::string(owner), new_token(), sql_time(now + lease), sql_time(now),
+                      static_cast<int64_t>(max)},
+                     all(job_from));
+    if (!out) return out;
     // RETURNING has no order; hand them out oldest first, as claim() would.
-    std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
+    std::sort(out->begin(), out->end(), [](const Job& a, const Job& b) {
       return std::tie(a.run_after, a.created_at, a.job_id) <
              std::tie(b.run_after, b.created_at, b.job_id);
     });
@@ -1276,16 +1069,11 @@ class SqlJobStore final : public JobStore {
   }
 
   Result<std::optional<Timestamp>> next_run_after() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
     // Served by the claim index (job_runnable): its first entry.
-    auto rows = (*conn)->query(
-        "SELECT run_after FROM \"AnalysisJob\" WHERE status = 'PENDING' "
-        "ORDER BY run_after, created_at LIMIT 1",
-        {});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<Timestamp>();
-    return std::optional<Timestamp>(rows->front().time(0));
+    return fetch(pool_,
+                 "SELECT run_after FROM \"AnalysisJob\" WHERE status = 'PENDING' "
+                 "ORDER BY run_after, created_at LIMIT 1",
+                 {}, first([](const Row& r) { return r.time(0); }));
   }
 
   Result<std::vector<RecoveredJob>> recover_expired(Timestamp stuck_before,
@@ -1330,7 +1118,7 @@ class SqlJobStore final : public JobStore {
     }
     auto job_id = insert_job(c, d, batch_id, trigger, policy.max_attempts, now);
     if (!job_id) return job_id.error();
-    auto job = get_in(c, *job_id);
+    auto job = fetch(c, select_job_sql(), {*job_id}, first(job_from));
     if (!job) return job.error();
     return std::move(*job).value();
   }
@@ -1470,13 +1258,10 @@ class SqlJobStore final : public JobStore {
     return out;
   }
 
-  static Result<std::optional<Job>> get_in(SqlConnection& c, std::string_view job_id) {
+  static const std::string& select_job_sql() {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1", kJobColumns);
-    auto rows = c.query(kSql, {std::string(job_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<Job>();
-    return std::optional<Job>(job_from(rows->front()));
+    return kSql;
   }
 
   static Status lease_lost(std::string_view job_id) {
@@ -1535,25 +1320,15 @@ class SqlInsightStore final : public InsightStore {
         "SELECT {} FROM \"Insight\" WHERE (CAST($1 AS text) IS NULL OR insight_id < $1) AND "
         "(CAST($2 AS text) IS NULL OR batch_id = $2) ORDER BY insight_id DESC LIMIT $3",
         kInsightColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(
-        kSql, {sql_opt_text(before), sql_opt_text(batch_id), static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<Insight> out;
-    for (const Row& r : *rows) out.push_back(insight_from(r));
-    return out;
+    return fetch(pool_, kSql,
+                 {sql_opt_text(before), sql_opt_text(batch_id), static_cast<int64_t>(limit)},
+                 all(insight_from));
   }
 
   Result<std::optional<Insight>> get(std::string_view insight_id) override {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"Insight\" WHERE insight_id = $1", kInsightColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {std::string(insight_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<Insight>();
-    return std::optional<Insight>(insight_from(rows->front()));
+    return fetch(pool_, kSql, {std::string(insight_id)}, first(insight_from));
   }
 
  private:
@@ -1570,41 +1345,25 @@ class SqlDeadLetterStore final : public DeadLetterStore {
     static const std::string kSql = fmt::format(
         "SELECT {} FROM \"DeadLetterJob\" ORDER BY failed_at DESC, dlq_id DESC LIMIT $1",
         kDeadLetterColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<DeadLetter> out;
-    for (const Row& r : *rows) out.push_back(dead_letter_from(r));
-    return out;
+    return fetch(pool_, kSql, {static_cast<int64_t>(limit)}, all(dead_letter_from));
   }
 
   Result<std::optional<DeadLetter>> get(std::string_view dlq_id) override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    return get_in(**conn, dlq_id);
+    return fetch(pool_, select_dead_letter_sql(), {std::string(dlq_id)}, first(dead_letter_from));
   }
 
   Result<int64_t> count() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query("SELECT COUNT(*) FROM \"DeadLetterJob\"", {});
-    if (!rows) return rows.error();
-    return rows->front().integer(0);
+    return fetch(pool_, "SELECT COUNT(*) FROM \"DeadLetterJob\"", {}, single_integer);
   }
 
   Result<int64_t> count_waiting() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows =
-        (*conn)->query("SELECT COUNT(*) FROM \"DeadLetterJob\" WHERE redriven_at IS NULL", {});
-    if (!rows) return rows.error();
-    return rows->front().integer(0);
+    return fetch(pool_, "SELECT COUNT(*) FROM \"DeadLetterJob\" WHERE redriven_at IS NULL", {},
+                 single_integer);
   }
 
   Result<Job> redrive(std::string_view dlq_id, const BatchPolicy& policy, Timestamp now) override {
     return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
-      auto dl = get_in(c, dlq_id);
+      auto dl = fetch(c, select_dead_letter_sql(), {std::string(dlq_id)}, first(dead_letter_from));
       if (!dl) return dl.error();
       if (!*dl) {
         return make_error(ErrorCode::kNotFound,
@@ -1635,13 +1394,10 @@ class SqlDeadLetterStore final : public DeadLetterStore {
   }
 
  private:
-  static Result<std::optional<DeadLetter>> get_in(SqlConnection& c, std::string_view dlq_id) {
+  static const std::string& select_dead_letter_sql() {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"DeadLetterJob\" WHERE dlq_id = $1", kDeadLetterColumns);
-    auto rows = c.query(kSql, {std::string(dlq_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return std::optional<DeadLetter>();
-    return std::optional<DeadLetter>(dead_letter_from(rows->front()));
+    return kSql;
   }
 
   ConnectionPool& pool_;
@@ -1654,28 +1410,17 @@ class SqlOutboxStore final : public OutboxStore {
   explicit SqlOutboxStore(ConnectionPool& pool) : pool_(pool) {}
 
   Result<std::vector<OutboxMessage>> pending(size_t limit, Timestamp now) override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(
-        "SELECT id, topic, key, payload, created_at, attempts FROM \"KafkaOutbox\" "
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"KafkaOutbox\" "
         "WHERE published_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $1) "
         "ORDER BY id LIMIT $2",
-        {sql_time(now), static_cast<int64_t>(limit)});
-    if (!rows) return rows.error();
-    std::vector<OutboxMessage> out;
-    for (const Row& r : *rows) {
-      out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3), r.time(4), r.integer(5)});
-    }
-    return out;
+        kOutboxColumns);
+    return fetch(pool_, kSql, {sql_time(now), static_cast<int64_t>(limit)}, all(outbox_from));
   }
 
   Result<int64_t> count_pending() override {
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows =
-        (*conn)->query("SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE published_at IS NULL", {});
-    if (!rows) return rows.error();
-    return rows->front().integer(0);
+    return fetch(pool_, "SELECT COUNT(*) FROM \"KafkaOutbox\" WHERE published_at IS NULL", {},
+                 single_integer);
   }
 
   Status mark_published(std::span<const int64_t> ids, Timestamp now) override {
@@ -1720,23 +1465,18 @@ class SqlBreakerStore final : public BreakerStore {
         "updated_at) VALUES ($1, 'CLOSED', 0, $2, 0, $2) ON CONFLICT (name) DO NOTHING",
         {std::string(name), sql_time(now)});
     if (!ins) return ins.error();
-    auto rows = (*conn)->query(kSelect, {std::string(name)});
-    if (!rows) return rows.error();
-    if (rows->empty()) return make_error(ErrorCode::kInternal, "breaker row vanished");
-    return breaker_from(rows->front());
+    return fetch(**conn, kSelect, {std::string(name)},
+                 [](const Rows& rows) -> Result<BreakerRecord> {
+                   if (rows.empty())
+                     return make_error(ErrorCode::kInternal, "breaker row vanished");
+                   return breaker_from(rows.front());
+                 });
   }
 
   Result<std::vector<BreakerRecord>> list() override {
     static const std::string kSql =
         fmt::format("SELECT {} FROM \"CircuitBreaker\" ORDER BY name", kBreakerColumns);
-    auto conn = pool_.acquire();
-    if (!conn) return conn.error();
-    auto rows = (*conn)->query(kSql, {});
-    if (!rows) return rows.error();
-    std::vector<BreakerRecord> out;
-    out.reserve(rows->size());
-    for (const Row& r : *rows) out.push_back(breaker_from(r));
-    return out;
+    return fetch(pool_, kSql, {}, all(breaker_from));
   }
 
   Result<bool> compare_and_set(const BreakerRecord& next,
@@ -1789,10 +1529,7 @@ class SqlStore final : public Store {
   std::string_view backend() const override { return pool_->dialect().name; }
 
   Status ping() override {
-    auto conn = pool_->acquire();
-    if (!conn) return conn.error();
-    auto r = (*conn)->query("SELECT 1", {});
-    return r ? Status::ok() : r.status();
+    return fetch(*pool_, "SELECT 1", {}, [](const Rows&) { return true; }).status();
   }
 
  private:
