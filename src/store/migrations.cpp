@@ -5,12 +5,10 @@
 
 #include <algorithm>
 
-#include "store/migrations_embedded.h"
-
 namespace insightd::store {
 namespace {
 
-// An arbitrary constant naming insightd's migration lock in pg_advisory_lock.
+// An arbitrary constant naming insightd's migration lock (Dialect::migration_lock).
 constexpr int64_t kMigrationLockKey = 0x696e7369676874;  // "insight"
 
 constexpr std::string_view kCreateTable =
@@ -21,11 +19,6 @@ constexpr std::string_view kSelectApplied =
     "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version";
 constexpr std::string_view kInsertApplied =
     "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)";
-constexpr std::string_view kTableExists =
-    "SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    " AND table_schema = current_schema()";
-constexpr std::string_view kSqliteTableExists =
-    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
 
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -34,10 +27,6 @@ std::string sha256_hex(std::string_view data) {
   std::string out;
   for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", digest[i]);
   return out;
-}
-
-bool is_postgres(const Dialect& d) {
-  return d.name == postgres_dialect().name;
 }
 
 Result<std::vector<AppliedMigration>> read_applied(SqlConnection& conn) {
@@ -119,7 +108,7 @@ Result<std::vector<AppliedMigration>> apply_pending(SqlConnection& conn, const D
 }  // namespace
 
 std::span<const Migration> embedded_migrations(const Dialect& dialect) {
-  return is_postgres(dialect) ? postgres_migrations() : sqlite_migrations();
+  return dialect.migrations();
 }
 
 Result<std::vector<AppliedMigration>> migrate_up(ConnectionPool& pool, const Clock& clock) {
@@ -127,15 +116,15 @@ Result<std::vector<AppliedMigration>> migrate_up(ConnectionPool& pool, const Clo
   if (!conn) return conn.error();
   SqlConnection& c = **conn;
   const Dialect& dialect = pool.dialect();
-  if (is_postgres(dialect)) {
-    // A session-level advisory lock serialises migrators across processes; each
-    // migration then runs in its own transaction.
-    if (auto r = c.query("SELECT pg_advisory_lock($1)", {kMigrationLockKey}); !r) return r.error();
+  if (!dialect.migration_lock.empty()) {
+    // A session lock (PostgreSQL: an advisory lock) serialises migrators across
+    // processes; each migration then runs in its own transaction.
+    if (auto r = c.query(dialect.migration_lock, {kMigrationLockKey}); !r) return r.error();
     auto result = apply_pending(c, dialect, clock, /*own_transactions=*/true);
-    (void)c.query("SELECT pg_advisory_unlock($1)", {kMigrationLockKey});
+    (void)c.query(dialect.migration_unlock, {kMigrationLockKey});
     return result;
   }
-  // SQLite: one IMMEDIATE transaction holds the write lock for the whole run.
+  // Else (SQLite) one IMMEDIATE transaction holds the write lock for the whole run.
   if (Status s = c.begin(TxMode::kWrite); !s) return s.error();
   auto result = apply_pending(c, dialect, clock, /*own_transactions=*/false);
   if (result) {
@@ -155,7 +144,7 @@ Result<MigrationStatus> migration_status(ConnectionPool& pool) {
   SqlConnection& c = **conn;
   const Dialect& dialect = pool.dialect();
   MigrationStatus status;
-  auto exists = c.query(is_postgres(dialect) ? kTableExists : kSqliteTableExists, {});
+  auto exists = c.query(dialect.migrations_table_exists, {});
   if (!exists) return exists.error();
   if (!exists->empty()) {
     auto applied = read_applied(c);

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "store/migrations_embedded.h"
+
 namespace insightd::store {
 
 const std::string& Row::text(size_t i) const {
@@ -52,15 +54,45 @@ std::optional<Timestamp> Row::opt_time(size_t i) const {
 
 const Dialect& sqlite_dialect() {
   static const Dialect d{
-      .name = "sqlite", .lock_rows = "", .skip_locked = "", .supports_notify = false};
+      .name = "sqlite",
+      .lock_rows = "",
+      .skip_locked = "",
+      .supports_notify = false,
+      .notify = "",
+      // received_at is RFC 3339 text: its first 16 characters are the minute.
+      .events_per_minute =
+          "SELECT substr(received_at, 1, 16) AS m, COUNT(*) FROM \"Event\" "
+          "WHERE received_at >= $1 GROUP BY m ORDER BY m",
+      .migrations = &sqlite_migrations,
+      .migrations_table_exists =
+          "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+      // SQLite: one IMMEDIATE transaction holds the write lock for the whole run.
+      .migration_lock = "",
+      .migration_unlock = "",
+  };
   return d;
 }
 
 const Dialect& postgres_dialect() {
-  static const Dialect d{.name = "postgresql",
-                         .lock_rows = " FOR UPDATE",
-                         .skip_locked = " FOR UPDATE SKIP LOCKED",
-                         .supports_notify = true};
+  static const Dialect d{
+      .name = "postgresql",
+      .lock_rows = " FOR UPDATE",
+      .skip_locked = " FOR UPDATE SKIP LOCKED",
+      .supports_notify = true,
+      .notify = "SELECT pg_notify($1, $2)",
+      // received_at is a timestamptz: its UTC minute, as text.
+      .events_per_minute =
+          "SELECT to_char(date_trunc('minute', received_at AT TIME ZONE 'UTC'), "
+          "'YYYY-MM-DD\"T\"HH24:MI') AS m, COUNT(*) FROM \"Event\" "
+          "WHERE received_at >= $1 GROUP BY m ORDER BY m",
+      .migrations = &postgres_migrations,
+      .migrations_table_exists =
+          "SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+          " AND table_schema = current_schema()",
+      // A session-level advisory lock serialises migrators across processes.
+      .migration_lock = "SELECT pg_advisory_lock($1)",
+      .migration_unlock = "SELECT pg_advisory_unlock($1)",
+  };
   return d;
 }
 

@@ -1,5 +1,5 @@
 // The small SQL layer under the repositories: one connection interface, two
-// drivers (SQLite, PostgreSQL) and a Dialect for the few places their SQL differs.
+// drivers (SQLite, PostgreSQL) and a Dialect that holds every difference between them.
 // Repositories are written once against this; all SQL text lives in src/store/.
 #pragma once
 
@@ -94,12 +94,33 @@ class SqlConnection {
   }
 };
 
-// Where the two databases' SQL differs; everything else is shared text.
+struct Migration;  // store/migrations.h
+
+// Everything that differs between the two databases: SQL text, the migrations
+// and how they are serialised, what the database can do beyond the shared SQL.
+// Code over a pool reads what it needs from here and never asks which database
+// it is on; the two values are sqlite_dialect() and postgres_dialect().
 struct Dialect {
-  std::string_view name;         // "sqlite" or "postgresql"
+  std::string_view name;         // "sqlite" or "postgresql": for display and metrics only
   std::string_view lock_rows;    // appended to a SELECT that locks its rows
   std::string_view skip_locked;  // appended to a claim sub-select
-  bool supports_notify = false;
+  bool supports_notify = false;  // whether `notify` wakes other processes
+  // Tells the listeners of channel $1 about $2 when the transaction commits.
+  std::string_view notify;
+  // Events received per UTC minute from $1 on, oldest first: the minute as
+  // "YYYY-MM-DDTHH:MM" text, and its count.
+  std::string_view events_per_minute;
+
+  // The migrations this build carries for the database, in version order.
+  std::span<const Migration> (*migrations)() = nullptr;
+  // A query that answers one row when the table schema_migrations exists.
+  std::string_view migrations_table_exists;
+  // Statements that take and give back, for the session, a lock that
+  // serialises migrators across processes ($1: the lock's key); each
+  // migration then commits on its own. Empty: one write transaction holds the
+  // whole run instead.
+  std::string_view migration_lock;
+  std::string_view migration_unlock;
 };
 
 // The PostgreSQL channel a job's id is NOTIFYed on when it becomes runnable

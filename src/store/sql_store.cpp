@@ -89,8 +89,7 @@ std::string append_error(const std::string& errors_json, int64_t attempt, std::s
 // manual trigger, a hand-back), never per event: NOTIFY serialises commits.
 Status notify_runnable(SqlConnection& c, const Dialect& d, std::string_view job_id) {
   if (!d.supports_notify) return Status::ok();
-  return c.execute_deferred("SELECT pg_notify($1, $2)",
-                            {std::string(kJobNotifyChannel), std::string(job_id)});
+  return c.execute_deferred(d.notify, {std::string(kJobNotifyChannel), std::string(job_id)});
 }
 
 Result<std::string> insert_job(SqlConnection& c, const Dialect& d, std::string_view batch_id,
@@ -286,17 +285,10 @@ class SqlEventStore final : public EventStore {
 
   Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp since) override {
     // A range scan of the received_at index, grouped by the minute as text
-    // ("2026-11-29T10:01"): SQLite stores RFC 3339 text, PostgreSQL a timestamptz.
-    static const std::string kSqlite =
-        "SELECT substr(received_at, 1, 16) AS m, COUNT(*) FROM \"Event\" "
-        "WHERE received_at >= $1 GROUP BY m ORDER BY m";
-    static const std::string kPostgres =
-        "SELECT to_char(date_trunc('minute', received_at AT TIME ZONE 'UTC'), "
-        "'YYYY-MM-DD\"T\"HH24:MI') AS m, COUNT(*) FROM \"Event\" "
-        "WHERE received_at >= $1 GROUP BY m ORDER BY m";
+    // ("2026-11-29T10:01"); the SQL differs with the type of received_at.
     const Timestamp start = std::chrono::floor<std::chrono::minutes>(since);
     using Out = std::vector<std::pair<Timestamp, int64_t>>;
-    return fetch(pool_, on_postgres() ? kPostgres : kSqlite, {sql_time(start)},
+    return fetch(pool_, pool_.dialect().events_per_minute, {sql_time(start)},
                  [](const Rows& rows) -> Result<Out> {
                    Out out;
                    out.reserve(rows.size());
@@ -906,7 +898,10 @@ class SqlBatchStore final : public BatchStore {
 
 class SqlJobStore final : public JobStore {
  public:
-  explicit SqlJobStore(ConnectionPool& pool) : pool_(pool) {}
+  explicit SqlJobStore(ConnectionPool& pool)
+      : pool_(pool),
+        claim_sql_(build_claim_sql(pool.dialect())),
+        claim_many_sql_(build_claim_many_sql(pool.dialect())) {}
 
   Result<std::optional<Job>> get(std::string_view job_id) override {
     return fetch(pool_, select_job_sql(), {std::string(job_id)}, first(job_from));
@@ -940,19 +935,15 @@ class SqlJobStore final : public JobStore {
   }
 
   Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) override {
-    const std::string& sql = claim_sql();
-    return fetch(pool_, sql,
+    return fetch(pool_, claim_sql_,
                  {std::string(owner), new_token(), sql_time(now + lease), sql_time(now)},
                  first(job_from));
   }
 
   Result<std::vector<Job>> claim_many(std::string_view owner, Millis lease, size_t max,
                                       Timestamp now) override {
-    static const std::string kSqlite = build_claim_many_sql(sqlite_dialect());
-    static const std::string kPostgres = build_claim_many_sql(postgres_dialect());
-    const std::string& sql = pool_.dialect().name == postgres_dialect().name ? kPostgres : kSqlite;
     if (max == 0) return std::vector<Job>();
-    auto out = fetch(pool_, sql,
+    auto out = fetch(pool_, claim_many_sql_,
                      {std::string(owner), new_token(), sql_time(now + lease), sql_time(now),
                       static_cast<int64_t>(max)},
                      all(job_from));
@@ -1124,14 +1115,8 @@ class SqlJobStore final : public JobStore {
   }
 
  private:
-  const std::string& claim_sql() {
-    // Oldest runnable first. PostgreSQL: SKIP LOCKED lets concurrent claimers
-    // pass each other; SQLite: the single UPDATE runs under the write lock.
-    static const std::string kSqlite = build_claim_sql(sqlite_dialect());
-    static const std::string kPostgres = build_claim_sql(postgres_dialect());
-    return pool_.dialect().name == postgres_dialect().name ? kPostgres : kSqlite;
-  }
-
+  // Oldest runnable first. PostgreSQL: SKIP LOCKED lets concurrent claimers
+  // pass each other; SQLite: the single UPDATE runs under the write lock.
   static std::string build_claim_sql(const Dialect& d) {
     return fmt::format(
         "UPDATE \"AnalysisJob\" SET status = '{}', attempt_count = attempt_count + 1, "
@@ -1305,6 +1290,8 @@ class SqlJobStore final : public JobStore {
   }
 
   ConnectionPool& pool_;
+  const std::string claim_sql_;       // claim(): the oldest runnable job
+  const std::string claim_many_sql_;  // claim_many(): up to $5 of them
 };
 
 // ---------------------------------------------------------------------------
