@@ -16,6 +16,7 @@
 #include "core/state_machine.h"
 #include "store/detail/queries.h"
 #include "store/detail/rows.h"
+#include "store/detail/steps.h"
 #include "store/open_store.h"
 #include "store/sql.h"
 #include "store/store.h"
@@ -36,17 +37,21 @@ std::string_view to_string(BreakerState s) {
 
 namespace {
 
+using detail::after_seal;
 using detail::all;
 using detail::batch_from;
 using detail::breaker_from;
 using detail::count_per_status;
+using detail::create_job_in_tx;
 using detail::dead_letter_from;
 using detail::event_from;
 using detail::fetch;
 using detail::fill_and_seal_sql;
 using detail::first;
+using detail::insert_outbox;
 using detail::insight_from;
 using detail::job_from;
+using detail::json_text;
 using detail::kAddToBatch;
 using detail::kBatchColumns;
 using detail::kBreakerColumns;
@@ -54,19 +59,17 @@ using detail::kDeadLetterColumns;
 using detail::kEventColumns;
 using detail::kInsertBatch;
 using detail::kInsertDeadLetter;
-using detail::kInsertJob;
 using detail::kInsertOutbox;
 using detail::kInsightColumns;
 using detail::kJobColumns;
 using detail::kOpenBatch;
 using detail::kOutboxColumns;
+using detail::notify_runnable;
 using detail::outbox_from;
+using detail::seal_in_tx;
+using detail::select_job_sql;
 using detail::single_integer;
 using detail::status_list;
-
-std::string json_text(const boost::json::value& v) {
-  return boost::json::serialize(v);
-}
 
 // Appends one failed attempt to a job's error history.
 std::string append_error(const std::string& errors_json, int64_t attempt, std::string_view error,
@@ -78,94 +81,6 @@ std::string append_error(const std::string& errors_json, int64_t attempt, std::s
   history.push_back(
       boost::json::object{{"attempt", attempt}, {"error", error}, {"at", format_timestamp(at)}});
   return json_text(history);
-}
-
-// ---------------------------------------------------------------------------
-// Steps shared by several repositories; each runs inside the caller's transaction.
-
-// Tells LISTENing workers (PostgreSQL) that `job_id` is runnable now. The
-// notification is delivered at commit, so a worker never wakes for a job it
-// cannot see yet. Called once per job that becomes runnable (a sealed batch, a
-// manual trigger, a hand-back), never per event: NOTIFY serialises commits.
-Status notify_runnable(SqlConnection& c, const Dialect& d, std::string_view job_id) {
-  if (!d.supports_notify) return Status::ok();
-  return c.execute_deferred(d.notify, {std::string(kJobNotifyChannel), std::string(job_id)});
-}
-
-Result<std::string> insert_job(SqlConnection& c, const Dialect& d, std::string_view batch_id,
-                               JobTrigger trigger, int64_t max_attempts, Timestamp now) {
-  std::string job_id = new_id("job", now);
-  auto r = c.execute(kInsertJob, {job_id, std::string(batch_id), std::string(to_string(trigger)),
-                                  max_attempts, sql_time(now)});
-  if (!r) {
-    if (r.code() == ErrorCode::kAlreadyExists) {
-      return make_error(ErrorCode::kConflict,
-                        fmt::format("batch {} already has a PENDING or RUNNING job", batch_id));
-    }
-    return r.error();
-  }
-  if (Status s = notify_runnable(c, d, job_id); !s) return s.error();
-  return job_id;
-}
-
-Status insert_outbox(SqlConnection& c, std::string_view topic, std::string_view key,
-                     const boost::json::object& payload, Timestamp now) {
-  return c.execute_deferred(
-      kInsertOutbox, {std::string(topic), std::string(key), json_text(payload), sql_time(now)});
-}
-
-// What every seal writes besides the batch's status: its PENDING job (with a
-// wake-up for workers) and the batch.sealed outbox row. Nothing here needs an
-// answer from the database, so it travels deferred.
-Result<SealedBatch> after_seal(SqlConnection& c, const Dialect& d, std::string_view batch_id,
-                               int64_t event_count, SealReason reason, const BatchPolicy& policy,
-                               Timestamp now) {
-  SealedBatch sealed{std::string(batch_id), event_count, reason, new_id("job", now)};
-  if (Status s = c.execute_deferred(
-          kInsertJob, {sealed.job_id, sealed.batch_id, std::string(to_string(JobTrigger::kAuto)),
-                       policy.max_attempts, sql_time(now)});
-      !s) {
-    return s.error();
-  }
-  if (Status s = notify_runnable(c, d, sealed.job_id); !s) return s.error();
-  if (Status s = insert_outbox(c, "batch.sealed", batch_id,
-                               {{"batch_id", sealed.batch_id},
-                                {"event_count", sealed.event_count},
-                                {"seal_reason", to_string(reason)},
-                                {"job_id", sealed.job_id},
-                                {"sealed_at", format_timestamp(now)}},
-                               now);
-      !s) {
-    return s.error();
-  }
-  return sealed;
-}
-
-// OPEN -> SEALED for a non-empty batch, with its job and outbox row.
-Result<SealedBatch> seal_in_tx(SqlConnection& c, const Dialect& d, std::string_view batch_id,
-                               SealReason reason, const BatchPolicy& policy, Timestamp now) {
-  static const std::string kSeal = fmt::format(
-      "UPDATE \"Batch\" SET status = '{}', sealed_at = $2, seal_reason = $3, updated_at = $2 "
-      "WHERE batch_id = $1 AND status IN ({}) AND event_count > 0 RETURNING event_count",
-      to_string(target_of(BatchAction::kSeal)), status_list(allowed_from(BatchAction::kSeal)));
-  auto rows =
-      c.query(kSeal, {std::string(batch_id), sql_time(now), std::string(to_string(reason))});
-  if (!rows) return rows.error();
-  if (rows->empty()) {
-    auto cur = c.query(fmt::format("SELECT {} FROM \"Batch\" WHERE batch_id = $1", kBatchColumns),
-                       {std::string(batch_id)});
-    if (!cur) return cur.error();
-    if (cur->empty()) {
-      return make_error(ErrorCode::kNotFound, fmt::format("batch {} does not exist", batch_id));
-    }
-    const Batch b = batch_from(cur->front());
-    if (b.status == BatchStatus::kOpen) {
-      return make_error(ErrorCode::kConflict,
-                        fmt::format("batch {} is empty; empty batches never seal", batch_id));
-    }
-    return transition(b.status, BatchAction::kSeal).error();
-  }
-  return after_seal(c, d, batch_id, rows->front().integer(0), reason, policy, now);
 }
 
 // RUNNING -> DEAD with its DeadLetterJob and outbox row.
@@ -930,7 +845,7 @@ class SqlJobStore final : public JobStore {
   Result<Job> create(std::string_view batch_id, JobTrigger trigger, const BatchPolicy& policy,
                      Timestamp now) override {
     return pool_.in_transaction<Job>(TxMode::kWrite, [&](SqlConnection& c) -> Result<Job> {
-      return create_in_tx(c, pool_.dialect(), batch_id, trigger, policy, now);
+      return create_job_in_tx(c, pool_.dialect(), batch_id, trigger, policy, now);
     });
   }
 
@@ -1092,28 +1007,6 @@ class SqlJobStore final : public JobStore {
     });
   }
 
-  // Shared with the dead-letter store's redrive.
-  static Result<Job> create_in_tx(SqlConnection& c, const Dialect& d, std::string_view batch_id,
-                                  JobTrigger trigger, const BatchPolicy& policy, Timestamp now) {
-    auto rows =
-        c.query("SELECT status FROM \"Batch\" WHERE batch_id = $1", {std::string(batch_id)});
-    if (!rows) return rows.error();
-    if (rows->empty()) {
-      return make_error(ErrorCode::kNotFound, fmt::format("batch {} does not exist", batch_id));
-    }
-    const auto status = parse_batch_status(rows->front().text(0));
-    if (status != BatchStatus::kSealed && status != BatchStatus::kAnalyzed) {
-      return make_error(ErrorCode::kIllegalTransition,
-                        fmt::format("batch {} is {}; only SEALED or ANALYZED batches are analyzed",
-                                    batch_id, rows->front().text(0)));
-    }
-    auto job_id = insert_job(c, d, batch_id, trigger, policy.max_attempts, now);
-    if (!job_id) return job_id.error();
-    auto job = fetch(c, select_job_sql(), {*job_id}, first(job_from));
-    if (!job) return job.error();
-    return std::move(*job).value();
-  }
-
  private:
   // Oldest runnable first. PostgreSQL: SKIP LOCKED lets concurrent claimers
   // pass each other; SQLite: the single UPDATE runs under the write lock.
@@ -1243,12 +1136,6 @@ class SqlJobStore final : public JobStore {
     return out;
   }
 
-  static const std::string& select_job_sql() {
-    static const std::string kSql =
-        fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1", kJobColumns);
-    return kSql;
-  }
-
   static Status lease_lost(std::string_view job_id) {
     return make_error(ErrorCode::kLeaseLost,
                       fmt::format("job {} is no longer held by this lease", job_id));
@@ -1356,8 +1243,8 @@ class SqlDeadLetterStore final : public DeadLetterStore {
         return make_error(ErrorCode::kNotFound,
                           fmt::format("dead-letter entry {} does not exist", dlq_id));
       }
-      auto job = SqlJobStore::create_in_tx(c, pool_.dialect(), (*dl)->batch_id, JobTrigger::kManual,
-                                           policy, now);
+      auto job =
+          create_job_in_tx(c, pool_.dialect(), (*dl)->batch_id, JobTrigger::kManual, policy, now);
       if (!job) return job.error();
       auto r = c.execute(
           "UPDATE \"DeadLetterJob\" SET redriven_at = $2, redriven_job_id = $3 WHERE dlq_id = $1",

@@ -69,6 +69,13 @@ std::string status_list(std::span<const S> statuses) {
   return out;
 }
 
+// One job by its id ($1).
+inline const std::string& select_job_sql() {
+  static const std::string kSql =
+      fmt::format("SELECT {} FROM \"AnalysisJob\" WHERE job_id = $1", kJobColumns);
+  return kSql;
+}
+
 // Adds $2 events to batch $1 and seals it (it is full), in one UPDATE.
 inline const std::string& fill_and_seal_sql() {
   static const std::string kSql = fmt::format(
