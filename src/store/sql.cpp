@@ -8,7 +8,9 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "store/detail/append.h"
 #include "store/migrations_embedded.h"
+#include "store/postgres/pg_append.h"
 
 namespace insightd::store {
 
@@ -69,6 +71,7 @@ const Dialect& sqlite_dialect() {
       // SQLite: one IMMEDIATE transaction holds the write lock for the whole run.
       .migration_lock = "",
       .migration_unlock = "",
+      .make_append = &detail::make_chunked_append,
   };
   return d;
 }
@@ -92,6 +95,7 @@ const Dialect& postgres_dialect() {
       // A session-level advisory lock serialises migrators across processes.
       .migration_lock = "SELECT pg_advisory_lock($1)",
       .migration_unlock = "SELECT pg_advisory_unlock($1)",
+      .make_append = &make_pg_append,
   };
   return d;
 }

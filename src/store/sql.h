@@ -95,6 +95,10 @@ class SqlConnection {
 };
 
 struct Migration;  // store/migrations.h
+class ConnectionPool;
+namespace detail {
+class AppendStrategy;  // store/detail/append.h
+}  // namespace detail
 
 // Everything that differs between the two databases: SQL text, the migrations
 // and how they are serialised, what the database can do beyond the shared SQL.
@@ -121,6 +125,10 @@ struct Dialect {
   // whole run instead.
   std::string_view migration_lock;
   std::string_view migration_unlock;
+
+  // How the event store appends (store/detail/append.h): chunk by chunk, or
+  // PostgreSQL's pipelined paths (store/postgres/pg_append.h).
+  std::unique_ptr<detail::AppendStrategy> (*make_append)(ConnectionPool& pool) = nullptr;
 };
 
 // The PostgreSQL channel a job's id is NOTIFYed on when it becomes runnable
@@ -129,8 +137,6 @@ inline constexpr std::string_view kJobNotifyChannel = "insightd_jobs";
 
 const Dialect& sqlite_dialect();
 const Dialect& postgres_dialect();
-
-class ConnectionPool;
 
 // A connection on loan from a pool; returned (or discarded if broken) on destruction.
 class PooledConnection {

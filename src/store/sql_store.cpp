@@ -4,16 +4,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <boost/json.hpp>
-#include <mutex>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/ids.h"
 #include "core/state_machine.h"
+#include "store/detail/append.h"
 #include "store/detail/queries.h"
 #include "store/detail/rows.h"
 #include "store/detail/steps.h"
@@ -37,7 +35,6 @@ std::string_view to_string(BreakerState s) {
 
 namespace {
 
-using detail::after_seal;
 using detail::all;
 using detail::batch_from;
 using detail::breaker_from;
@@ -46,23 +43,19 @@ using detail::create_job_in_tx;
 using detail::dead_letter_from;
 using detail::event_from;
 using detail::fetch;
-using detail::fill_and_seal_sql;
 using detail::first;
 using detail::insert_outbox;
 using detail::insight_from;
 using detail::job_from;
 using detail::json_text;
-using detail::kAddToBatch;
 using detail::kBatchColumns;
 using detail::kBreakerColumns;
 using detail::kDeadLetterColumns;
 using detail::kEventColumns;
-using detail::kInsertBatch;
 using detail::kInsertDeadLetter;
 using detail::kInsertOutbox;
 using detail::kInsightColumns;
 using detail::kJobColumns;
-using detail::kOpenBatch;
 using detail::kOutboxColumns;
 using detail::notify_runnable;
 using detail::outbox_from;
@@ -133,36 +126,16 @@ namespace {
 
 class SqlEventStore final : public EventStore {
  public:
-  explicit SqlEventStore(ConnectionPool& pool) : pool_(pool) {}
+  explicit SqlEventStore(ConnectionPool& pool)
+      : pool_(pool), append_(pool.dialect().make_append(pool)) {}
 
   Result<AppendOutcome> append(std::span<const NewEvent> events, const BatchPolicy& policy,
                                Timestamp now) override {
     if (policy.max_events <= 0) {
       return make_error(ErrorCode::kInvalidArgument, "batch max_events must be positive");
     }
-    // Another process may store one of these event ids, or open a batch,
-    // between this transaction's look-up and its insert: the transaction then
-    // fails on a unique index, and runs again seeing that row.
-    // On PostgreSQL the events go in with one statement, every batch the call
-    // fills planned up front. When this store's last append left it knowing the
-    // open batch, the whole transaction leaves at once (one round trip); else,
-    // or when that guess is stale, one statement locks the open batch and
-    // inserts (two round trips). When that meets a duplicate the plan is void
-    // and the transaction runs again chunk by chunk. Neither retry counts as an
-    // attempt.
     if (events.empty()) return AppendOutcome{};
-    if (!on_postgres()) return append_with_retries(events, policy, now, false);
-    if (auto guess = open_batch_guess(policy)) {
-      std::optional<OpenBatchState> after;
-      auto out = pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
-        return append_guessed(c, events, policy, now, *guess, after);
-      });
-      learn_open_batch(out ? after : std::nullopt, static_cast<bool>(out));
-      // Any failure, a stale guess or a duplicate or the database gone, is
-      // told apart by the two-round-trip path.
-      if (out) return out;
-    }
-    return append_with_retries(events, policy, now, true);
+    return append_->append(events, policy, now);
   }
 
   Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id, size_t limit) override {
@@ -218,510 +191,8 @@ class SqlEventStore final : public EventStore {
   }
 
  private:
-  // The OPEN batch, locked for this transaction; created when there is none.
-  Result<Batch> lock_open_batch(SqlConnection& c, Timestamp now) {
-    const std::string select = fmt::format("SELECT {} FROM \"Batch\" WHERE status = 'OPEN'{}",
-                                           kBatchColumns, pool_.dialect().lock_rows);
-    // Bounded: each round either finds the batch or creates one; a round can only
-    // miss when a concurrent writer sealed the batch in between.
-    for (int attempt = 0; attempt < 16; ++attempt) {
-      auto rows = c.query(select, {});
-      if (!rows) return rows.error();
-      if (!rows->empty()) return batch_from(rows->front());
-      // None open: make one. A concurrent creator wins the unique index and
-      // ours does nothing; the second SELECT then finds theirs.
-      auto ins = c.execute(kInsertBatch, {new_id("batch", now), sql_time(now)});
-      if (!ins) return ins.error();
-    }
-    return make_error(ErrorCode::kUnavailable, "could not obtain an open batch");
-  }
-
-  static constexpr int kAppendAttempts = 3;
-
-  // One transaction: put the events into the open batch (and the next ones as
-  // batches fill), sealing each batch the moment it is full. Round trips: the
-  // lock of the open batch, one insert per batch filled (ON CONFLICT ... RETURNING
-  // says which events were new) and the commit; the batch updates, seals, jobs,
-  // notifications and outbox rows in between are deferred.
-  Result<AppendOutcome> append_in_tx(SqlConnection& c, std::span<const NewEvent> events,
-                                     const BatchPolicy& policy, Timestamp now) {
-    AppendOutcome out;
-    out.results.resize(events.size());
-    const CallEvents call(events);
-    const std::vector<size_t>& todo = call.todo;
-    std::optional<Batch> batch;  // the open batch, locked (or created) by this transaction
-    size_t next = 0;
-    while (next < todo.size()) {
-      if (!batch) {
-        auto locked = lock_open_batch(c, now);
-        if (!locked) return locked.error();
-        batch = std::move(locked).value();
-      }
-      const int64_t room = policy.max_events - batch->event_count;
-      if (room <= 0) {
-        // The limit was lowered below this batch's size: seal it and go on.
-        auto sealed =
-            seal_in_tx(c, pool_.dialect(), batch->batch_id, SealReason::kSize, policy, now);
-        if (!sealed) return sealed.error();
-        out.sealed.push_back(std::move(sealed).value());
-        batch.reset();
-        continue;
-      }
-      const size_t take = std::min(todo.size() - next, static_cast<size_t>(room));
-      const std::span<const size_t> chunk(todo.data() + next, take);
-      auto inserted = insert_events(c, events, chunk, batch->batch_id);
-      if (!inserted) return inserted.error();
-      std::vector<size_t> dups;
-      for (size_t idx : chunk) {
-        AppendResult& res = out.results[idx];
-        res.event_id = events[idx].event_id;
-        if (inserted->contains(res.event_id)) {
-          res.batch_id = batch->batch_id;
-          res.received_at = events[idx].received_at;
-        } else {
-          res.duplicate = true;
-          dups.push_back(idx);
-        }
-      }
-      if (Status s = fill_duplicates(c, dups, out.results); !s) return s.error();
-      next += take;
-      const auto added = static_cast<int64_t>(inserted->size());
-      if (added == 0) continue;
-      const int64_t count = batch->event_count + added;
-      if (count < policy.max_events) {
-        if (Status s = c.execute_deferred(kAddToBatch, {batch->batch_id, added, sql_time(now)});
-            !s) {
-          return s.error();
-        }
-        batch->event_count = count;
-        continue;
-      }
-      // Full: one UPDATE adds the events and seals, in this same transaction.
-      if (Status s =
-              c.execute_deferred(fill_and_seal_sql(), {batch->batch_id, added, sql_time(now)});
-          !s) {
-        return s.error();
-      }
-      auto sealed =
-          after_seal(c, pool_.dialect(), batch->batch_id, count, SealReason::kSize, policy, now);
-      if (!sealed) return sealed.error();
-      out.sealed.push_back(std::move(sealed).value());
-      batch.reset();
-      if (next < todo.size()) {
-        // Open the next batch ourselves, without asking: were another writer
-        // to open one at the same time, the unique index on the open batch
-        // fails this transaction, which then runs again.
-        Batch opened;
-        opened.batch_id = new_id("batch", now);
-        opened.status = BatchStatus::kOpen;
-        opened.event_count = 0;
-        if (Status s = c.execute_deferred(kOpenBatch, {opened.batch_id, sql_time(now)}); !s) {
-          return s.error();
-        }
-        batch = std::move(opened);
-      }
-    }
-    call.answer_repeats(out.results);
-    return out;
-  }
-
-  // The events of one append call: `todo` holds the index of each event_id's
-  // first occurrence; later repeats are duplicates of it.
-  struct CallEvents {
-    explicit CallEvents(std::span<const NewEvent> events) : events(events) {
-      todo.reserve(events.size());
-      for (size_t i = 0; i < events.size(); ++i) {
-        auto [it, fresh] = first_index.emplace(events[i].event_id, i);
-        if (fresh) todo.push_back(i);
-      }
-    }
-    // Repeats within the call point at their first occurrence's outcome.
-    void answer_repeats(std::vector<AppendResult>& results) const {
-      if (todo.size() == events.size()) return;
-      for (size_t i = 0; i < events.size(); ++i) {
-        const size_t first = first_index.at(events[i].event_id);
-        if (first != i) {
-          results[i] = results[first];
-          results[i].duplicate = true;
-        }
-      }
-    }
-    std::span<const NewEvent> events;
-    std::unordered_map<std::string_view, size_t> first_index;
-    std::vector<size_t> todo;
-  };
-
-  // Where the open batch stands after an append: its id and event count, or no
-  // batch open (batch_id empty).
-  struct OpenBatchState {
-    std::optional<std::string> batch_id;
-    int64_t count = 0;
-  };
-
-  // The old retry loop: the planned (two-round-trip) append on PostgreSQL, the
-  // chunk-by-chunk one on SQLite and whenever a plan is void.
-  Result<AppendOutcome> append_with_retries(std::span<const NewEvent> events,
-                                            const BatchPolicy& policy, Timestamp now, bool plan) {
-    for (int attempt = 1;; ++attempt) {
-      bool replan = false;
-      std::optional<OpenBatchState> after;
-      auto out = pool_.in_transaction<AppendOutcome>(TxMode::kWrite, [&](SqlConnection& c) {
-        return plan ? append_planned(c, events, policy, now, replan, after)
-                    : append_in_tx(c, events, policy, now);
-      });
-      if (on_postgres()) remember_open_batch(out ? after : std::nullopt);
-      if (!out && replan) {
-        plan = false;
-        --attempt;
-        continue;
-      }
-      if (out || out.code() != ErrorCode::kAlreadyExists || attempt == kAppendAttempts) return out;
-    }
-  }
-
-  // The open batch as this store's last append left it, when that is known and
-  // the guesses are not backing off after a miss.
-  std::optional<OpenBatchState> open_batch_guess(const BatchPolicy& policy) {
-    std::lock_guard lock(guess_mu_);
-    if (!guess_) return std::nullopt;
-    if (guess_skips_ > 0) {
-      --guess_skips_;
-      return std::nullopt;
-    }
-    if (guess_->batch_id && guess_->count >= policy.max_events) return std::nullopt;
-    return guess_;
-  }
-
-  void remember_open_batch(std::optional<OpenBatchState> state) {
-    std::lock_guard lock(guess_mu_);
-    guess_ = std::move(state);
-  }
-
-  // A hit clears the back-off. Each miss in a row doubles the appends that go
-  // the two-round-trip way before the next guess (up to 63): with several
-  // writers on one database most guesses miss, and a miss costs a round trip.
-  void learn_open_batch(std::optional<OpenBatchState> state, bool hit) {
-    std::lock_guard lock(guess_mu_);
-    guess_ = std::move(state);
-    if (hit) {
-      guess_misses_ = 0;
-      return;
-    }
-    guess_misses_ = std::min(guess_misses_ + 1, kMaxGuessMisses);
-    guess_skips_ = (1 << guess_misses_) - 1;
-  }
-
-  // PostgreSQL, one round trip: the open batch is guessed to be `guess`, so
-  // every event's batch is known before anything is sent. The transaction is
-  // the guard (insightd_expect_open_batch locks the open batch and fails unless
-  // it is `guess`), a plain INSERT of every event into its batch (a duplicate
-  // fails its unique index), the batch updates, seals, jobs and outbox rows, and
-  // the COMMIT, all sent at once. Any failure rolls all of it back.
-  Result<AppendOutcome> append_guessed(SqlConnection& c, std::span<const NewEvent> events,
-                                       const BatchPolicy& policy, Timestamp now,
-                                       const OpenBatchState& guess,
-                                       std::optional<OpenBatchState>& after) {
-    static const std::string kExpect = "SELECT insightd_expect_open_batch($1, $2)";
-    static const std::string kInsert =
-        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
-        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, e.b, e.r FROM json_to_recordset($1::json) "
-        "AS e(" +
-        std::string(kEventRecordColumns) + ", b text)";
-    const CallEvents call(events);
-    // The rest of the open batch, then new batches of max_events.
-    const int64_t n = static_cast<int64_t>(call.todo.size());
-    const int64_t room = guess.batch_id ? policy.max_events - guess.count : 0;
-    const int64_t over = std::max<int64_t>(0, n - room);
-    std::vector<std::string> fresh;
-    for (int64_t k = 0; k < (over + policy.max_events - 1) / policy.max_events; ++k) {
-      fresh.push_back(new_id("batch", now));
-    }
-    std::vector<std::string_view> batch_of;
-    batch_of.reserve(call.todo.size());
-    for (int64_t i = 0; i < n; ++i) {
-      batch_of.emplace_back(i < room ? *guess.batch_id
-                                     : fresh[static_cast<size_t>((i - room) / policy.max_events)]);
-    }
-    const SqlValue expected_id =
-        guess.batch_id ? SqlValue(*guess.batch_id) : SqlValue(std::monostate{});
-    if (Status s = c.execute_deferred(kExpect, {expected_id, guess.count}); !s) return s.error();
-    if (Status s = c.execute_deferred(kInsert, {event_rows_json(events, call.todo, batch_of)});
-        !s) {
-      return s.error();
-    }
-    auto out = finish_plan(c, events, call, batch_of, guess, policy, now, after);
-    if (out) out->path = AppendPath::kOneRoundTrip;
-    return out;
-  }
-
-  // PostgreSQL, two round trips whatever the size. The first is one statement
-  // that locks the open batch and inserts every event, each into the batch its
-  // position sends it to: the rest of the open batch, then batches of max_events
-  // under ids made here ($2). The second is the commit; the batch updates, seals,
-  // jobs and outbox rows ride before it, deferred, in the order append_in_tx sends
-  // them. The plan holds only if every event is new and the open batch had room:
-  // otherwise `replan` is set and the error rolls the transaction back. (With no
-  // open batch the statement inserts nothing, which replans too.)
-  Result<AppendOutcome> append_planned(SqlConnection& c, std::span<const NewEvent> events,
-                                       const BatchPolicy& policy, Timestamp now, bool& replan,
-                                       std::optional<OpenBatchState>& after) {
-    static const std::string kPlannedInsert =
-        "WITH b AS (SELECT batch_id, event_count, $3::bigint - event_count AS room FROM \"Batch\" "
-        "WHERE status = 'OPEN' FOR UPDATE), "
-        "ins AS (INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, "
-        "\"timestamp\", received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, CASE WHEN e.n < b.room THEN b.batch_id "
-        "ELSE ($2::text[])[1 + (e.n - b.room) / $3::bigint] END, e.r "
-        "FROM json_to_recordset($1::json) AS e(" +
-        std::string(kEventRecordColumns) +
-        "), b WHERE b.room > 0 ON CONFLICT (event_id) DO NOTHING RETURNING event_id, batch_id) "
-        "SELECT ins.event_id, ins.batch_id, b.batch_id, b.event_count FROM ins, b";
-    auto void_plan = [&replan](std::string why) {
-      replan = true;
-      return make_error(ErrorCode::kConflict, std::move(why));
-    };
-    const CallEvents call(events);
-    const int64_t n = static_cast<int64_t>(call.todo.size());
-    // Enough new batches for the worst case (an open batch with room for one).
-    std::vector<std::string> fresh;
-    for (int64_t k = 0; k < (n + policy.max_events - 1) / policy.max_events; ++k) {
-      fresh.push_back(new_id("batch", now));
-    }
-    auto rows = c.query(kPlannedInsert,
-                        {event_rows_json(events, call.todo), text_array(fresh), policy.max_events});
-    if (!rows) return rows.error();
-    if (rows->empty() || static_cast<int64_t>(rows->size()) != n) {
-      return void_plan("some events are duplicates, or no batch is open");
-    }
-    const OpenBatchState before{rows->front().text(2), rows->front().integer(3)};
-    std::unordered_map<std::string_view, std::string_view> batch_by_event;
-    batch_by_event.reserve(rows->size());
-    for (const Row& r : *rows) batch_by_event.emplace(r.text(0), r.text(1));
-    std::vector<std::string_view> batch_of;
-    batch_of.reserve(call.todo.size());
-    for (size_t idx : call.todo) batch_of.push_back(batch_by_event.at(events[idx].event_id));
-    auto out = finish_plan(c, events, call, batch_of, before, policy, now, after);
-    if (out) out->path = AppendPath::kTwoRoundTrips;
-    return out;
-  }
-
-  // The rest of a planned append, deferred until the commit: each batch the
-  // events went to (batch_of[n] for the call's n-th new event) is opened unless
-  // it is `before`'s, gets its count, and is sealed with its job and outbox row
-  // when full. `after` is where the open batch will stand once this commits.
-  Result<AppendOutcome> finish_plan(SqlConnection& c, std::span<const NewEvent> events,
-                                    const CallEvents& call,
-                                    std::span<const std::string_view> batch_of,
-                                    const OpenBatchState& before, const BatchPolicy& policy,
-                                    Timestamp now, std::optional<OpenBatchState>& after) {
-    // The batches in the order they fill, and how many events each gets.
-    std::vector<std::string_view> ids;
-    std::vector<int64_t> added;
-    AppendOutcome out;
-    out.results.resize(events.size());
-    for (size_t n = 0; n < call.todo.size(); ++n) {
-      const size_t idx = call.todo[n];
-      AppendResult& res = out.results[idx];
-      res.event_id = events[idx].event_id;
-      res.batch_id = std::string(batch_of[n]);
-      res.received_at = events[idx].received_at;
-      if (ids.empty() || ids.back() != batch_of[n]) {
-        ids.push_back(batch_of[n]);
-        added.push_back(0);
-      }
-      ++added.back();
-    }
-    OpenBatchState state = before;
-    for (size_t k = 0; k < ids.size(); ++k) {
-      const std::string id(ids[k]);
-      const bool was_open = before.batch_id && id == *before.batch_id;
-      if (!was_open) {
-        if (Status s = c.execute_deferred(kOpenBatch, {id, sql_time(now)}); !s) return s.error();
-      }
-      const int64_t count = (was_open ? before.count : 0) + added[k];
-      if (count < policy.max_events) {
-        if (Status s = c.execute_deferred(kAddToBatch, {id, added[k], sql_time(now)}); !s) {
-          return s.error();
-        }
-        state = OpenBatchState{id, count};
-        continue;
-      }
-      if (Status s = c.execute_deferred(fill_and_seal_sql(), {id, added[k], sql_time(now)}); !s) {
-        return s.error();
-      }
-      auto sealed = after_seal(c, pool_.dialect(), id, count, SealReason::kSize, policy, now);
-      if (!sealed) return sealed.error();
-      out.sealed.push_back(std::move(sealed).value());
-      state = OpenBatchState{};
-    }
-    call.answer_repeats(out.results);
-    after = std::move(state);
-    return out;
-  }
-
-  // Where and when each duplicate was first stored. One equality look-up on
-  // the unique index per duplicate (they are rare: client retries).
-  Status fill_duplicates(SqlConnection& c, std::span<const size_t> dups,
-                         std::vector<AppendResult>& results) {
-    static const std::string kSql =
-        "SELECT batch_id, received_at FROM \"Event\" WHERE event_id = $1";
-    for (size_t idx : dups) {
-      auto rows = c.query(kSql, {results[idx].event_id});
-      if (!rows) return rows.status();
-      if (rows->empty()) continue;  // cannot happen: the conflict proves it exists
-      results[idx].batch_id = rows->front().text(0);
-      results[idx].received_at = rows->front().time(1);
-    }
-    return Status::ok();
-  }
-
-  bool on_postgres() const { return pool_.dialect().name == postgres_dialect().name; }
-
-  // The columns of one event in event_rows_json's records; n is the event's
-  // position in the chunk.
-  static constexpr std::string_view kEventRecordColumns =
-      "i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb, n bigint";
-
-  // The chunk's events as one JSON array of records, for json_to_recordset: one
-  // parameter however many rows (PostgreSQL plans the statement once).
-  static std::string event_rows_json(std::span<const NewEvent> events,
-                                     std::span<const size_t> chunk,
-                                     std::span<const std::string_view> batch_of = {}) {
-    auto quoted = [](std::string_view text) {
-      return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
-    };
-    std::string rows = "[";
-    rows.reserve(chunk.size() * 256);
-    for (size_t n = 0; n < chunk.size(); ++n) {
-      const NewEvent& e = events[chunk[n]];
-      if (n > 0) rows += ',';
-      rows += "{\"i\":";
-      rows += quoted(e.event_id);
-      rows += ",\"t\":";
-      rows += quoted(e.event_type);
-      rows += ",\"u\":";
-      rows += e.user_id ? quoted(*e.user_id) : "null";
-      rows += ",\"s\":";
-      rows += e.session_id ? quoted(*e.session_id) : "null";
-      rows += ",\"ts\":\"";
-      rows += format_timestamp(e.timestamp);
-      rows += "\",\"r\":\"";
-      rows += format_timestamp(e.received_at);
-      rows += "\",\"k\":";
-      rows += std::to_string(e.clock_skew_ms);
-      rows += ",\"m\":";
-      rows += e.metadata_json;  // a JSON object, checked at validation
-      rows += ",\"n\":";
-      rows += std::to_string(n);
-      if (!batch_of.empty()) {
-        rows += ",\"b\":";
-        rows += quoted(batch_of[n]);
-      }
-      rows += '}';
-    }
-    rows += ']';
-    return rows;
-  }
-
-  // A PostgreSQL text[] literal of `items`, each quoted.
-  static std::string text_array(std::span<const std::string> items) {
-    std::string array = "{";
-    for (const std::string& item : items) {
-      if (array.size() > 1) array += ',';
-      array += '"';
-      for (char ch : item) {
-        if (ch == '"' || ch == '\\') array += '\\';
-        array += ch;
-      }
-      array += '"';
-    }
-    array += '}';
-    return array;
-  }
-
-  // PostgreSQL: every row of the chunk into batch `batch_id` with one statement;
-  // returns the event_ids it stored (the others exist).
-  Result<std::unordered_set<std::string>> insert_events_json(SqlConnection& c,
-                                                             std::span<const NewEvent> events,
-                                                             std::span<const size_t> chunk,
-                                                             const std::string& batch_id) {
-    static const std::string kInsert =
-        "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
-        "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
-        "AS e(" +
-        std::string(kEventRecordColumns) + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
-    auto stored = c.query(kInsert, {event_rows_json(events, chunk), batch_id});
-    if (!stored) return stored.error();
-    std::unordered_set<std::string> ids;
-    for (const Row& r : *stored) ids.insert(r.text(0));
-    return ids;
-  }
-
-  // Stores the chunk's events that are new; returns their event_ids. SQLite:
-  // multi-row INSERTs (cheap to prepare there), split into power-of-two pieces
-  // so that a handful of statement texts serve every size.
-  Result<std::unordered_set<std::string>> insert_events(SqlConnection& c,
-                                                        std::span<const NewEvent> events,
-                                                        std::span<const size_t> chunk,
-                                                        const std::string& batch_id) {
-    if (on_postgres()) return insert_events_json(c, events, chunk, batch_id);
-    constexpr size_t kCols = 10;
-    constexpr size_t kMaxRowsLog2 = 8;  // 256 rows per statement at most
-    static const std::array<std::string, kMaxRowsLog2 + 1> kInserts = [] {
-      std::array<std::string, kMaxRowsLog2 + 1> sql;
-      for (size_t k = 0; k < sql.size(); ++k) {
-        std::string text =
-            "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
-            "received_at, clock_skew_ms, metadata, batch_id, created_at) VALUES ";
-        for (size_t row = 0; row < (size_t{1} << k); ++row) {
-          text += row == 0 ? "(" : ", (";
-          for (size_t col = 0; col < kCols; ++col) {
-            text += fmt::format("{}${}", col == 0 ? "" : ", ", row * kCols + col + 1);
-          }
-          text += ")";
-        }
-        sql[k] = std::move(text) + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
-      }
-      return sql;
-    }();
-    std::unordered_set<std::string> stored;
-    size_t start = 0;
-    while (start < chunk.size()) {
-      size_t k = kMaxRowsLog2;
-      while ((size_t{1} << k) > chunk.size() - start) --k;
-      const size_t n = size_t{1} << k;
-      std::vector<SqlValue> params;
-      params.reserve(n * kCols);
-      for (size_t row = 0; row < n; ++row) {
-        const NewEvent& e = events[chunk[start + row]];
-        SqlValue received = sql_time(e.received_at);
-        params.emplace_back(e.event_id);
-        params.emplace_back(e.event_type);
-        params.push_back(sql_opt_text(e.user_id));
-        params.push_back(sql_opt_text(e.session_id));
-        params.push_back(sql_time(e.timestamp));
-        params.push_back(received);
-        params.emplace_back(e.clock_skew_ms);
-        params.emplace_back(e.metadata_json);
-        params.emplace_back(batch_id);
-        params.push_back(std::move(received));
-      }
-      auto rows = c.query(kInserts[k], params);
-      if (!rows) return rows.error();
-      for (const Row& r : *rows) stored.insert(r.text(0));
-      start += n;
-    }
-    return stored;
-  }
-
   ConnectionPool& pool_;
-  static constexpr int kMaxGuessMisses = 6;
-  std::mutex guess_mu_;
-  std::optional<OpenBatchState> guess_;  // unknown when empty
-  int guess_misses_ = 0;                 // in a row
-  int guess_skips_ = 0;                  // appends left before the next guess
+  const std::unique_ptr<detail::AppendStrategy> append_;  // the Dialect's
 };
 
 // ---------------------------------------------------------------------------
