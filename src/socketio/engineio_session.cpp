@@ -96,7 +96,7 @@ void EngineSession::handle_get(std::shared_ptr<HttpReply> reply) {
   // During an upgrade a poll waits for the next noop tick, as on the reference
   // server: a client that sent "upgrade" together with this poll is turned away
   // at the upgrade, whichever of the two connections was read first.
-  flush_poll();
+  flush();
 }
 
 void EngineSession::handle_post(std::string body, bool binary_content_type,
@@ -210,7 +210,7 @@ void EngineSession::complete_upgrade() {
   ws_writing_ = probe_writing_;
   probe_writing_ = false;
   upgrade_ = Upgrade::kNone;
-  flush_ws();
+  flush();
 }
 
 void EngineSession::abort_upgrade() {
@@ -221,7 +221,7 @@ void EngineSession::abort_upgrade() {
   probe_writing_ = false;
   upgrade_ = Upgrade::kNone;
   probe->close();
-  flush_poll();
+  flush();
 }
 
 void EngineSession::on_ws_written(WsChannel& ws) {
@@ -231,7 +231,7 @@ void EngineSession::on_ws_written(WsChannel& ws) {
   }
   if (&ws != ws_.get()) return;
   ws_writing_ = false;
-  if (!closed_) flush_ws();
+  if (!closed_) flush();
 }
 
 void EngineSession::on_ws_closed(WsChannel& ws) {
@@ -305,9 +305,26 @@ bool EngineSession::send(std::vector<Packet> packets) {
 }
 
 void EngineSession::flush() {
-  if (!started_) return;
-  if (transport_ == Transport::kPolling) return flush_poll();
-  flush_ws();
+  if (started_) {
+    if (transport_ == Transport::kPolling) {
+      flush_poll();
+    } else {
+      flush_ws();
+    }
+  }
+  hold_while_backlogged();
+}
+
+void EngineSession::hold_while_backlogged() {
+  const bool backlogged = !closed_ && (queue_.size() >= options_->hold_reading_at_packets ||
+                                       queued_bytes_ >= options_->hold_reading_at_bytes);
+  if (backlogged == outbound_held_) return;
+  outbound_held_ = backlogged;
+  if (backlogged) {
+    hold_reading();
+  } else {
+    release_reading();
+  }
 }
 
 void EngineSession::flush_poll() {

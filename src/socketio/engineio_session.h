@@ -36,10 +36,17 @@ struct EngineOptions {
   bool allow_websocket = true;
   // Per session, packets waiting to be sent; beyond either bound the client is too
   // slow to read and the session closes rather than buffering without bound.
-  size_t max_queued_packets = 10'000;
+  size_t max_queued_packets = 20'000;
   // Twice the largest payload: a full user:events answer fits, a peer that stops
   // reading costs at most this (plus the connection's control frames).
   size_t max_queued_bytes = size_t{2} * 1024 * 1024;
+  // While this many packets or bytes wait to be sent, the client is slow to take
+  // its answers: reading from it is held (as hold_reading()) until they have gone.
+  // Then at most these, the answers to one full post (up to 1 MB of the smallest
+  // events: some 12,000 packets, 1.3 MB) and those to the events still waiting
+  // for their commit are queued, so an honest client never meets the bounds above.
+  size_t hold_reading_at_packets = 1'000;
+  size_t hold_reading_at_bytes = size_t{256} * 1024;
   size_t max_sessions = 100'000;  // beyond it new handshakes get 503
 };
 
@@ -170,6 +177,8 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   void flush();
   void flush_poll();
   void flush_ws();
+  // Holds reading while the send queue is over its marks, releases it below.
+  void hold_while_backlogged();
   void answer_poll(std::string body);
   void close_with(std::string_view reason, bool by_client);
 
@@ -197,6 +206,7 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
 
   std::shared_ptr<HttpReply> pending_get_;
   size_t read_holds_ = 0;
+  bool outbound_held_ = false;            // one of read_holds_ is the send queue's
   std::shared_ptr<HttpReply> held_post_;  // answered when the last hold goes
 
   std::shared_ptr<WsChannel> ws_;  // the WebSocket transport, once there is one

@@ -472,6 +472,45 @@ TEST_F(EngineSessionTest, HeldReadingCarriesOverToTheUpgradedWebSocket) {
   EXPECT_FALSE(ws->paused);
 }
 
+TEST_F(EngineSessionTest, AClientSlowToTakeItsPacketsIsNotReadUntilTheyHaveGone) {
+  options_.hold_reading_at_packets = 3;
+  make_server();
+  std::string sid = handshake();
+  // Three echoes wait for a poll: the post that caused them is answered only
+  // once the client has taken them, so it sends no more meanwhile.
+  auto held = post(sid,
+                   "4a\x1e"
+                   "4b\x1e"
+                   "4c");
+  EXPECT_FALSE(held->answered());
+  EXPECT_TRUE(opened_.at(0).lock()->reading_held());
+  EXPECT_EQ(get(sid)->body(),
+            "4a\x1e"
+            "4b\x1e"
+            "4c");
+  EXPECT_EQ(held->body(), "ok");
+  EXPECT_FALSE(opened_.at(0).lock()->reading_held());
+  // Below the mark nothing waits.
+  EXPECT_EQ(post(sid, "4d")->body(), "ok");
+}
+
+TEST_F(EngineSessionTest, AWebSocketSlowToTakeItsFramesIsNotRead) {
+  options_.hold_reading_at_packets = 2;
+  make_server();
+  std::string sid = handshake();
+  auto ws = websocket("EIO=4&transport=websocket&sid=" + sid);
+  ws->receive("2probe");
+  ws->receive("5");
+  ws->hold_writes = true;  // the client does not read: the first write never ends
+  ws->receive("4a");
+  EXPECT_FALSE(ws->paused);
+  ws->receive("4b");
+  ws->receive("4c");  // two frames wait behind the write in progress
+  EXPECT_TRUE(ws->paused);
+  ws->finish_write();
+  EXPECT_FALSE(ws->paused);
+}
+
 TEST_F(EngineSessionTest, ClosingAnswersAHeldPost) {
   std::string sid = handshake();
   auto session = opened_.at(0).lock();

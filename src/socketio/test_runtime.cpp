@@ -85,10 +85,20 @@ void FakeWs::write(std::vector<WsFrame> frames) {
   if (writing_) ++concurrent_writes;
   writing_ = true;
   for (auto& frame : frames) written.push_back(std::move(frame));
-  loop_->context()->post([self = shared_from_this()] {
-    self->writing_ = false;
-    if (auto session = self->session.lock()) session->on_ws_written(*self);
-  });
+  if (hold_writes) return;
+  loop_->context()->post([self = shared_from_this()] { self->write_done(); });
+}
+
+void FakeWs::write_done() {
+  if (!writing_) return;
+  writing_ = false;
+  if (auto s = session.lock()) s->on_ws_written(*this);
+}
+
+void FakeWs::finish_write() {
+  hold_writes = false;
+  write_done();
+  loop_->run_ready();
 }
 
 void FakeWs::close() {

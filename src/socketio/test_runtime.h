@@ -87,6 +87,9 @@ class FakeWs final : public WsChannel, public std::enable_shared_from_this<FakeW
   bool paused = false;
   size_t pauses = 0;
   std::deque<WsFrame> unread;  // received while paused
+  // A client that does not read: writes stay in progress until finish_write().
+  bool hold_writes = false;
+  void finish_write();
 
   // Texts of the written frames, binary ones as "<bin:HEX>".
   std::vector<std::string> texts() const;
@@ -98,6 +101,7 @@ class FakeWs final : public WsChannel, public std::enable_shared_from_this<FakeW
 
  private:
   void deliver(bool binary, std::string data);
+  void write_done();
 
   ManualLoop* loop_;
   bool writing_ = false;

@@ -86,7 +86,7 @@ for (const transport of ["websocket", "polling"]) {
       assert.equal(await unlocked, 0, "the lock holder failed");
       const results = await Promise.all(acks);
       const bad = results.map((r, i) => [i, r]).filter(([i, r]) => r?.status !== "ok" || r.eventId !== `${prefix}-${i}`);
-      assert.equal(bad.length, 0, `${bad.length} of ${EVENTS} events were not acked ok: ${bad.slice(0, 3).map(([i, r]) => `${i}: ${JSON.stringify(r)}`).join("; ")}`);
+      assert.equal(bad.length, 0, `${bad.length} of ${EVENTS} events were not acked ok (disconnect: ${disconnected}): ${bad.slice(0, 3).map(([i, r]) => `${i}: ${JSON.stringify(r)}`).join("; ")}`);
       assert.deepEqual(errors.slice(0, 3), [], "event:error during backpressure");
       assert.equal(disconnected, null, "the client was disconnected");
       assert.equal(await metric(server.url, "insightd_socketio_connections_paused"), 0, "the connection stayed paused after its events were committed");

@@ -112,6 +112,7 @@ export class RssMonitor {
     this.peak = this.before;
     this.last = this.before;
     this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref(); // a failed assertion must not keep the test process alive
   }
   sample() {
     const v = rssBytes(this.pid);
