@@ -23,7 +23,7 @@
 #include "core/time.h"
 #include "ingest/live_hub.h"
 #include "net/router.h"
-#include "pipeline/periodic_task.h"
+#include "runtime/periodic_task.h"
 #include "socketio/socketio_server.h"
 #include "store/store.h"
 
@@ -78,8 +78,8 @@ class AdminLive {
   bool send_metrics_to_all_ = false;  // a client joined: send even if unchanged
 
   uint64_t subscription_ = 0;
-  pipeline::PeriodicTask flusher_;
-  pipeline::PeriodicTask metrics_task_;
+  runtime::PeriodicTask flusher_;
+  runtime::PeriodicTask metrics_task_;
 };
 
 }  // namespace insightd::api

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/time.h"
-#include "pipeline/periodic_task.h"
+#include "runtime/periodic_task.h"
 #include "store/store.h"
 
 namespace insightd::pipeline {
@@ -37,7 +37,7 @@ class BatchSealer {
   const Millis check_every_;
   SealListener on_sealed_;
 
-  PeriodicTask task_;  // last: its thread uses the members above
+  runtime::PeriodicTask task_;  // last: its thread uses the members above
 };
 
 }  // namespace insightd::pipeline

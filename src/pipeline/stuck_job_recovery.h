@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/time.h"
-#include "pipeline/periodic_task.h"
+#include "runtime/periodic_task.h"
 #include "store/store.h"
 
 namespace insightd::pipeline {
@@ -40,7 +40,7 @@ class StuckJobRecovery {
   const Millis stuck_timeout_;
   std::function<void()> on_recovered_;
 
-  PeriodicTask task_;  // last: its thread uses the members above
+  runtime::PeriodicTask task_;  // last: its thread uses the members above
 };
 
 }  // namespace insightd::pipeline

@@ -1,11 +1,11 @@
-#include "pipeline/periodic_task.h"
+#include "runtime/periodic_task.h"
 
 #include <spdlog/spdlog.h>
 
-namespace insightd::pipeline {
+namespace insightd::runtime {
 
-PeriodicTask::PeriodicTask(Millis every, std::function<void()> run)
-    : every_(every), run_(std::move(run)) {}
+PeriodicTask::PeriodicTask(Millis every, std::function<void()> run, const WaitClock& clock)
+    : every_(every), run_(std::move(run)), clock_(clock) {}
 
 PeriodicTask::~PeriodicTask() {
   stop();
@@ -26,7 +26,7 @@ void PeriodicTask::start() {
         spdlog::error("[Periodic] A periodic task threw: {}", e.what());
       }
       lock.lock();
-      cv_.wait_for(lock, every_, [this] { return stopping_; });
+      clock_.wait_for(lock, cv_, every_, [this] { return stopping_; });
     }
   });
 }
@@ -40,4 +40,4 @@ void PeriodicTask::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-}  // namespace insightd::pipeline
+}  // namespace insightd::runtime
