@@ -117,6 +117,14 @@ bool ManualClock::wait_for_waiters(size_t n, std::chrono::milliseconds timeout) 
   return waiters_changed_.wait_for(lock, timeout, [&] { return waiting_locked() >= n; });
 }
 
+bool ManualClock::wait_for_deadline(SteadyTime deadline, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return waiters_changed_.wait_for(lock, timeout, [&] {
+    return std::any_of(waiters_.begin(), waiters_.end(),
+                       [&](const Waiter* w) { return w->deadline == deadline; });
+  });
+}
+
 size_t ManualClock::waiters() const {
   std::lock_guard lock(mu_);
   return waiting_locked();

@@ -93,6 +93,11 @@ class ManualClock final : public WaitClock {
   // net for a hung test, normally never reached. True when there are `n`.
   bool wait_for_waiters(size_t n,
                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // Waits until a thread is blocked in wait_until() with exactly `deadline`
+  // (steady_now() plus the timeout the test expects it to wait out), to tell
+  // that wait from others blocked at the same time. `timeout` as above.
+  bool wait_for_deadline(SteadyTime deadline,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   // The threads wait_for_waiters() counts, right now.
   size_t waiters() const;
 

@@ -119,6 +119,19 @@ TEST(ManualClock, AdvanceWakesOnlyTheWaitsThatFallDue) {
   EXPECT_EQ(never.result(), true);
 }
 
+TEST(ManualClock, ATestCanWaitForTheWaitWithAGivenDeadline) {
+  ManualClock clock(kT0);
+  const auto in_a_minute = clock.steady_now() + 1min;
+  Sleeper other(clock, 5s);
+  ASSERT_TRUE(clock.wait_for_waiters(1));
+  EXPECT_FALSE(clock.wait_for_deadline(in_a_minute, 1ms));
+  Sleeper sleeper(clock, 1min);
+  ASSERT_TRUE(clock.wait_for_deadline(in_a_minute));
+  clock.advance(1min);
+  EXPECT_EQ(sleeper.result(), false);
+  EXPECT_EQ(other.result(), false);
+}
+
 TEST(ManualClock, AWaitWhoseDeadlineHasPassedReturnsAtOnce) {
   ManualClock clock(kT0);
   std::mutex mu;
