@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/ids.h"
 #include "pipeline/job_listener.h"
 #include "pipeline/job_worker.h"
@@ -110,7 +111,7 @@ int run_worker(const std::string& url, size_t concurrency) {
   options.concurrency = concurrency;
   options.poll_interval = 5s;
   options.lease = 30s;
-  pipeline::JobWorker worker(opened->store->jobs(), handler, SystemClock::instance(), options);
+  pipeline::JobWorker worker(opened->store->jobs(), handler, RealClock::instance(), options);
   pipeline::JobNotificationListener listener(url, [&] { worker.wake(); });
   if (Status s = listener.start(); !s) {
     std::cerr << s.message() << "\n";

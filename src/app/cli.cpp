@@ -25,6 +25,7 @@
 #include "auth/auth_service.h"
 #include "auth/oidc.h"
 #include "auth/oidc_routes.h"
+#include "core/clock.h"
 #include "ingest/group_commit_writer.h"
 #include "ingest/http_ingest.h"
 #include "ingest/ingest_metrics.h"
@@ -181,7 +182,7 @@ int run_server(const Config& config, std::string_view mode) {
     return kExitFailure;
   }
   store::Store& store = *opened->store;
-  const Clock& clock = SystemClock::instance();
+  const WaitClock& clock = RealClock::instance();
 
   // Admin sign-in: the secret and the admin's password (generated and logged
   // once at the first start when ADMIN_PASSWORD is unset).
@@ -349,7 +350,7 @@ int run_work(const Config& config) {
     spdlog::error("[Startup] Cannot open the database: {}", opened.error().message);
     return kExitFailure;
   }
-  Workers workers(config, *opened->store, SystemClock::instance());
+  Workers workers(config, *opened->store, RealClock::instance());
   if (Status s = workers.start(); !s) {
     spdlog::error("[Startup] Cannot start the workers: {}", s.message());
     return kExitFailure;

@@ -27,7 +27,7 @@ std::string human_duration(int64_t ms) {
   return fmt::format("{} ms", ms);
 }
 
-Workers::Workers(const Config& config, store::Store& store, const Clock& clock,
+Workers::Workers(const Config& config, store::Store& store, const WaitClock& clock,
                  obs::Registry* metrics)
     : config_(config), store_(store), clock_(clock) {
   if (config.openai_api_key) {
@@ -59,8 +59,8 @@ Workers::Workers(const Config& config, store::Store& store, const Clock& clock,
       store.jobs(), clock, Millis(config.recovery_interval_ms), Millis(config.stuck_job_timeout_ms),
       [this] { worker_->wake(); });
   if (config.database_kind == DatabaseKind::kPostgres) {
-    listener_ = std::make_unique<pipeline::JobNotificationListener>(config.database_url,
-                                                                    [this] { worker_->wake(); });
+    listener_ = std::make_unique<pipeline::JobNotificationListener>(
+        config.database_url, [this] { worker_->wake(); }, clock);
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "analysis/analyzer.h"
 #include "app/config.h"
+#include "core/clock.h"
 #include "pipeline/analysis_job.h"
 #include "pipeline/circuit_breaker.h"
 #include "pipeline/job_listener.h"
@@ -22,8 +23,9 @@ namespace insightd::app {
 
 class Workers {
  public:
-  // `store` and `clock` (and `metrics`, when given: job durations) must outlive this.
-  Workers(const Config& config, store::Store& store, const Clock& clock,
+  // `store` and `clock` (and `metrics`, when given: job durations) must outlive
+  // this. The worker, recovery and the LISTEN reconnects wait on `clock`.
+  Workers(const Config& config, store::Store& store, const WaitClock& clock,
           obs::Registry* metrics = nullptr);
   ~Workers();
   Workers(const Workers&) = delete;
@@ -41,7 +43,7 @@ class Workers {
  private:
   const Config& config_;
   store::Store& store_;
-  const Clock& clock_;
+  const WaitClock& clock_;
   std::unique_ptr<analysis::Analyzer> analyzer_;
   std::unique_ptr<pipeline::CircuitBreaker> breaker_;
   std::unique_ptr<pipeline::AnalysisJobHandler> handler_;

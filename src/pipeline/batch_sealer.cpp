@@ -4,7 +4,7 @@
 
 namespace insightd::pipeline {
 
-BatchSealer::BatchSealer(store::BatchStore& batches, const Clock& clock, Millis max_age,
+BatchSealer::BatchSealer(store::BatchStore& batches, const WaitClock& clock, Millis max_age,
                          store::BatchPolicy policy, Millis check_every, SealListener on_sealed)
     : batches_(batches),
       clock_(clock),
@@ -12,7 +12,8 @@ BatchSealer::BatchSealer(store::BatchStore& batches, const Clock& clock, Millis 
       policy_(policy),
       check_every_(check_every),
       on_sealed_(std::move(on_sealed)),
-      task_(check_every_, [this] { tick(); }) {}
+      task_(
+          check_every_, [this] { tick(); }, clock_) {}
 
 BatchSealer::~BatchSealer() {
   stop();

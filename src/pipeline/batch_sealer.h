@@ -7,7 +7,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/time.h"
+#include "core/clock.h"
 #include "runtime/periodic_task.h"
 #include "store/store.h"
 
@@ -17,7 +17,9 @@ class BatchSealer {
  public:
   using SealListener = std::function<void(const std::vector<store::SealedBatch>&)>;
 
-  BatchSealer(store::BatchStore& batches, const Clock& clock, Millis max_age,
+  // The thread checks every `check_every` of `clock`, which also gives the
+  // time compared with the batches'. `batches` and `clock` must outlive it.
+  BatchSealer(store::BatchStore& batches, const WaitClock& clock, Millis max_age,
               store::BatchPolicy policy, Millis check_every, SealListener on_sealed);
   ~BatchSealer();
   BatchSealer(const BatchSealer&) = delete;
@@ -31,7 +33,7 @@ class BatchSealer {
 
  private:
   store::BatchStore& batches_;
-  const Clock& clock_;
+  const WaitClock& clock_;
   const Millis max_age_;
   const store::BatchPolicy policy_;
   const Millis check_every_;

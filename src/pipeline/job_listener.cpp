@@ -17,8 +17,9 @@ constexpr Millis kWaitSlice{30'000};
 }  // namespace
 
 JobNotificationListener::JobNotificationListener(std::string database_url,
-                                                 std::function<void()> on_notify)
-    : url_(std::move(database_url)), on_notify_(std::move(on_notify)) {}
+                                                 std::function<void()> on_notify,
+                                                 const WaitClock& clock)
+    : url_(std::move(database_url)), on_notify_(std::move(on_notify)), clock_(clock) {}
 
 JobNotificationListener::~JobNotificationListener() {
   stop();
@@ -57,7 +58,7 @@ void JobNotificationListener::run(std::unique_ptr<store::PgListener> listener) {
       if (!opened) {
         spdlog::warn("[Worker] LISTEN for new jobs failed ({}); retrying in {} ms",
                      opened.error().message, backoff.count());
-        cv_.wait_for(lock, backoff, [this] { return stopping_; });
+        clock_.wait_for(lock, cv_, backoff, [this] { return stopping_; });
         backoff = std::min(backoff * 2, kMaxBackoff);
         continue;
       }

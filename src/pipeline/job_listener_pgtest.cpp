@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "analysis/builtin_analyzer.h"
+#include "core/clock.h"
 #include "pipeline/analysis_job.h"
 #include "pipeline/job_listener.h"
 #include "pipeline/job_worker.h"
@@ -20,7 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using store::testing::TestDatabase;
-using testing::eventually;
 using testing::job_of;
 using testing::seal_batch;
 
@@ -120,17 +120,23 @@ TEST(JobNotificationListener, AWorkerInAnotherProcessStartsANewJobAtOnce) {
   options.owner = "listener-test";
   options.concurrency = 2;
   options.poll_interval = 1h;  // only the notification can start the jobs in time
-  JobWorker worker(worker_side.store->jobs(), handler, SystemClock::instance(), options);
+  // The real clock: what is measured here is how soon, in real time, a NOTIFY
+  // reaches a worker that would otherwise sleep for an hour.
+  testing::StoreCalls calls;
+  testing::WatchedJobStore jobs(worker_side.store->jobs(), calls);
+  JobWorker worker(jobs, handler, RealClock::instance(), options);
   JobNotificationListener listener(db->url(), [&] { worker.wake(); });
   ASSERT_TRUE(listener.start().is_ok());
   worker.start();
-  std::this_thread::sleep_for(100ms);  // past the first (empty) claim round
+  // The first claim round found nothing and looked for a retry to wait for:
+  // from here only a wake-up makes the worker claim.
+  ASSERT_TRUE(calls.wait_until([&] { return calls.count("next_run_after") >= 1; }));
   for (int round = 0; round < 3; ++round) {
     const auto sealed =
         seal_batch(db->store(), fmt::format("r{}", round), 5, SystemClock::instance().now());
     const auto sealed_at = std::chrono::steady_clock::now();
-    ASSERT_TRUE(eventually(
-        [&] { return job_of(db->store(), sealed.job_id).status == JobStatus::kSuccess; }, 5s));
+    ASSERT_TRUE(calls.wait_until(
+        [&] { return job_of(db->store(), sealed.job_id).status == JobStatus::kSuccess; }));
     EXPECT_LT(std::chrono::steady_clock::now() - sealed_at, 2s);
     const Job job = job_of(db->store(), sealed.job_id);
     auto batch = db->store().batches().get(sealed.batch_id);

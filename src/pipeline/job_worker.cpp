@@ -10,8 +10,6 @@
 namespace insightd::pipeline {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 // When the queue looked empty but a job is already due (another claimer holds
 // its row for a moment), look again this soon rather than spinning.
 constexpr Millis kDueRecheck{50};
@@ -33,7 +31,7 @@ const std::vector<double> kDurationBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 }  // namespace
 
-JobWorker::JobWorker(store::JobStore& jobs, JobHandler& handler, const Clock& clock,
+JobWorker::JobWorker(store::JobStore& jobs, JobHandler& handler, const WaitClock& clock,
                      WorkerOptions options)
     : jobs_(jobs),
       handler_(handler),
@@ -93,7 +91,7 @@ void JobWorker::dispatch_loop() {
   while (!stopping_) {
     wake_pending_ = false;
     lock.unlock();
-    auto until = std::chrono::steady_clock::now() + kErrorRetry;
+    auto until = clock_.deadline_in(kErrorRetry);
     try {
       const bool drained = !claim_round();
       heartbeat_due();
@@ -106,15 +104,15 @@ void JobWorker::dispatch_loop() {
     lock.lock();
     const size_t slots = std::max<size_t>(options_.concurrency, 1);
     auto slot_freed = [&] { return saturated_ && held_.size() < slots; };
-    dispatch_cv_.wait_until(lock, until,
-                            [&] { return stopping_ || wake_pending_ || slot_freed(); });
+    clock_.wait_until(lock, dispatch_cv_, until,
+                      [&] { return stopping_ || wake_pending_ || slot_freed(); });
     if (!stopping_ && !wake_pending_ && slot_freed() && backlog_) {
       // More work waits than fits: the jobs that free their slots now tend to
       // finish together, so gather them for a moment and claim them all in
       // one statement instead of one by one (a few ms against the seconds a
       // real analysis takes).
-      dispatch_cv_.wait_for(lock, kClaimGather,
-                            [&] { return stopping_ || wake_pending_ || held_.empty(); });
+      clock_.wait_for(lock, dispatch_cv_, kClaimGather,
+                      [&] { return stopping_ || wake_pending_ || held_.empty(); });
     }
   }
 }
@@ -142,7 +140,7 @@ bool JobWorker::claim_round() {
       backlog_ = claimed->size() == free;  // maybe more runnable than slots
     }
     if (claimed->empty()) return false;
-    const auto next_heartbeat = SteadyClock::now() + heartbeat_every_;
+    const auto next_heartbeat = clock_.steady_now() + heartbeat_every_;
     {
       std::lock_guard lock(complete_mu_);
       uncommitted_ += static_cast<int64_t>(claimed->size());
@@ -163,7 +161,7 @@ bool JobWorker::claim_round() {
 }
 
 void JobWorker::heartbeat_due() {
-  const auto now = SteadyClock::now();
+  const auto now = clock_.steady_now();
   std::vector<std::pair<std::string, std::string>> due;  // job id, token
   {
     std::lock_guard lock(mu_);
@@ -187,8 +185,8 @@ void JobWorker::heartbeat_due() {
   }
 }
 
-std::chrono::steady_clock::time_point JobWorker::next_wake(bool drained) {
-  const auto now = SteadyClock::now();
+WaitClock::SteadyTime JobWorker::next_wake(bool drained) {
+  const auto now = clock_.steady_now();
   // The fallback poll, spread by ±10% so that many idle workers do not query in step.
   const auto poll =
       std::chrono::duration_cast<Millis>(options_.poll_interval * (0.9 + 0.2 * random01()));
@@ -330,10 +328,7 @@ Result<store::Insight> JobWorker::complete_together(const Job& job, store::NewIn
     // Jobs that finish together (a backlog of short jobs) would otherwise
     // commit one by one while their executors are still being scheduled: give
     // this worker's other jobs a moment to join the group.
-    const auto window_end = SteadyClock::now() + kGroupWindow;
-    while (uncommitted_ > 0 && SteadyClock::now() < window_end) {
-      gather_cv_.wait_until(lock, window_end);
-    }
+    clock_.wait_for(lock, gather_cv_, kGroupWindow, [this] { return uncommitted_ <= 0; });
     std::vector<Completing*> group;
     group.swap(complete_queue_);
     lock.unlock();
@@ -402,9 +397,7 @@ StopReport JobWorker::stop(Millis grace) {
   if (running > 0) {
     spdlog::info("[Shutdown] Waiting up to {} ms for {} running job(s)", grace.count(), running);
   }
-  const auto deadline =
-      grace == Millis::max() ? SteadyClock::time_point::max() : SteadyClock::now() + grace;
-  idle_cv_.wait_until(lock, deadline, [this] { return held_.empty(); });
+  clock_.wait_for(lock, idle_cv_, grace, [this] { return held_.empty(); });  // max(): no limit
   report.finished = running - held_.size();
   std::vector<Job> unfinished;
   for (auto& [id, h] : held_) {

@@ -6,7 +6,9 @@
 // free slots, and keeps every held lease alive with a heartbeat every third of
 // the lease. It sleeps until wake() (a batch sealed in this process, a
 // PostgreSQL NOTIFY from another), until the next retry falls due, or until the
-// fallback poll interval (with jitter) passes. `concurrency` executor threads
+// fallback poll interval (with jitter) passes. Every timed wait (the poll,
+// heartbeats, retries, the shutdown grace, the short windows that gather claims
+// and completions) is on the injected WaitClock. `concurrency` executor threads
 // run the handler and write its outcome through the fenced store updates;
 // completions that finish together share one transaction (group commit). A
 // worker whose lease was taken back (it stalled, its lease expired, recovery
@@ -25,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/time.h"
+#include "core/clock.h"
 #include "pipeline/job_handler.h"
 #include "pipeline/retry_policy.h"
 #include "store/store.h"
@@ -59,8 +61,10 @@ struct StopReport {
 
 class JobWorker {
  public:
-  // `jobs`, `handler` and `clock` must outlive the worker.
-  JobWorker(store::JobStore& jobs, JobHandler& handler, const Clock& clock, WorkerOptions options);
+  // `jobs`, `handler` and `clock` must outlive the worker. `clock` gives the
+  // time written to the store and times every wait.
+  JobWorker(store::JobStore& jobs, JobHandler& handler, const WaitClock& clock,
+            WorkerOptions options);
   // Stops (waiting as long as it takes) and joins every thread.
   ~JobWorker();
   JobWorker(const JobWorker&) = delete;
@@ -85,7 +89,7 @@ class JobWorker {
  private:
   struct Held {
     Job job;
-    std::chrono::steady_clock::time_point next_heartbeat;
+    WaitClock::SteadyTime next_heartbeat;
     bool handed_back = false;  // released by stop(): the handler's result is moot
   };
 
@@ -96,7 +100,7 @@ class JobWorker {
   // when the slots ran out, the worker is stopping, or the claim failed.
   bool claim_round();
   void heartbeat_due();
-  std::chrono::steady_clock::time_point next_wake(bool drained);
+  WaitClock::SteadyTime next_wake(bool drained);
   void finish(const Job& job, JobOutcome outcome);
   // Completes `job`, sharing one transaction with whatever other executors
   // finish at the same time.
@@ -107,18 +111,18 @@ class JobWorker {
 
   store::JobStore& jobs_;
   JobHandler& handler_;
-  const Clock& clock_;
+  const WaitClock& clock_;
   const WorkerOptions options_;
   const Millis heartbeat_every_;
   obs::Histogram* succeeded_seconds_ = nullptr;  // with options_.metrics
   obs::Histogram* failed_seconds_ = nullptr;
 
   mutable std::mutex mu_;
-  std::condition_variable dispatch_cv_;  // dispatcher: wake-ups, free slots, stop
-  std::condition_variable execute_cv_;   // executors: a claimed job is waiting
-  std::condition_variable idle_cv_;      // stop(): a running job ended
-  std::map<std::string, Held> held_;     // by job id
-  std::deque<std::string> waiting_;      // claimed, not yet picked up by an executor
+  std::condition_variable_any dispatch_cv_;  // dispatcher: wake-ups, free slots, stop
+  std::condition_variable execute_cv_;       // executors: a claimed job is waiting
+  std::condition_variable_any idle_cv_;      // stop(): a running job ended
+  std::map<std::string, Held> held_;         // by job id
+  std::deque<std::string> waiting_;          // claimed, not yet picked up by an executor
   bool wake_pending_ = false;
   bool saturated_ = false;  // the last claim round stopped only because slots ran out
   bool backlog_ = false;    // the last claim filled every free slot: more may be waiting
@@ -130,8 +134,8 @@ class JobWorker {
     std::optional<Result<store::Insight>> result;
   };
   std::mutex complete_mu_;
-  std::condition_variable complete_cv_;  // waiters: their group was committed
-  std::condition_variable gather_cv_;    // the leader: a completion arrived
+  std::condition_variable complete_cv_;    // waiters: their group was committed
+  std::condition_variable_any gather_cv_;  // the leader: a completion arrived
   std::vector<Completing*> complete_queue_;
   bool committing_ = false;
   // Claimed jobs whose outcome has not reached the completion queue yet (or

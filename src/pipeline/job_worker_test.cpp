@@ -1,17 +1,23 @@
 // The job queue end to end inside one test process: workers over a real
 // database (SQLite in pipeline_test, PostgreSQL in pipeline_pgtest), with
-// "processes" simulated by independent stores on the same database. Time that
-// matters (leases, backoff, cooldowns) comes from a fake clock that the test
-// moves; nothing sleeps through a cooldown.
+// "processes" simulated by independent stores on the same database. The
+// workers run on a ManualClock: every lease, backoff, cooldown, poll and grace
+// period passes only when the test moves the clock, and the test waits for
+// what the workers write (each job store call wakes it), so nothing sleeps.
 #include "pipeline/job_worker.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <functional>
+#include <future>
 #include <map>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "analysis/builtin_analyzer.h"
+#include "core/clock.h"
 #include "obs/metrics.h"
 #include "pipeline/analysis_job.h"
 #include "pipeline/circuit_breaker.h"
@@ -24,7 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using store::testing::TestDatabase;
-using testing::eventually;
 using testing::FakeAnalyzer;
 using testing::job_of;
 using testing::seal_batch;
@@ -47,8 +52,19 @@ class JobWorkerTest : public ::testing::Test {
   void SetUp() override {
     db_ = TestDatabase::create();
     ASSERT_NE(db_, nullptr);
+    jobs_ = watch(store().jobs());
   }
   store::Store& store() { return db_->store(); }
+  // The job store a worker of this "process" uses: every call wakes until().
+  store::JobStore& jobs() { return *jobs_; }
+  std::unique_ptr<testing::WatchedJobStore> watch(store::JobStore& jobs) {
+    return std::make_unique<testing::WatchedJobStore>(jobs, calls_);
+  }
+  // Waits until `pred` holds, looking again after each job store call.
+  bool until(const std::function<bool()>& pred) { return calls_.wait_until(pred); }
+  int64_t succeeded() {
+    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'");
+  }
 
   int64_t scalar(const std::string& sql) {
     auto conn = db_->pool().acquire();
@@ -75,21 +91,22 @@ class JobWorkerTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> db_;
+  testing::StoreCalls calls_;
+  std::unique_ptr<testing::WatchedJobStore> jobs_;
 };
 
 TEST_F(JobWorkerTest, EverySealedBatchBecomesExactlyOneInsight) {
+  ManualClock clock(kT0);
   analysis::BuiltinAnalyzer analyzer;
   AnalysisJobHandler handler(store(), analyzer, nullptr);
-  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w1", 3));
+  JobWorker worker(jobs(), handler, clock, fast_options("w1", 3));
   worker.start();
   std::vector<store::SealedBatch> sealed;
   for (int b = 0; b < 5; ++b) {
-    sealed.push_back(seal_batch(store(), fmt::format("b{}", b), 12, SystemClock::instance().now()));
+    sealed.push_back(seal_batch(store(), fmt::format("b{}", b), 12, clock.now()));
     worker.wake();
   }
-  ASSERT_TRUE(eventually([&] {
-    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == 5;
-  }));
+  ASSERT_TRUE(until([&] { return succeeded() == 5; }));
   for (const auto& s : sealed) {
     EXPECT_EQ(insights_for(s.batch_id), 1);
     auto batch = store().batches().get(s.batch_id);
@@ -111,7 +128,7 @@ class RecordingHandler final : public JobHandler {
       std::lock_guard lock(mu_);
       runs_[job.job_id]++;
     }
-    std::this_thread::sleep_for(1ms);
+    std::this_thread::yield();  // let the other worker's threads in
     store::NewInsight insight;
     insight.summary = "no-op";
     insight.analyzer = "test";
@@ -129,21 +146,20 @@ class RecordingHandler final : public JobHandler {
 
 TEST_F(JobWorkerTest, TwoWorkersInTwoProcessesNeverRunTheSameJob) {
   constexpr int kJobs = 60;
+  ManualClock clock(kT0);
   std::set<std::string> job_ids;
   for (int b = 0; b < kJobs; ++b) {
-    job_ids.insert(
-        seal_batch(store(), fmt::format("x{}", b), 2, SystemClock::instance().now()).job_id);
+    job_ids.insert(seal_batch(store(), fmt::format("x{}", b), 2, clock.now()).job_id);
   }
   store::OpenedStore other = db_->open_another();
+  auto other_jobs = watch(other.store->jobs());
   RecordingHandler handler_a;
   RecordingHandler handler_b;
-  JobWorker a(store().jobs(), handler_a, SystemClock::instance(), fast_options("a", 4));
-  JobWorker b(other.store->jobs(), handler_b, SystemClock::instance(), fast_options("b", 4));
+  JobWorker a(jobs(), handler_a, clock, fast_options("a", 4));
+  JobWorker b(*other_jobs, handler_b, clock, fast_options("b", 4));
   a.start();
   b.start();
-  ASSERT_TRUE(eventually([&] {
-    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == kJobs;
-  }));
+  ASSERT_TRUE(until([&] { return succeeded() == kJobs; }));
   (void)a.stop(1s);
   (void)b.stop(1s);
   std::map<std::string, int> all = handler_a.runs();
@@ -158,13 +174,16 @@ TEST_F(JobWorkerTest, TwoWorkersInTwoProcessesNeverRunTheSameJob) {
 }
 
 TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsight) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
+  // Worker A's process stalls as a whole: its clock stands still, so not even
+  // its heartbeat renews the lease while the rest of the world moves on.
+  ManualClock stalled_clock(kT0);
   const auto sealed = seal_batch(store(), "s", 10, kT0);
   // Worker A (one process) claims the job and stalls inside the analyzer.
   FakeAnalyzer slow;
   slow.close_gate();
   AnalysisJobHandler handler_a(store(), slow, nullptr);
-  JobWorker a(store().jobs(), handler_a, clock, fast_options("worker-a", 1));
+  JobWorker a(jobs(), handler_a, stalled_clock, fast_options("worker-a", 1));
   a.start();
   ASSERT_TRUE(slow.wait_held(1));
   EXPECT_EQ(job_of(store(), sealed.job_id).lease_owner, "worker-a");
@@ -184,15 +203,17 @@ TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsi
   // Worker B (another process) runs it to completion.
   FakeAnalyzer fast;
   AnalysisJobHandler handler_b(*other.store, fast, nullptr);
-  JobWorker b(other.store->jobs(), handler_b, clock, fast_options("worker-b", 1));
+  auto other_jobs = watch(other.store->jobs());
+  JobWorker b(*other_jobs, handler_b, clock, fast_options("worker-b", 1));
   b.start();
-  ASSERT_TRUE(
-      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }));
+  ASSERT_TRUE(until([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 1);
 
-  // A wakes up and tries to complete with its old token: refused.
+  // A wakes up and tries to complete with its old token: refused. (Its clock
+  // never moves, so stop() waits for that attempt to end, however long.)
   slow.open_gate();
   EXPECT_EQ(a.stop(10s).abandoned, 0u);
+  EXPECT_EQ(calls_.count("complete_many"), 2) << "B's completion and A's refused one";
   EXPECT_EQ(insights_for(sealed.batch_id), 1) << "the stale worker's insight must not land";
   job = job_of(store(), sealed.job_id);
   EXPECT_EQ(job.status, JobStatus::kSuccess);
@@ -202,40 +223,40 @@ TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsi
 }
 
 TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbeClosesIt) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   const BreakerPolicy policy{
       .failure_threshold = 3, .cooldown = 60s, .probe_timeout = 30s, .probe_recheck = 5s};
   CircuitBreaker breaker(store().breakers(), "analyzer", policy, clock);
   FakeAnalyzer analyzer;
   analyzer.fail(analysis::AnalysisErrorKind::kServerError, true, "HTTP 500");
   AnalysisJobHandler handler(store(), analyzer, &breaker);
-  JobWorker worker(store().jobs(), handler, clock, fast_options("w", 4));
+  JobWorker worker(this->jobs(), handler, clock, fast_options("w", 4));
   std::vector<std::string> jobs;
   for (int b = 0; b < 3; ++b)
     jobs.push_back(seal_batch(store(), fmt::format("f{}", b), 4, kT0).job_id);
   worker.start();
 
-  // Three failures in a row open the breaker.
-  ASSERT_TRUE(eventually([&] { return analyzer.calls() == 3; }));
-  ASSERT_TRUE(eventually([&] {
-    auto b = breaker.current();
-    return b && b->state == store::BreakerState::kOpen;
-  }));
-  EXPECT_EQ(breaker.current()->failure_count, 3);
-  const Timestamp open_until = *breaker.current()->open_until;
-  EXPECT_EQ(open_until, kT0 + 60s);
-  ASSERT_TRUE(eventually([&] {
+  // Three failures in a row open the breaker; each job waits for its retry.
+  ASSERT_TRUE(until([&] {
     for (const auto& id : jobs) {
-      if (job_of(store(), id).status != JobStatus::kPending) return false;
+      const Job j = job_of(store(), id);
+      if (j.status != JobStatus::kPending || j.attempt_count != 1) return false;
     }
     return true;
   }));
+  EXPECT_EQ(analyzer.calls(), 3);
+  auto opened = breaker.current();
+  ASSERT_TRUE(opened.is_ok());
+  EXPECT_EQ(opened->state, store::BreakerState::kOpen);
+  EXPECT_EQ(opened->failure_count, 3);
+  const Timestamp open_until = opened->open_until.value_or(kT0);
+  EXPECT_EQ(open_until, kT0 + 60s);
 
   // Their retries fall due while it is OPEN: handed back to the end of the
   // cooldown without calling the analyzer and without using an attempt.
   clock.advance(2s);
   worker.wake();
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(until([&] {
     for (const auto& id : jobs) {
       const Job j = job_of(store(), id);
       if (j.status != JobStatus::kPending || j.run_after != open_until) return false;
@@ -253,10 +274,10 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
   // After the cooldown exactly one probe goes out; the others wait for it.
   analyzer.succeed();
   analyzer.close_gate();
-  clock.set(open_until);
+  clock.advance_to(open_until);
   worker.wake();
   ASSERT_TRUE(analyzer.wait_held(1));
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(until([&] {
     int deferred = 0;
     for (const auto& id : jobs) {
       const Job j = job_of(store(), id);
@@ -270,14 +291,13 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
   EXPECT_EQ(analyzer.calls(), 4) << "one probe, no more";
   EXPECT_EQ(breaker.current()->state, store::BreakerState::kHalfOpen);
   analyzer.open_gate();
-  ASSERT_TRUE(eventually([&] { return breaker.current()->state == store::BreakerState::kClosed; }));
+  ASSERT_TRUE(until([&] { return succeeded() == 1; }));
+  EXPECT_EQ(breaker.current()->state, store::BreakerState::kClosed) << "the probe's success";
 
   // Closed again: the rest run.
   clock.advance(policy.probe_recheck);
   worker.wake();
-  ASSERT_TRUE(eventually([&] {
-    return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'") == 3;
-  }));
+  ASSERT_TRUE(until([&] { return succeeded() == 3; }));
   EXPECT_EQ(analyzer.calls(), 6);
   EXPECT_EQ(scalar("SELECT MAX(attempt_count) FROM \"AnalysisJob\""), 2);
   EXPECT_EQ(breaker_transitions(),
@@ -286,32 +306,32 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
 }
 
 TEST_F(JobWorkerTest, AJobThatAlwaysFailsIsDeadLetteredAfterExactlyMaxAttemptsThenRedriven) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   const BreakerPolicy policy{
       .failure_threshold = 2, .cooldown = 60s, .probe_timeout = 30s, .probe_recheck = 5s};
   CircuitBreaker breaker(store().breakers(), "analyzer", policy, clock);
   FakeAnalyzer analyzer;
   analyzer.fail(analysis::AnalysisErrorKind::kAuth, false, "HTTP 401: invalid key");
   AnalysisJobHandler handler(store(), analyzer, &breaker);
-  JobWorker worker(store().jobs(), handler, clock, fast_options("w", 2));
+  JobWorker worker(jobs(), handler, clock, fast_options("w", 2));
   const auto sealed = seal_batch(store(), "d", 6, kT0, /*max_attempts=*/4);
   worker.start();
 
   // Attempts 1 and 2 fail and open the breaker; attempts 3 and 4 are the
   // probes after each cooldown. Between them the job waits without using any.
   for (int attempt = 1; attempt <= 4; ++attempt) {
-    ASSERT_TRUE(eventually([&] { return analyzer.calls() == attempt; })) << "attempt " << attempt;
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(until([&] {
       const Job j = job_of(store(), sealed.job_id);
       return j.status != JobStatus::kRunning && j.attempt_count == attempt;
-    }));
+    })) << "attempt "
+        << attempt;
+    EXPECT_EQ(analyzer.calls(), attempt);
     if (attempt < 4) {
       clock.advance(attempt >= 2 ? policy.cooldown : 2s);
       worker.wake();
     }
   }
-  ASSERT_TRUE(
-      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kDead; }));
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kDead);
   EXPECT_EQ(analyzer.calls(), 4);
   auto dead = store().dead_letters().list(10);
   ASSERT_TRUE(dead.is_ok());
@@ -340,22 +360,32 @@ TEST_F(JobWorkerTest, AJobThatAlwaysFailsIsDeadLetteredAfterExactlyMaxAttemptsTh
   clock.advance(policy.cooldown);
   worker.wake();
   ASSERT_TRUE(
-      eventually([&] { return job_of(store(), redriven->job_id).status == JobStatus::kSuccess; }));
+      until([&] { return job_of(store(), redriven->job_id).status == JobStatus::kSuccess; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 1);
   EXPECT_EQ(breaker.current()->state, store::BreakerState::kClosed);
   (void)worker.stop(1s);
 }
 
 TEST_F(JobWorkerTest, ShutdownHandsBackAJobThatDoesNotFinishWithoutUsingItsAttempt) {
+  ManualClock clock(kT0);
   FakeAnalyzer analyzer;
   analyzer.close_gate();
   AnalysisJobHandler handler(store(), analyzer, nullptr);
-  const auto sealed = seal_batch(store(), "h", 3, SystemClock::instance().now());
-  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w", 2));
+  const auto sealed = seal_batch(store(), "h", 3, clock.now());
+  JobWorker worker(jobs(), handler, clock, fast_options("w", 2));
   worker.start();
   ASSERT_TRUE(analyzer.wait_held(1));
   EXPECT_EQ(job_of(store(), sealed.job_id).attempt_count, 1);
-  const StopReport report = worker.stop(50ms);
+  // The grace period passes, on the clock, once stop() waits it out.
+  const auto grace_ends = clock.steady_now() + 5s;
+  bool grace_awaited = false;
+  std::thread timer([&] {
+    grace_awaited = clock.wait_for_deadline(grace_ends);
+    clock.advance(5s);
+  });
+  const StopReport report = worker.stop(5s);
+  timer.join();
+  EXPECT_TRUE(grace_awaited);
   EXPECT_EQ(report.finished, 0u);
   EXPECT_EQ(report.handed_back, 1u);
   EXPECT_EQ(report.abandoned, 1u);
@@ -365,58 +395,69 @@ TEST_F(JobWorkerTest, ShutdownHandsBackAJobThatDoesNotFinishWithoutUsingItsAttem
   EXPECT_FALSE(job.lease_token.has_value());
   // The abandoned call returns late: its insight is refused.
   analyzer.open_gate();
-  EXPECT_TRUE(eventually([&] { return worker.held() == 0; }));
+  ASSERT_TRUE(until([&] { return calls_.count("complete_many") == 1; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 0);
   EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kPending);
 }
 
 TEST_F(JobWorkerTest, ShutdownLetsARunningJobFinishWithinTheGracePeriod) {
+  ManualClock clock(kT0);
   FakeAnalyzer analyzer;
   analyzer.close_gate();
   AnalysisJobHandler handler(store(), analyzer, nullptr);
-  const auto sealed = seal_batch(store(), "g", 3, SystemClock::instance().now());
-  JobWorker worker(store().jobs(), handler, SystemClock::instance(), fast_options("w", 2));
+  const auto sealed = seal_batch(store(), "g", 3, clock.now());
+  JobWorker worker(jobs(), handler, clock, fast_options("w", 2));
   worker.start();
   ASSERT_TRUE(analyzer.wait_held(1));
+  // The job ends while stop() waits out the grace period (which the clock,
+  // standing still, never ends).
+  const auto grace_ends = clock.steady_now() + 1min;
+  bool grace_awaited = false;
   std::thread opener([&] {
-    std::this_thread::sleep_for(100ms);
+    grace_awaited = clock.wait_for_deadline(grace_ends);
     analyzer.open_gate();
   });
-  const StopReport report = worker.stop(10s);
+  const StopReport report = worker.stop(1min);
   opener.join();
+  EXPECT_TRUE(grace_awaited);
   EXPECT_EQ(report.finished, 1u);
   EXPECT_EQ(report.handed_back, 0u);
   EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kSuccess);
 }
 
 TEST_F(JobWorkerTest, AWakeUpClaimsAtOnceAndPollingIsOnlyTheFallback) {
+  ManualClock clock(kT0);
   analysis::BuiltinAnalyzer analyzer;
   AnalysisJobHandler handler(store(), analyzer, nullptr);
   WorkerOptions options = fast_options("w", 1);
-  options.poll_interval = 1h;  // only a wake-up can start this job
-  JobWorker worker(store().jobs(), handler, SystemClock::instance(), options);
+  options.poll_interval = 1h;  // 66 min with this jitter: only a wake-up starts the job before
+  JobWorker worker(jobs(), handler, clock, options);
   worker.start();
-  std::this_thread::sleep_for(50ms);  // the first (empty) claim round is over
-  const auto sealed = seal_batch(store(), "w", 3, SystemClock::instance().now());
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(clock.wait_for_waiters(1));  // the first (empty) claim round is over
+  const auto sealed = seal_batch(store(), "w", 3, clock.now());
+  clock.advance(1h);
+  ASSERT_TRUE(clock.wait_for_waiters(1));  // had that woken it, it has claimed and waits again
   EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kPending) << "no wake-up, no poll";
   worker.wake();
-  EXPECT_TRUE(
-      eventually([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }, 5s));
+  EXPECT_TRUE(until([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }));
   (void)worker.stop(1s);
 
   // Without a wake-up, the poll finds it.
-  options.poll_interval = 100ms;
-  JobWorker poller(store().jobs(), handler, SystemClock::instance(), options);
+  options.poll_interval = 100ms;  // 90 to 110 ms
+  JobWorker poller(jobs(), handler, clock, options);
   poller.start();
-  const auto later = seal_batch(store(), "p", 3, SystemClock::instance().now());
-  EXPECT_TRUE(
-      eventually([&] { return job_of(store(), later.job_id).status == JobStatus::kSuccess; }, 5s));
+  ASSERT_TRUE(clock.wait_for_waiters(1));
+  const auto later = seal_batch(store(), "p", 3, clock.now());
+  clock.advance(89ms);
+  ASSERT_TRUE(clock.wait_for_waiters(1));
+  EXPECT_EQ(job_of(store(), later.job_id).status, JobStatus::kPending) << "not polled yet";
+  clock.advance(30ms);
+  EXPECT_TRUE(until([&] { return job_of(store(), later.job_id).status == JobStatus::kSuccess; }));
   (void)poller.stop(1s);
 }
 
 TEST_F(JobWorkerTest, RecoveryMovesExpiredJobsBackAndTheLastAttemptToTheDeadLetterQueue) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   const auto a = seal_batch(store(), "ra", 2, kT0, /*max_attempts=*/3);
   const auto b = seal_batch(store(), "rb", 2, kT0, /*max_attempts=*/1);
   ASSERT_TRUE(store().jobs().claim("dead-worker", 10s, kT0).is_ok());
@@ -436,10 +477,30 @@ TEST_F(JobWorkerTest, RecoveryMovesExpiredJobsBackAndTheLastAttemptToTheDeadLett
   EXPECT_EQ(store().dead_letters().count().value(), 1);
 }
 
-// Runs each job for a set time on the fake clock, then succeeds or fails it.
+TEST_F(JobWorkerTest, RecoveryRunsAtOnceAndThenEveryIntervalOfItsClock) {
+  ManualClock clock(kT0);
+  const auto sealed = seal_batch(store(), "ri", 2, kT0);
+  ASSERT_TRUE(store().jobs().claim("dead-worker", 10s, kT0).is_ok());
+  std::promise<void> recovered;
+  StuckJobRecovery recovery(jobs(), clock, 1min, 15min, [&] { recovered.set_value(); });
+  recovery.start();
+  ASSERT_TRUE(clock.wait_for_waiters(1));  // the first round, at once: the lease still holds
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kRunning);
+  clock.advance(1min - 1ms);  // the lease has lapsed, but the next round is not due
+  EXPECT_EQ(clock.waiters(), 1u);
+  EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kRunning);
+  clock.advance(1ms);
+  ASSERT_EQ(recovered.get_future().wait_for(10s), std::future_status::ready);
+  const Job job = job_of(store(), sealed.job_id);
+  EXPECT_EQ(job.status, JobStatus::kPending);
+  EXPECT_EQ(job.crash_count, 1);
+  recovery.stop();
+}
+
+// Runs each job for a set time on the manual clock, then succeeds or fails it.
 class TimedHandler final : public JobHandler {
  public:
-  TimedHandler(FakeClock& clock, Millis takes, bool fail)
+  TimedHandler(ManualClock& clock, Millis takes, bool fail)
       : clock_(clock), takes_(takes), fail_(fail) {}
   JobOutcome run(const Job&) override {
     clock_.advance(takes_);
@@ -451,13 +512,13 @@ class TimedHandler final : public JobHandler {
   }
 
  private:
-  FakeClock& clock_;
+  ManualClock& clock_;
   const Millis takes_;
   const bool fail_;
 };
 
 TEST_F(JobWorkerTest, JobDurationsAreObservedByOutcome) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   obs::Registry registry;
   WorkerOptions options = fast_options("timed", 1);
   options.metrics = &registry;
@@ -466,19 +527,18 @@ TEST_F(JobWorkerTest, JobDurationsAreObservedByOutcome) {
       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900});
   {
     TimedHandler handler(clock, 2s, /*fail=*/false);
-    JobWorker worker(store().jobs(), handler, clock, options);
+    JobWorker worker(jobs(), handler, clock, options);
     const auto ok = seal_batch(store(), "t1", 2, kT0);
     worker.start();
-    ASSERT_TRUE(
-        eventually([&] { return job_of(store(), ok.job_id).status == JobStatus::kSuccess; }));
+    ASSERT_TRUE(until([&] { return job_of(store(), ok.job_id).status == JobStatus::kSuccess; }));
     (void)worker.stop(1s);
   }
   {
     TimedHandler handler(clock, 40s, /*fail=*/true);
-    JobWorker worker(store().jobs(), handler, clock, options);
+    JobWorker worker(jobs(), handler, clock, options);
     const auto bad = seal_batch(store(), "t2", 2, clock.now(), /*max_attempts=*/1);
     worker.start();
-    ASSERT_TRUE(eventually([&] { return job_of(store(), bad.job_id).status == JobStatus::kDead; }));
+    ASSERT_TRUE(until([&] { return job_of(store(), bad.job_id).status == JobStatus::kDead; }));
     (void)worker.stop(1s);
   }
   const auto success = durations.with({"success"}).snapshot();

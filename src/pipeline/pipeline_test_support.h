@@ -1,6 +1,7 @@
 // Helpers for the pipeline's tests: an analyzer whose answers the test sets
-// (and can hold back), sealed batches made in one call, and waiting for a
-// condition with a deadline instead of sleeping a fixed time.
+// (and can hold back), a job store that tells the test whenever a worker
+// used it (so a test waits for the state it expects instead of polling or
+// sleeping), and sealed batches made in one call.
 #pragma once
 
 #include <fmt/format.h>
@@ -9,10 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "analysis/analyzer.h"
@@ -82,16 +84,118 @@ class FakeAnalyzer final : public analysis::Analyzer {
   std::optional<analysis::AnalysisError> fail_;
 };
 
-// Polls `pred` until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+// Job store calls seen by the WatchedJobStores that share it: a test waits
+// here for what workers write.
+class StoreCalls {
+ public:
+  // Waits until `pred` holds, checking it at once and again after every call
+  // through a watched store (a claim, a heartbeat, an outcome: whatever could
+  // have made it true). `timeout` is real time, a safety net for a hung test;
+  // a test that passes never reaches it.
+  bool wait_until(const std::function<bool()>& pred,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto give_up = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(mu_);
+    for (;;) {
+      const uint64_t seen = calls_;
+      lock.unlock();
+      if (pred()) return true;
+      lock.lock();
+      if (!cv_.wait_until(lock, give_up, [&] { return calls_ != seen; })) {
+        lock.unlock();
+        return pred();
+      }
+    }
   }
-  return pred();
-}
+  // How many times `method` ("complete_many", "release", ...) has returned.
+  int count(const std::string& method) {
+    std::lock_guard lock(mu_);
+    return by_method_[method];
+  }
+  void record(const char* method) {
+    {
+      std::lock_guard lock(mu_);
+      ++calls_;
+      ++by_method_[method];
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t calls_ = 0;
+  std::map<std::string, int> by_method_;
+};
+
+// A JobStore that forwards every call to a real one and, once it returned,
+// records it in `calls`.
+class WatchedJobStore final : public store::JobStore {
+ public:
+  WatchedJobStore(store::JobStore& inner, StoreCalls& calls) : inner_(inner), calls_(calls) {}
+
+  Result<std::optional<Job>> get(std::string_view job_id) override {
+    return seen("get", inner_.get(job_id));
+  }
+  Result<std::vector<Job>> list(std::optional<JobStatus> status, size_t limit) override {
+    return seen("list", inner_.list(status, limit));
+  }
+  Result<std::map<JobStatus, int64_t>> count_by_status() override {
+    return seen("count_by_status", inner_.count_by_status());
+  }
+  Result<std::optional<Timestamp>> oldest_pending_created_at() override {
+    return seen("oldest_pending_created_at", inner_.oldest_pending_created_at());
+  }
+  Result<Job> create(std::string_view batch_id, JobTrigger trigger,
+                     const store::BatchPolicy& policy, Timestamp now) override {
+    return seen("create", inner_.create(batch_id, trigger, policy, now));
+  }
+  Result<std::optional<Job>> claim(std::string_view owner, Millis lease, Timestamp now) override {
+    return seen("claim", inner_.claim(owner, lease, now));
+  }
+  Result<std::vector<Job>> claim_many(std::string_view owner, Millis lease, size_t max,
+                                      Timestamp now) override {
+    return seen("claim_many", inner_.claim_many(owner, lease, max, now));
+  }
+  Status heartbeat(std::string_view job_id, std::string_view token, Millis lease,
+                   Timestamp now) override {
+    return seen("heartbeat", inner_.heartbeat(job_id, token, lease, now));
+  }
+  Result<store::Insight> complete(std::string_view job_id, std::string_view token,
+                                  const store::NewInsight& insight, Timestamp now) override {
+    return seen("complete", inner_.complete(job_id, token, insight, now));
+  }
+  Result<std::vector<Result<store::Insight>>> complete_many(
+      std::span<const store::Completion> items, Timestamp now) override {
+    return seen("complete_many", inner_.complete_many(items, now));
+  }
+  Result<store::FailOutcome> fail(std::string_view job_id, std::string_view token,
+                                  std::string_view error, Timestamp retry_at,
+                                  Timestamp now) override {
+    return seen("fail", inner_.fail(job_id, token, error, retry_at, now));
+  }
+  Status release(std::string_view job_id, std::string_view token, std::string_view reason,
+                 Timestamp run_after, Timestamp now) override {
+    return seen("release", inner_.release(job_id, token, reason, run_after, now));
+  }
+  Result<std::optional<Timestamp>> next_run_after() override {
+    return seen("next_run_after", inner_.next_run_after());
+  }
+  Result<std::vector<store::RecoveredJob>> recover_expired(Timestamp stuck_before,
+                                                           Timestamp now) override {
+    return seen("recover_expired", inner_.recover_expired(stuck_before, now));
+  }
+
+ private:
+  template <class T>
+  T seen(const char* method, T result) {
+    calls_.record(method);
+    return result;
+  }
+
+  store::JobStore& inner_;
+  StoreCalls& calls_;
+};
 
 // Appends `n` events as one full batch, which seals with its PENDING job.
 inline store::SealedBatch seal_batch(store::Store& store, const std::string& prefix, int n,

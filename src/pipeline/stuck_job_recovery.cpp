@@ -4,14 +4,15 @@
 
 namespace insightd::pipeline {
 
-StuckJobRecovery::StuckJobRecovery(store::JobStore& jobs, const Clock& clock, Millis interval,
+StuckJobRecovery::StuckJobRecovery(store::JobStore& jobs, const WaitClock& clock, Millis interval,
                                    Millis stuck_timeout, std::function<void()> on_recovered)
     : jobs_(jobs),
       clock_(clock),
       interval_(interval),
       stuck_timeout_(stuck_timeout),
       on_recovered_(std::move(on_recovered)),
-      task_(interval_, [this] { tick(); }) {}
+      task_(
+          interval_, [this] { tick(); }, clock_) {}
 
 StuckJobRecovery::~StuckJobRecovery() {
   stop();

@@ -11,7 +11,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/time.h"
+#include "core/clock.h"
 #include "runtime/periodic_task.h"
 #include "store/store.h"
 
@@ -20,8 +20,10 @@ namespace insightd::pipeline {
 class StuckJobRecovery {
  public:
   // `on_recovered` runs after a round that put jobs back (wakes the local worker).
-  StuckJobRecovery(store::JobStore& jobs, const Clock& clock, Millis interval, Millis stuck_timeout,
-                   std::function<void()> on_recovered);
+  // Rounds are `interval` apart on `clock`, which also gives the time leases
+  // are compared with. `jobs` and `clock` must outlive it.
+  StuckJobRecovery(store::JobStore& jobs, const WaitClock& clock, Millis interval,
+                   Millis stuck_timeout, std::function<void()> on_recovered);
   ~StuckJobRecovery();
   StuckJobRecovery(const StuckJobRecovery&) = delete;
   StuckJobRecovery& operator=(const StuckJobRecovery&) = delete;
@@ -35,7 +37,7 @@ class StuckJobRecovery {
 
  private:
   store::JobStore& jobs_;
-  const Clock& clock_;
+  const WaitClock& clock_;
   const Millis interval_;
   const Millis stuck_timeout_;
   std::function<void()> on_recovered_;
