@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   g++ cmake ninja-build pkg-config
-  libboost1.81-dev libboost-json1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libpq-dev libsqlite3-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libsodium-dev
