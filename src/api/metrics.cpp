@@ -21,13 +21,13 @@ double seconds_between(Timestamp from, Timestamp to) {
   return std::max(0.0, std::chrono::duration<double>(to - from).count());
 }
 
-double breaker_state_value(store::BreakerState s) {
+double breaker_state_value(BreakerState s) {
   switch (s) {
-    case store::BreakerState::kClosed:
+    case BreakerState::kClosed:
       return 0;
-    case store::BreakerState::kHalfOpen:
+    case BreakerState::kHalfOpen:
       return 1;
-    case store::BreakerState::kOpen:
+    case BreakerState::kOpen:
       return 2;
   }
   return 2;

@@ -86,8 +86,8 @@ TEST_F(StoreMetricsTest, ThePipelinesStateIsReadAtScrapeTime) {
   // The breaker opens after 4 failures.
   auto breaker = store().breakers().load("analyzer", kT0);
   ASSERT_TRUE(breaker.is_ok());
-  store::BreakerRecord open = *breaker;
-  open.state = store::BreakerState::kOpen;
+  BreakerRecord open = *breaker;
+  open.state = BreakerState::kOpen;
   open.failure_count = 4;
   ASSERT_TRUE(store().breakers().compare_and_set(open, std::nullopt, kT0 + 1s).value());
 

@@ -91,7 +91,7 @@ Status Workers::start() {
     auto state = breaker_->current();
     spdlog::info("  [Circuit Breaker] Protects AI API ({} failures → {} cooldown); now {}",
                  config_.breaker_failure_threshold, human_duration(config_.breaker_cooldown_ms),
-                 state ? std::string(store::to_string(state->state)) : "unknown");
+                 state ? std::string(to_string(state->state)) : "unknown");
   } else {
     spdlog::info("  [Circuit Breaker] Not needed: the built-in analyzer calls no external API");
   }

@@ -44,6 +44,11 @@ constexpr std::array<std::pair<JobTrigger, std::string_view>, 2> kJobTrigger{{
     {JobTrigger::kAuto, "auto"},
     {JobTrigger::kManual, "manual"},
 }};
+constexpr std::array<std::pair<BreakerState, std::string_view>, 3> kBreakerState{{
+    {BreakerState::kClosed, "CLOSED"},
+    {BreakerState::kOpen, "OPEN"},
+    {BreakerState::kHalfOpen, "HALF_OPEN"},
+}};
 
 }  // namespace
 
@@ -59,6 +64,9 @@ std::string_view to_string(JobStatus s) {
 std::string_view to_string(JobTrigger t) {
   return name_of(kJobTrigger, t);
 }
+std::string_view to_string(BreakerState s) {
+  return name_of(kBreakerState, s);
+}
 std::optional<BatchStatus> parse_batch_status(std::string_view s) {
   return lookup(kBatchStatus, s);
 }
@@ -70,6 +78,9 @@ std::optional<JobStatus> parse_job_status(std::string_view s) {
 }
 std::optional<JobTrigger> parse_job_trigger(std::string_view s) {
   return lookup(kJobTrigger, s);
+}
+std::optional<BreakerState> parse_breaker_state(std::string_view s) {
+  return lookup(kBreakerState, s);
 }
 
 }  // namespace insightd

@@ -1,5 +1,7 @@
-// The domain's nouns: events, batches, jobs and the states they move through.
-// Plain data; the rules for moving between states live in state_machine.h.
+// The domain's nouns: events, batches, jobs, the analyzer's circuit breaker and
+// the states they move through. Plain data; the rules for moving between states
+// live in state_machine.h (batches, jobs) and pipeline/breaker_rules.h (the
+// breaker).
 #pragma once
 
 #include <cstdint>
@@ -15,16 +17,20 @@ enum class BatchStatus { kOpen, kSealed, kAnalyzed, kArchived };
 enum class SealReason { kSize, kAge, kManual };
 enum class JobStatus { kPending, kRunning, kSuccess, kDead };
 enum class JobTrigger { kAuto, kManual };
+enum class BreakerState { kClosed, kOpen, kHalfOpen };
 
-// Database spellings ("OPEN", "size", "PENDING", "auto"), as the seed's queries use them.
+// Database spellings ("OPEN", "size", "PENDING", "auto", "HALF_OPEN"), as the
+// seed's queries use them.
 std::string_view to_string(BatchStatus s);
 std::string_view to_string(SealReason r);
 std::string_view to_string(JobStatus s);
 std::string_view to_string(JobTrigger t);
+std::string_view to_string(BreakerState s);
 std::optional<BatchStatus> parse_batch_status(std::string_view s);
 std::optional<SealReason> parse_seal_reason(std::string_view s);
 std::optional<JobStatus> parse_job_status(std::string_view s);
 std::optional<JobTrigger> parse_job_trigger(std::string_view s);
+std::optional<BreakerState> parse_breaker_state(std::string_view s);
 
 // An event that passed validation and waits to be stored.
 struct NewEvent {
@@ -77,6 +83,19 @@ struct Job {
   std::optional<Timestamp> started_at;
   std::optional<Timestamp> finished_at;
   std::optional<int64_t> duration_ms;
+};
+
+// A circuit breaker's shared state (one row per breaker, e.g. "analyzer"),
+// changed only by compare-and-set on `version`.
+struct BreakerRecord {
+  std::string name;
+  BreakerState state = BreakerState::kClosed;
+  int64_t failure_count = 0;
+  Timestamp changed_at;
+  std::optional<Timestamp> open_until;
+  std::optional<std::string> probe_owner;
+  std::optional<Timestamp> probe_expires_at;
+  int64_t version = 0;
 };
 
 }  // namespace insightd

@@ -54,7 +54,7 @@ JobOutcome AnalysisJobHandler::run(const Job& job) {
     if (!ticket) return JobFailed{"circuit breaker state: " + ticket.error().message, {}};
     if (ticket->admission == Admission::kRejected) {
       const std::string reason =
-          ticket->state == store::BreakerState::kOpen
+          ticket->state == BreakerState::kOpen
               ? fmt::format("circuit breaker OPEN: analyzer calls paused until {}",
                             format_timestamp(ticket->retry_at))
               : std::string("circuit breaker HALF_OPEN: another job is probing the analyzer");

@@ -4,14 +4,12 @@
 
 #include <boost/json.hpp>
 
-#include "pipeline/circuit_breaker.h"
+#include "pipeline/breaker_rules.h"
 
 namespace insightd::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
-using store::BreakerRecord;
-using store::BreakerState;
 
 const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
 

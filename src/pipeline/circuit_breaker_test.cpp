@@ -76,7 +76,7 @@ TEST_F(SharedBreakerTest, ConcurrentFailuresAreCountedOnceEachAndOpenItOnce) {
   });
   auto state = breakers_[0]->current();
   ASSERT_TRUE(state.is_ok());
-  EXPECT_EQ(state->state, store::BreakerState::kOpen);
+  EXPECT_EQ(state->state, BreakerState::kOpen);
   // The five failures that opened it are counted; later ones arrive to an OPEN
   // breaker and change nothing.
   EXPECT_EQ(state->failure_count, 5);
@@ -114,9 +114,9 @@ TEST_F(SharedBreakerTest, ExactlyOneProbeAcrossAllProcessesAfterTheCooldown) {
   EXPECT_EQ(outbox("HALF_OPEN"), 1);
   // The others' results change nothing; the probe's success closes it for all.
   ASSERT_TRUE(breakers_[1]->record_success("call-0-0" == probe ? "call-1-1" : "call-0-0").is_ok());
-  EXPECT_EQ(breakers_[2]->current()->state, store::BreakerState::kHalfOpen);
+  EXPECT_EQ(breakers_[2]->current()->state, BreakerState::kHalfOpen);
   ASSERT_TRUE(breakers_[3]->record_success(probe).is_ok());
-  EXPECT_EQ(breakers_[0]->current()->state, store::BreakerState::kClosed);
+  EXPECT_EQ(breakers_[0]->current()->state, BreakerState::kClosed);
   EXPECT_EQ(breakers_[0]->current()->failure_count, 0);
   EXPECT_EQ(outbox("CLOSED"), 1);
 }
@@ -130,10 +130,10 @@ TEST_F(SharedBreakerTest, AProbeWhoseWorkerDiedTimesOutAndAnotherProcessProbes) 
   clock_.advance(1s);
   EXPECT_EQ(breakers_[1]->admit("takes-over", "job_b")->admission, Admission::kProbe);
   ASSERT_TRUE(breakers_[0]->record_failure("dies").is_ok());  // too late: ignored
-  EXPECT_EQ(breakers_[2]->current()->state, store::BreakerState::kHalfOpen);
+  EXPECT_EQ(breakers_[2]->current()->state, BreakerState::kHalfOpen);
   ASSERT_TRUE(breakers_[1]->record_failure("takes-over").is_ok());
   auto state = breakers_[2]->current();
-  EXPECT_EQ(state->state, store::BreakerState::kOpen);
+  EXPECT_EQ(state->state, BreakerState::kOpen);
   EXPECT_EQ(state->open_until, clock_.now() + 60s);
 }
 

@@ -247,7 +247,7 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
   EXPECT_EQ(analyzer.calls(), 3);
   auto opened = breaker.current();
   ASSERT_TRUE(opened.is_ok());
-  EXPECT_EQ(opened->state, store::BreakerState::kOpen);
+  EXPECT_EQ(opened->state, BreakerState::kOpen);
   EXPECT_EQ(opened->failure_count, 3);
   const Timestamp open_until = opened->open_until.value_or(kT0);
   EXPECT_EQ(open_until, kT0 + 60s);
@@ -289,10 +289,10 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
     return deferred == 2;
   }));
   EXPECT_EQ(analyzer.calls(), 4) << "one probe, no more";
-  EXPECT_EQ(breaker.current()->state, store::BreakerState::kHalfOpen);
+  EXPECT_EQ(breaker.current()->state, BreakerState::kHalfOpen);
   analyzer.open_gate();
   ASSERT_TRUE(until([&] { return succeeded() == 1; }));
-  EXPECT_EQ(breaker.current()->state, store::BreakerState::kClosed) << "the probe's success";
+  EXPECT_EQ(breaker.current()->state, BreakerState::kClosed) << "the probe's success";
 
   // Closed again: the rest run.
   clock.advance(policy.probe_recheck);
@@ -362,7 +362,7 @@ TEST_F(JobWorkerTest, AJobThatAlwaysFailsIsDeadLetteredAfterExactlyMaxAttemptsTh
   ASSERT_TRUE(
       until([&] { return job_of(store(), redriven->job_id).status == JobStatus::kSuccess; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 1);
-  EXPECT_EQ(breaker.current()->state, store::BreakerState::kClosed);
+  EXPECT_EQ(breaker.current()->state, BreakerState::kClosed);
   (void)worker.stop(1s);
 }
 

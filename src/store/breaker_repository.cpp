@@ -12,19 +12,6 @@
 #include "store/detail/rows.h"
 
 namespace insightd::store {
-
-std::string_view to_string(BreakerState s) {
-  switch (s) {
-    case BreakerState::kClosed:
-      return "CLOSED";
-    case BreakerState::kOpen:
-      return "OPEN";
-    case BreakerState::kHalfOpen:
-      return "HALF_OPEN";
-  }
-  return "?";
-}
-
 namespace {
 
 using detail::all;

@@ -254,20 +254,7 @@ class OutboxStore {
   virtual Status mark_failed(int64_t id, std::string_view error, Timestamp next_attempt_at) = 0;
 };
 
-enum class BreakerState { kClosed, kOpen, kHalfOpen };
-std::string_view to_string(BreakerState s);
-
-struct BreakerRecord {
-  std::string name;
-  BreakerState state = BreakerState::kClosed;
-  int64_t failure_count = 0;
-  Timestamp changed_at;
-  std::optional<Timestamp> open_until;
-  std::optional<std::string> probe_owner;
-  std::optional<Timestamp> probe_expires_at;
-  int64_t version = 0;
-};
-
+// The shared state of circuit breakers (BreakerRecord, core/model.h).
 class BreakerStore {
  public:
   virtual ~BreakerStore() = default;

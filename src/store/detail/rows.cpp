@@ -5,16 +5,6 @@
 #include <string_view>
 
 namespace insightd::store::detail {
-namespace {
-
-std::optional<BreakerState> parse_breaker_state(std::string_view s) {
-  if (s == "CLOSED") return BreakerState::kClosed;
-  if (s == "OPEN") return BreakerState::kOpen;
-  if (s == "HALF_OPEN") return BreakerState::kHalfOpen;
-  return std::nullopt;
-}
-
-}  // namespace
 
 Batch batch_from(const Row& r) {
   Batch b;
