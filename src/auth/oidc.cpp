@@ -4,7 +4,6 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <sodium.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "auth/tokens.h"
+#include "core/base64.h"
 #include "net/curl_handles.h"
 
 namespace insightd::auth {
@@ -40,18 +40,6 @@ Error invalid(std::string message) {
 
 Error unavailable(std::string message) {
   return make_error(ErrorCode::kUnavailable, std::move(message));
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  std::string out(text.size() * 3 / 4 + 3, '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                        text.size(), nullptr, &len, nullptr,
-                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
 }
 
 std::string url_encode(std::string_view s) {
@@ -267,7 +255,7 @@ Pkce new_pkce() {
 }
 
 std::string pkce_s256(std::string_view verifier) {
-  return base64url(sha256_bytes(verifier));
+  return base64url_encode(sha256_bytes(verifier));
 }
 
 bool is_local_path(std::string_view path) {
@@ -286,7 +274,7 @@ std::string seal_flow(const OidcFlow& flow, std::string_view key) {
                                                         {"v", flow.verifier},
                                                         {"r", flow.next},
                                                         {"e", to_unix_ms(flow.expires_at)}});
-  std::string payload = base64url(text);
+  std::string payload = base64url_encode(text);
   const std::string mac = hmac_sha256_hex(key, payload);
   return payload + "." + mac;
 }

@@ -8,7 +8,8 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
+
+#include "core/base64.h"
 
 namespace insightd::auth {
 namespace {
@@ -22,14 +23,6 @@ std::string to_hex(const unsigned char* data, size_t size) {
   return out;
 }
 
-std::string to_base64url(const unsigned char* data, size_t size) {
-  constexpr int kVariant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-  std::string out(sodium_base64_ENCODED_LEN(size, kVariant), '\0');
-  sodium_bin2base64(out.data(), out.size(), data, size, kVariant);
-  out.resize(out.size() - 1);  // the encoded length counts the NUL
-  return out;
-}
-
 void hmac_sha256(std::string_view key, std::string_view data, unsigned char* out) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
@@ -39,13 +32,13 @@ void hmac_sha256(std::string_view key, std::string_view data, unsigned char* out
 }  // namespace
 
 std::string random_token(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) {
+  std::string buf(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(buf.data()), static_cast<int>(buf.size())) != 1) {
     // Never hand out a guessable secret; nothing sensible can continue.
     std::fputs("insightd: the system's random number generator failed\n", stderr);
     std::abort();
   }
-  return to_base64url(buf.data(), buf.size());
+  return base64url_encode(buf);
 }
 
 std::string new_session_token() {
@@ -80,10 +73,6 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
 }
 
-std::string base64url(std::string_view bytes) {
-  return to_base64url(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-}
-
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char mac[32];
   hmac_sha256(key, data, mac);
@@ -101,7 +90,7 @@ std::string api_token_digest(std::string_view token) {
 std::string csrf_token_for(std::string_view auth_secret, std::string_view session_token) {
   unsigned char mac[32];
   hmac_sha256(auth_secret, std::string("csrf:") + std::string(session_token), mac);
-  return to_base64url(mac, sizeof mac);
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -26,8 +26,6 @@ bool looks_like_api_token(std::string_view token);
 std::string sha256_hex(std::string_view data);
 // The 32 bytes of SHA-256(data).
 std::string sha256_bytes(std::string_view data);
-// `bytes` as base64url without padding (JWTs, PKCE, tokens).
-std::string base64url(std::string_view bytes);
 // Lower-case hex of HMAC-SHA-256 keyed with `key`.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 

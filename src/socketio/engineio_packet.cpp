@@ -1,6 +1,6 @@
 #include "socketio/engineio_packet.h"
 
-#include "socketio/base64.h"
+#include "core/base64.h"
 
 namespace insightd::socketio::eio {
 

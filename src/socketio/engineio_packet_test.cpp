@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "socketio/base64.h"
+#include "socketio/session_id.h"
 
 namespace insightd::socketio::eio {
 namespace {
@@ -91,26 +91,6 @@ TEST(EngineIoPayloadTest, EmptyBinaryRecordIsAnEmptyBuffer) {
   auto packets = decode_payload("b");
   ASSERT_TRUE(packets);
   EXPECT_EQ((*packets)[0], Packet::binary_message(""));
-}
-
-TEST(Base64Test, RoundTripsEveryLength) {
-  std::string bytes;
-  for (int n = 0; n < 40; ++n) {
-    auto decoded = base64_decode(base64_encode(bytes));
-    ASSERT_TRUE(decoded) << n;
-    EXPECT_EQ(*decoded, bytes);
-    bytes += static_cast<char>(n * 37);
-  }
-}
-
-TEST(Base64Test, AcceptsMissingPaddingAndRefusesJunk) {
-  EXPECT_EQ(base64_decode("AQIDBA"), std::string("\x01\x02\x03\x04", 4));
-  EXPECT_EQ(base64_decode("AQID"), std::string("\x01\x02\x03", 3));
-  EXPECT_FALSE(base64_decode("AQ ID"));
-  EXPECT_FALSE(base64_decode("AQ=D"));
-  EXPECT_FALSE(base64_decode("A"));
-  EXPECT_FALSE(base64_decode("AQIDB==="));
-  EXPECT_FALSE(base64_decode("AQ-_"));  // the URL-safe alphabet is not this one
 }
 
 TEST(SessionIdTest, IdsAreUrlSafeAndDistinct) {

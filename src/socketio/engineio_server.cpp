@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "socketio/base64.h"
+#include "socketio/session_id.h"
 
 namespace insightd::socketio {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "socketio/base64.h"
+#include "socketio/session_id.h"
 
 namespace insightd::socketio::detail {
 namespace {

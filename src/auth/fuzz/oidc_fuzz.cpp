@@ -24,6 +24,7 @@
 
 #include "auth/oidc.h"
 #include "auth/tokens.h"
+#include "core/base64.h"
 
 using namespace insightd;
 using namespace insightd::auth;
@@ -91,16 +92,16 @@ OidcClient client(std::string discovery, std::string jwks, std::string token = "
 
 OidcClient trusted_client() {
   const std::string base(kIssuer);
-  return client(
-      json::serialize(json::object{{"issuer", kIssuer},
-                                   {"authorization_endpoint", base + "/auth"},
-                                   {"token_endpoint", base + "/token"},
-                                   {"jwks_uri", base + "/jwks"}}),
-      json::serialize(json::object{
-          {"keys", json::array{json::object{{"kty", "RSA"},
-                                            {"kid", "k1"},
-                                            {"n", base64url(bn(OSSL_PKEY_PARAM_RSA_N))},
-                                            {"e", base64url(bn(OSSL_PKEY_PARAM_RSA_E))}}}}}));
+  return client(json::serialize(json::object{{"issuer", kIssuer},
+                                             {"authorization_endpoint", base + "/auth"},
+                                             {"token_endpoint", base + "/token"},
+                                             {"jwks_uri", base + "/jwks"}}),
+                json::serialize(json::object{
+                    {"keys", json::array{json::object{
+                                 {"kty", "RSA"},
+                                 {"kid", "k1"},
+                                 {"n", base64url_encode(bn(OSSL_PKEY_PARAM_RSA_N))},
+                                 {"e", base64url_encode(bn(OSSL_PKEY_PARAM_RSA_E))}}}}}));
 }
 
 template <class T>
@@ -165,9 +166,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 2: {
-      const std::string signing_input = base64url(part(parts, 0)) + "." + base64url(part(parts, 1));
+      const std::string signing_input =
+          base64url_encode(part(parts, 0)) + "." + base64url_encode(part(parts, 1));
       auto who = trusted_client().verify_id_token(
-          signing_input + "." + base64url(rs256(signing_input)), kNonce);
+          signing_input + "." + base64url_encode(rs256(signing_input)), kNonce);
       expect_clean_failure(who, false);
       expect_identity(who);
       if (!who) break;
@@ -187,7 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 3: {
       constexpr std::string_view kKey = "flow-key-from-auth-secret";
       if (open_flow(input, kKey, kNow)) __builtin_trap();
-      const std::string payload = base64url(input);
+      const std::string payload = base64url_encode(input);
       auto flow = open_flow(payload + "." + hmac_sha256_hex(kKey, payload), kKey, kNow);
       if (!flow) break;
       auto again = open_flow(seal_flow(*flow, kKey), kKey, kNow);
