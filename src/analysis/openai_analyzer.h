@@ -1,6 +1,6 @@
 // The LLM analyzer: statistics first (statistics.h), then one Chat Completions
 // request to an OpenAI-compatible server (OPENAI_BASE_URL + "/chat/completions",
-// bearer OPENAI_API_KEY) over libcurl, with a strict JSON-schema response
+// bearer OPENAI_API_KEY) over net's HTTP client, with a strict JSON-schema response
 // format. The reply must pass the schema and cite only figures of the
 // statistics, or it never becomes an insight. No retries here: the error says
 // whether and when to retry, and the pipeline decides.

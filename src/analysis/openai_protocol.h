@@ -3,7 +3,7 @@
 // strict JSON schema), the reading of a reply, and the classification of a
 // failed answer. Only fields every OpenAI-compatible server takes (vLLM,
 // Ollama, llama.cpp's server) are sent: model, messages and response_format.
-// openai_analyzer.h puts this on the wire with libcurl.
+// openai_analyzer.h puts this on the wire with net's HTTP client.
 #pragma once
 
 #include <boost/json/object.hpp>

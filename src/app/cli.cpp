@@ -264,7 +264,7 @@ int run_server(const Config& config, std::string_view mode) {
             .client_secret = config.google_client_secret.value_or(""),
             .redirect_uri = config.public_url.value_or("") + std::string(auth::kGoogleCallbackPath),
             .admin_emails = config.admin_emails},
-        auth::make_curl_oidc_http(), clock);
+        auth::make_oidc_http(), clock);
     spdlog::info("[Server] Google sign-in: GET /api/auth/google via {} for {} address(es)",
                  config.google_issuer, config.admin_emails.size());
   }

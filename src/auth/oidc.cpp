@@ -11,11 +11,9 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
 #include <utility>
-#include <vector>
 
 #include "auth/tokens.h"
 #include "core/base64.h"
-#include "net/curl_handles.h"
 
 namespace insightd::auth {
 namespace {
@@ -163,74 +161,39 @@ bool rs256_verifies(EVP_PKEY* key, std::string_view data, std::string_view signa
                           data.size()) == 1;
 }
 
-// --- libcurl ---------------------------------------------------------------
+// --- HTTP ------------------------------------------------------------------
 
-struct Download {
-  std::string body;
-  bool too_large = false;
-};
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  auto* d = static_cast<Download*>(user);
-  const size_t n = size * count;
-  if (d->body.size() + n > kMaxReplyBytes) {
-    d->too_large = true;
-    return 0;  // aborts the transfer
-  }
-  d->body.append(data, n);
-  return n;
-}
-
-class CurlOidcHttp final : public OidcHttp {
+class NetOidcHttp final : public OidcHttp {
  public:
-  explicit CurlOidcHttp(Millis timeout) : timeout_(timeout) { net::init_curl_once(); }
+  explicit NetOidcHttp(Millis timeout) : timeout_(timeout) {}
 
-  Result<HttpReply> get(const std::string& url) override { return perform(url, nullptr); }
+  Result<HttpReply> get(const std::string& url) override {
+    return perform({.url = url, .headers = {"Accept: application/json"}});
+  }
   Result<HttpReply> post_form(const std::string& url, const std::string& form) override {
-    return perform(url, &form);
+    return perform(
+        {.method = net::HttpRequest::Method::kPost,
+         .url = url,
+         .headers = {"Accept: application/json", "Content-Type: application/x-www-form-urlencoded"},
+         .body = form});
   }
 
  private:
-  Result<HttpReply> perform(const std::string& url, const std::string* form) {
-    net::CurlEasy curl(curl_easy_init());
-    if (!curl) return make_error(ErrorCode::kInternal, "curl_easy_init failed");
-    net::CurlSlist headers;
-    std::vector<const char*> lines = {"Accept: application/json"};
-    if (form != nullptr) lines.push_back("Content-Type: application/x-www-form-urlencoded");
-    for (const char* h : lines) {
-      curl_slist* next = curl_slist_append(headers.get(), h);
-      if (next == nullptr) return make_error(ErrorCode::kInternal, "curl_slist_append failed");
-      (void)headers.release();
-      headers.reset(next);
+  Result<HttpReply> perform(net::HttpRequest request) {
+    request.timeout = timeout_;
+    request.max_response_bytes = kMaxReplyBytes;
+    net::HttpResult result = net::send_http(request);
+    if (const auto* error = std::get_if<net::HttpError>(&result)) {
+      switch (error->failure) {
+        case net::HttpFailure::kSetup:
+          return make_error(ErrorCode::kInternal, error->message);
+        case net::HttpFailure::kTooLarge:
+          return unavailable(fmt::format("{} answered more than 1 MiB", request.url));
+        default:
+          return unavailable(fmt::format("cannot reach {}: {}", request.url, error->message));
+      }
     }
-    Download d;
-    char error_buffer[CURL_ERROR_SIZE] = {};
-    CURL* h = curl.get();
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // the client secret goes nowhere else
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);        // timeouts without SIGALRM: safe in threads
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "insightd");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
-    if (form != nullptr) {
-      curl_easy_setopt(h, CURLOPT_POST, 1L);
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, form->data());
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form->size()));
-    }
-    const CURLcode code = curl_easy_perform(h);
-    if (d.too_large) return unavailable(fmt::format("{} answered more than 1 MiB", url));
-    if (code != CURLE_OK) {
-      return unavailable(
-          fmt::format("cannot reach {}: {}", url,
-                      error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code)));
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    return HttpReply{.status = static_cast<int>(status), .body = std::move(d.body)};
+    return std::get<net::HttpResponse>(std::move(result));
   }
 
   const Millis timeout_;
@@ -243,8 +206,8 @@ struct OidcClient::KeySet {
   std::map<std::string, Pkey, std::less<>> by_kid;
 };
 
-std::unique_ptr<OidcHttp> make_curl_oidc_http(Millis timeout) {
-  return std::make_unique<CurlOidcHttp>(timeout);
+std::unique_ptr<OidcHttp> make_oidc_http(Millis timeout) {
+  return std::make_unique<NetOidcHttp>(timeout);
 }
 
 Pkce new_pkce() {

@@ -8,7 +8,7 @@
 //    from this issuer, for this client, unexpired, carrying the nonce of the
 //    flow that asked for it and a verified e-mail listed in ADMIN_EMAILS.
 //  - All HTTP goes through OidcHttp, so the checks are tested without sockets;
-//    make_curl_oidc_http() is the real one.
+//    make_oidc_http() is the real one, over net's HTTP client.
 //
 // The HTTP routes that drive the flow are in auth/oidc_routes.h.
 #pragma once
@@ -23,13 +23,12 @@
 
 #include "core/result.h"
 #include "core/time.h"
+#include "net/http_client.h"
 
 namespace insightd::auth {
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
+// An answer: its status and body (no header is kept).
+using HttpReply = net::HttpResponse;
 
 // The outbound HTTP the OIDC client needs. Implementations must be thread-safe.
 class OidcHttp {
@@ -41,9 +40,9 @@ class OidcHttp {
   virtual Result<HttpReply> post_form(const std::string& url, const std::string& form) = 0;
 };
 
-// OidcHttp over libcurl: http(s) only, no redirects, `timeout` per request,
-// answers over 1 MiB refused.
-std::unique_ptr<OidcHttp> make_curl_oidc_http(Millis timeout = std::chrono::seconds(10));
+// OidcHttp over net's HTTP client: http(s) only, no redirects, `timeout` per
+// request, answers over 1 MiB refused.
+std::unique_ptr<OidcHttp> make_oidc_http(Millis timeout = std::chrono::seconds(10));
 
 struct OidcOptions {
   std::string issuer;                     // GOOGLE_ISSUER, e.g. https://accounts.google.com
