@@ -5,21 +5,21 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
-#include "analysis/insight_command.h"
 #include "api/admin_api.h"
 #include "api/admin_live.h"
 #include "api/dashboard.h"
 #include "api/health.h"
 #include "api/metrics.h"
+#include "app/commands.h"
 #include "app/config.h"
+#include "app/database.h"
+#include "app/exit_codes.h"
 #include "app/workers.h"
 #include "auth/auth_routes.h"
 #include "auth/auth_service.h"
@@ -37,7 +37,6 @@
 #include "obs/log.h"
 #include "pipeline/batch_sealer.h"
 #include "socketio/socketio_server.h"
-#include "store/migrations.h"
 #include "store/open_store.h"
 
 #ifndef INSIGHTD_VERSION
@@ -46,10 +45,6 @@
 
 namespace insightd::app {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 
 // Reads the configuration from the sources in their order of precedence.
 Result<Config> resolve_config(const std::map<std::string, std::string>& flags,
@@ -72,32 +67,6 @@ Result<Config> resolve_config(const std::map<std::string, std::string>& flags,
                       fmt::format("--env-file {}: cannot read it", env_file));
   }
   return load_config(sources);
-}
-
-std::string store_url(const Config& c) {
-  return c.database_kind == DatabaseKind::kPostgres ? c.database_url : "sqlite://" + c.sqlite_path;
-}
-
-// Opens the database and applies pending migrations. PostgreSQL may still be
-// starting (systemd, compose): retry for a while before giving up.
-Result<store::OpenedStore> open_and_migrate(const Config& config) {
-  auto opened = store::open_store(store_url(config), store::StoreOptions{});
-  if (!opened) return opened.error();
-  constexpr int kAttempts = 15;
-  for (int attempt = 1;; ++attempt) {
-    auto applied = store::migrate_up(*opened->pool, SystemClock::instance());
-    if (applied) {
-      for (const auto& m : *applied) {
-        spdlog::info("[Migrate] Applied migration {:04d}_{}", m.version, m.name);
-      }
-      break;
-    }
-    if (applied.code() != ErrorCode::kUnavailable || attempt == kAttempts) return applied.error();
-    spdlog::warn("[Startup] Database not reachable ({}); retrying in 1 s ({}/{})",
-                 applied.error().message, attempt, kAttempts);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-  return opened;
 }
 
 void log_config(const Config& c, std::string_view mode) {
@@ -156,10 +125,6 @@ int wait_for_stop_signal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
-}
-
-store::BatchPolicy batch_policy(const Config& c) {
-  return store::BatchPolicy{.max_events = c.batch_max_events, .max_attempts = c.max_attempts};
 }
 
 // Ends the process after a shutdown that left analyzer calls running: their
@@ -365,160 +330,6 @@ int run_work(const Config& config) {
   return kExitOk;
 }
 
-// `insightd analyze BATCH`: a manual analysis job for a SEALED or ANALYZED batch.
-int run_analyze(const Config& config, const std::string& batch_id) {
-  auto opened = open_and_migrate(config);
-  if (!opened) {
-    spdlog::error("[Analyze] {}", opened.error().message);
-    return kExitFailure;
-  }
-  auto job = opened->store->jobs().create(batch_id, JobTrigger::kManual, batch_policy(config),
-                                          SystemClock::instance().now());
-  if (!job) {
-    std::string hint;
-    if (job.code() == ErrorCode::kIllegalTransition) hint = " (seal it first: insightd seal)";
-    std::cerr << fmt::format("insightd analyze: {}{}\n", job.error().message, hint);
-    return kExitFailure;
-  }
-  fmt::print("created job {} for batch {} (manual, {} attempts); a worker picks it up\n",
-             job->job_id, job->batch_id, job->max_attempts);
-  return kExitOk;
-}
-
-// `insightd dlq list|retry ID|discard ID`.
-int run_dlq(const Config& config, std::string_view action, const std::string& id, size_t limit,
-            bool json) {
-  auto opened = open_and_migrate(config);
-  if (!opened) {
-    spdlog::error("[Dead Letter] {}", opened.error().message);
-    return kExitFailure;
-  }
-  store::DeadLetterStore& dlq = opened->store->dead_letters();
-  const Timestamp now = SystemClock::instance().now();
-  if (action == "retry") {
-    auto job = dlq.redrive(id, batch_policy(config), now);
-    if (!job) {
-      std::cerr << fmt::format("insightd dlq retry: {}\n", job.error().message);
-      return kExitFailure;
-    }
-    fmt::print("redrove {}: created job {} for batch {} with {} fresh attempts\n", id, job->job_id,
-               job->batch_id, job->max_attempts);
-    return kExitOk;
-  }
-  if (action == "discard") {
-    if (Status s = dlq.discard(id); !s) {
-      std::cerr << fmt::format("insightd dlq discard: {}\n", s.message());
-      return kExitFailure;
-    }
-    fmt::print("discarded {}\n", id);
-    return kExitOk;
-  }
-  auto entries = dlq.list(limit);
-  if (!entries) {
-    std::cerr << fmt::format("insightd dlq list: {}\n", entries.error().message);
-    return kExitFailure;
-  }
-  if (json) {
-    boost::json::array out;
-    for (const store::DeadLetter& d : *entries) {
-      boost::system::error_code ec;
-      boost::json::value errors = boost::json::parse(d.errors_json, ec);
-      boost::json::object o{{"dlq_id", d.dlq_id},
-                            {"job_id", d.job_id},
-                            {"batch_id", d.batch_id},
-                            {"attempt_count", d.attempt_count},
-                            {"failed_at", format_timestamp(d.failed_at)},
-                            {"errors", ec ? boost::json::value(boost::json::array()) : errors}};
-      o["last_error"] = d.last_error ? boost::json::value(*d.last_error) : nullptr;
-      o["redriven_at"] =
-          d.redriven_at ? boost::json::value(format_timestamp(*d.redriven_at)) : nullptr;
-      o["redriven_job_id"] = d.redriven_job_id ? boost::json::value(*d.redriven_job_id) : nullptr;
-      out.push_back(std::move(o));
-    }
-    fmt::print("{}\n", boost::json::serialize(out));
-    return kExitOk;
-  }
-  if (entries->empty()) {
-    fmt::print("the dead-letter queue is empty\n");
-    return kExitOk;
-  }
-  for (const store::DeadLetter& d : *entries) {
-    fmt::print("{}  job {}  batch {}  {} attempts  failed {}{}\n", d.dlq_id, d.job_id, d.batch_id,
-               d.attempt_count, format_timestamp(d.failed_at),
-               d.redriven_at ? fmt::format("  redriven {} as {}", format_timestamp(*d.redriven_at),
-                                           d.redriven_job_id.value_or("?"))
-                             : "");
-    boost::system::error_code ec;
-    const boost::json::value errors = boost::json::parse(d.errors_json, ec);
-    if (ec || !errors.is_array()) continue;
-    for (const auto& e : errors.as_array()) {
-      if (!e.is_object()) continue;
-      const auto& o = e.as_object();
-      auto text = [&o](std::string_view key) -> std::string {
-        const auto* v = o.if_contains(key);
-        if (v == nullptr) return "";
-        if (v->is_string()) return std::string(v->as_string());
-        return boost::json::serialize(*v);
-      };
-      fmt::print("  attempt {}  {}  {}\n", text("attempt"), text("at"), text("error"));
-    }
-  }
-  return kExitOk;
-}
-
-int run_seal(const Config& config) {
-  auto opened = open_and_migrate(config);
-  if (!opened) {
-    spdlog::error("[Seal] {}", opened.error().message);
-    return kExitFailure;
-  }
-  auto sealed =
-      opened->store->batches().seal_open(batch_policy(config), SystemClock::instance().now());
-  if (!sealed) {
-    spdlog::error("[Seal] {}", sealed.error().message);
-    return kExitFailure;
-  }
-  if (!*sealed) {
-    fmt::print("no open batch with events; nothing to seal\n");
-    return kExitOk;
-  }
-  fmt::print("sealed {} ({} events); created job {}\n", (*sealed)->batch_id, (*sealed)->event_count,
-             (*sealed)->job_id);
-  return kExitOk;
-}
-
-int run_migrate(const Config& config, bool status_only) {
-  auto opened = store::open_store(store_url(config), store::StoreOptions{});
-  if (!opened) {
-    spdlog::error("[Migrate] {}", opened.error().message);
-    return kExitFailure;
-  }
-  if (!status_only) {
-    auto applied = store::migrate_up(*opened->pool, SystemClock::instance());
-    if (!applied) {
-      spdlog::error("[Migrate] {}", applied.error().message);
-      return kExitFailure;
-    }
-    for (const auto& m : *applied) {
-      fmt::print("applied  {:04d}_{}\n", m.version, m.name);
-    }
-    if (applied->empty()) fmt::print("schema is current; nothing to apply\n");
-    return kExitOk;
-  }
-  auto status = store::migration_status(*opened->pool);
-  if (!status) {
-    spdlog::error("[Migrate] {}", status.error().message);
-    return kExitFailure;
-  }
-  fmt::print("database: {}\n", config.database_description());
-  for (const auto& m : status->applied) {
-    fmt::print("applied  {:04d}_{}  {}\n", m.version, m.name, format_timestamp(m.applied_at));
-  }
-  for (const auto& m : status->pending) fmt::print("pending  {:04d}_{}\n", m.version, m.name);
-  fmt::print("{}\n", status->current() ? "schema is current" : "migrations pending");
-  return kExitOk;
-}
-
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -563,17 +374,15 @@ int run_cli(int argc, char** argv) {
   auto* dlq = app.add_subcommand("dlq", "List, redrive or discard dead-letter jobs.");
   dlq->require_subcommand(1, 1);
   auto* dlq_list = dlq->add_subcommand("list", "List dead jobs, newest first, with every error.");
-  size_t dlq_limit = 50;
-  bool dlq_json = false;
-  dlq_list->add_option("--limit", dlq_limit, "at most this many (default 50)")
+  DlqCommand dlq_command;
+  dlq_list->add_option("--limit", dlq_command.limit, "at most this many (default 50)")
       ->check(CLI::Range(1, 10000));
-  dlq_list->add_flag("--json", dlq_json, "print a JSON array");
+  dlq_list->add_flag("--json", dlq_command.json, "print a JSON array");
   auto* dlq_retry = dlq->add_subcommand(
       "retry", "Redrive a dead job: a fresh job for its batch with fresh attempts.");
-  std::string dlq_id;
-  dlq_retry->add_option("ID", dlq_id, "the dead-letter id (dlq_...)")->required();
+  dlq_retry->add_option("ID", dlq_command.id, "the dead-letter id (dlq_...)")->required();
   auto* dlq_discard = dlq->add_subcommand("discard", "Delete a dead-letter entry.");
-  dlq_discard->add_option("ID", dlq_id, "the dead-letter id (dlq_...)")->required();
+  dlq_discard->add_option("ID", dlq_command.id, "the dead-letter id (dlq_...)")->required();
   auto* migrate = app.add_subcommand("migrate", "Apply or inspect the schema migrations.");
   auto* seal = app.add_subcommand(
       "seal", "Seal the OPEN batch now (if it holds events), creating its analysis job.");
@@ -625,20 +434,12 @@ int run_cli(int argc, char** argv) {
   if (seal->parsed()) return run_seal(*config);
   if (analyze->parsed()) return run_analyze(*config, analyze_batch);
   if (dlq->parsed()) {
-    const std::string_view action = dlq_retry->parsed()     ? "retry"
-                                    : dlq_discard->parsed() ? "discard"
-                                                            : "list";
-    return run_dlq(*config, action, dlq_id, dlq_limit, dlq_json);
+    dlq_command.action = dlq_retry->parsed()     ? DlqAction::kRetry
+                         : dlq_discard->parsed() ? DlqAction::kDiscard
+                                                 : DlqAction::kList;
+    return run_dlq(*config, dlq_command);
   }
-  if (insight->parsed()) {
-    analysis::InsightCommandOptions options;
-    options.from_path = insight_from;
-    options.analyzer = insight_analyzer;
-    options.openai.api_key = config->openai_api_key.value_or("");
-    options.openai.base_url = config->openai_base_url;
-    options.openai.model = config->openai_model;
-    return analysis::run_insight_command(options, std::cout, std::cerr);
-  }
+  if (insight->parsed()) return run_insight(*config, insight_from, insight_analyzer);
 
   // Block the stop signals before any thread starts, so that every thread
   // inherits the mask and wait_for_stop_signal() receives them.

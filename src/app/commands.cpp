@@ -1,0 +1,180 @@
+#include "app/commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <iostream>
+
+#include "analysis/insight_command.h"
+#include "app/database.h"
+#include "app/exit_codes.h"
+#include "core/time.h"
+#include "store/migrations.h"
+#include "store/open_store.h"
+
+namespace insightd::app {
+
+int run_analyze(const Config& config, const std::string& batch_id) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Analyze] {}", opened.error().message);
+    return kExitFailure;
+  }
+  auto job = opened->store->jobs().create(batch_id, JobTrigger::kManual, batch_policy(config),
+                                          SystemClock::instance().now());
+  if (!job) {
+    std::string hint;
+    if (job.code() == ErrorCode::kIllegalTransition) hint = " (seal it first: insightd seal)";
+    std::cerr << fmt::format("insightd analyze: {}{}\n", job.error().message, hint);
+    return kExitFailure;
+  }
+  fmt::print("created job {} for batch {} (manual, {} attempts); a worker picks it up\n",
+             job->job_id, job->batch_id, job->max_attempts);
+  return kExitOk;
+}
+
+int run_dlq(const Config& config, const DlqCommand& command) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Dead Letter] {}", opened.error().message);
+    return kExitFailure;
+  }
+  store::DeadLetterStore& dlq = opened->store->dead_letters();
+  const Timestamp now = SystemClock::instance().now();
+  const std::string& id = command.id;
+  if (command.action == DlqAction::kRetry) {
+    auto job = dlq.redrive(id, batch_policy(config), now);
+    if (!job) {
+      std::cerr << fmt::format("insightd dlq retry: {}\n", job.error().message);
+      return kExitFailure;
+    }
+    fmt::print("redrove {}: created job {} for batch {} with {} fresh attempts\n", id, job->job_id,
+               job->batch_id, job->max_attempts);
+    return kExitOk;
+  }
+  if (command.action == DlqAction::kDiscard) {
+    if (Status s = dlq.discard(id); !s) {
+      std::cerr << fmt::format("insightd dlq discard: {}\n", s.message());
+      return kExitFailure;
+    }
+    fmt::print("discarded {}\n", id);
+    return kExitOk;
+  }
+  auto entries = dlq.list(command.limit);
+  if (!entries) {
+    std::cerr << fmt::format("insightd dlq list: {}\n", entries.error().message);
+    return kExitFailure;
+  }
+  if (command.json) {
+    boost::json::array out;
+    for (const store::DeadLetter& d : *entries) {
+      boost::system::error_code ec;
+      boost::json::value errors = boost::json::parse(d.errors_json, ec);
+      boost::json::object o{{"dlq_id", d.dlq_id},
+                            {"job_id", d.job_id},
+                            {"batch_id", d.batch_id},
+                            {"attempt_count", d.attempt_count},
+                            {"failed_at", format_timestamp(d.failed_at)},
+                            {"errors", ec ? boost::json::value(boost::json::array()) : errors}};
+      o["last_error"] = d.last_error ? boost::json::value(*d.last_error) : nullptr;
+      o["redriven_at"] =
+          d.redriven_at ? boost::json::value(format_timestamp(*d.redriven_at)) : nullptr;
+      o["redriven_job_id"] = d.redriven_job_id ? boost::json::value(*d.redriven_job_id) : nullptr;
+      out.push_back(std::move(o));
+    }
+    fmt::print("{}\n", boost::json::serialize(out));
+    return kExitOk;
+  }
+  if (entries->empty()) {
+    fmt::print("the dead-letter queue is empty\n");
+    return kExitOk;
+  }
+  for (const store::DeadLetter& d : *entries) {
+    fmt::print("{}  job {}  batch {}  {} attempts  failed {}{}\n", d.dlq_id, d.job_id, d.batch_id,
+               d.attempt_count, format_timestamp(d.failed_at),
+               d.redriven_at ? fmt::format("  redriven {} as {}", format_timestamp(*d.redriven_at),
+                                           d.redriven_job_id.value_or("?"))
+                             : "");
+    boost::system::error_code ec;
+    const boost::json::value errors = boost::json::parse(d.errors_json, ec);
+    if (ec || !errors.is_array()) continue;
+    for (const auto& e : errors.as_array()) {
+      if (!e.is_object()) continue;
+      const auto& o = e.as_object();
+      auto text = [&o](std::string_view key) -> std::string {
+        const auto* v = o.if_contains(key);
+        if (v == nullptr) return "";
+        if (v->is_string()) return std::string(v->as_string());
+        return boost::json::serialize(*v);
+      };
+      fmt::print("  attempt {}  {}  {}\n", text("attempt"), text("at"), text("error"));
+    }
+  }
+  return kExitOk;
+}
+
+int run_seal(const Config& config) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Seal] {}", opened.error().message);
+    return kExitFailure;
+  }
+  auto sealed =
+      opened->store->batches().seal_open(batch_policy(config), SystemClock::instance().now());
+  if (!sealed) {
+    spdlog::error("[Seal] {}", sealed.error().message);
+    return kExitFailure;
+  }
+  if (!*sealed) {
+    fmt::print("no open batch with events; nothing to seal\n");
+    return kExitOk;
+  }
+  fmt::print("sealed {} ({} events); created job {}\n", (*sealed)->batch_id, (*sealed)->event_count,
+             (*sealed)->job_id);
+  return kExitOk;
+}
+
+int run_migrate(const Config& config, bool status_only) {
+  auto opened = store::open_store(store_url(config), store::StoreOptions{});
+  if (!opened) {
+    spdlog::error("[Migrate] {}", opened.error().message);
+    return kExitFailure;
+  }
+  if (!status_only) {
+    auto applied = store::migrate_up(*opened->pool, SystemClock::instance());
+    if (!applied) {
+      spdlog::error("[Migrate] {}", applied.error().message);
+      return kExitFailure;
+    }
+    for (const auto& m : *applied) {
+      fmt::print("applied  {:04d}_{}\n", m.version, m.name);
+    }
+    if (applied->empty()) fmt::print("schema is current; nothing to apply\n");
+    return kExitOk;
+  }
+  auto status = store::migration_status(*opened->pool);
+  if (!status) {
+    spdlog::error("[Migrate] {}", status.error().message);
+    return kExitFailure;
+  }
+  fmt::print("database: {}\n", config.database_description());
+  for (const auto& m : status->applied) {
+    fmt::print("applied  {:04d}_{}  {}\n", m.version, m.name, format_timestamp(m.applied_at));
+  }
+  for (const auto& m : status->pending) fmt::print("pending  {:04d}_{}\n", m.version, m.name);
+  fmt::print("{}\n", status->current() ? "schema is current" : "migrations pending");
+  return kExitOk;
+}
+
+int run_insight(const Config& config, const std::string& from_path, const std::string& analyzer) {
+  analysis::InsightCommandOptions options;
+  options.from_path = from_path;
+  options.analyzer = analyzer;
+  options.openai.api_key = config.openai_api_key.value_or("");
+  options.openai.base_url = config.openai_base_url;
+  options.openai.model = config.openai_model;
+  return analysis::run_insight_command(options, std::cout, std::cerr);
+}
+
+}  // namespace insightd::app

@@ -1,0 +1,37 @@
+// The one-shot subcommands: each opens the database, does one thing, prints
+// what it did and returns the exit code (app/exit_codes.h). The long-running
+// modes (the all-in-one default, `serve`, `work`) are app/server.h.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "app/config.h"
+
+namespace insightd::app {
+
+// `insightd migrate [up]` applies the pending migrations; `migrate status`
+// (status_only) lists applied and pending ones.
+int run_migrate(const Config& config, bool status_only);
+
+// `insightd seal`: seals the OPEN batch now if it holds events.
+int run_seal(const Config& config);
+
+// `insightd analyze BATCH`: a manual analysis job for a SEALED or ANALYZED batch.
+int run_analyze(const Config& config, const std::string& batch_id);
+
+// `insightd dlq list|retry ID|discard ID`.
+enum class DlqAction { kList, kRetry, kDiscard };
+struct DlqCommand {
+  DlqAction action = DlqAction::kList;
+  std::string id;     // retry, discard
+  size_t limit = 50;  // list
+  bool json = false;  // list
+};
+int run_dlq(const Config& config, const DlqCommand& command);
+
+// `insightd insight --from FILE [--analyzer builtin|openai]`: analyzes a file
+// of events as one batch, no database involved.
+int run_insight(const Config& config, const std::string& from_path, const std::string& analyzer);
+
+}  // namespace insightd::app

@@ -1,0 +1,11 @@
+// The process's exit codes, shared by the command line, the one-shot commands
+// and the server: 0 success, 1 a runtime failure, 2 bad usage or configuration.
+#pragma once
+
+namespace insightd::app {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+}  // namespace insightd::app
