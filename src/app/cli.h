@@ -1,6 +1,8 @@
-// The insightd command line: subcommands, flags, and the process lifecycle
-// (configuration, logging, database, server, signals). Returns the exit code:
-// 0 success, 1 a runtime failure, 2 bad usage or configuration.
+// The insightd command line: parses the subcommands and flags, resolves the
+// configuration, sets up logging, and hands over to a one-shot command
+// (app/commands.h) or to a Server in its mode (app/server.h). Returns the exit
+// code (app/exit_codes.h): 0 success, 1 a runtime failure, 2 bad usage or
+// configuration.
 #pragma once
 
 namespace insightd::app {

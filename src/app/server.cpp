@@ -1,0 +1,411 @@
+#include "app/server.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "api/admin_api.h"
+#include "api/admin_live.h"
+#include "api/dashboard.h"
+#include "api/health.h"
+#include "api/metrics.h"
+#include "app/database.h"
+#include "app/exit_codes.h"
+#include "app/workers.h"
+#include "auth/auth_routes.h"
+#include "auth/auth_service.h"
+#include "auth/oidc.h"
+#include "auth/oidc_routes.h"
+#include "core/clock.h"
+#include "ingest/group_commit_writer.h"
+#include "ingest/http_ingest.h"
+#include "ingest/ingest_metrics.h"
+#include "ingest/ingest_service.h"
+#include "ingest/live_hub.h"
+#include "ingest/socketio_ingest.h"
+#include "net/http_server.h"
+#include "net/router.h"
+#include "obs/metrics.h"
+#include "pipeline/batch_sealer.h"
+#include "socketio/socketio_server.h"
+#include "store/open_store.h"
+
+#ifndef INSIGHTD_VERSION
+#define INSIGHTD_VERSION "0.0.0"
+#endif
+
+namespace insightd::app {
+namespace {
+
+void log_config(const Config& c, std::string_view mode) {
+  spdlog::info("[Startup] insightd {} starting ({})", INSIGHTD_VERSION, mode);
+  spdlog::info("[Config] Database: {}", c.database_description());
+  spdlog::info("[Config] Worker poll interval: {} ms", c.worker_poll_interval_ms);
+  spdlog::info("[Config] Recovery interval: {} ms", c.recovery_interval_ms);
+  spdlog::info("[Config] Batches seal at {} events or {} ms", c.batch_max_events,
+               c.batch_max_age_ms);
+  spdlog::info("[Config] Analyzer: {}",
+               c.openai_api_key
+                   ? fmt::format("OpenAI-compatible ({}, {})", c.openai_base_url, c.openai_model)
+                   : std::string("built-in (OPENAI_API_KEY unset)"));
+  // Parsed and documented, but nothing reads them yet: say so rather than let a
+  // user believe they work.
+  if (c.redis_url) {
+    spdlog::warn(
+        "[Config] REDIS_URL is set but not used yet: each node fans out and limits "
+        "on its own");
+  }
+  if (!c.kafka_brokers.empty()) {
+    spdlog::warn(
+        "[Config] KAFKA_BROKERS is set but the outbox relay is not built yet: outbox "
+        "rows are recorded and not published");
+  }
+  spdlog::info("[Config] ARCHIVE_AFTER_DAYS={} has no effect yet: events are never archived",
+               c.archive_after_days);
+}
+
+// Each connection needs a descriptor; the soft limit is often 1,024, far below
+// MAX_CONNECTIONS. Raised to the hard limit, and said when that is still short.
+void raise_file_limit(const Config& c) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const auto wanted = static_cast<rlim_t>(c.max_connections) + 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    spdlog::warn(
+        "[Startup] Open files are limited to {}, below MAX_CONNECTIONS={} (+256): "
+        "raise LimitNOFILE / ulimit -n",
+        static_cast<uint64_t>(lim.rlim_cur), c.max_connections);
+  }
+}
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Blocks until SIGINT or SIGTERM. The signals are blocked in every thread (the
+// mask is set before any thread starts) and taken here synchronously.
+int wait_for_stop_signal() {
+  const sigset_t set = stop_signals();
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+// Ends the process after a shutdown that left analyzer calls running: their
+// threads still use the store and the analyzer, so destructors must not run.
+// Their jobs were handed back and their late writes would be refused anyway.
+[[noreturn]] void exit_abandoning(size_t abandoned) {
+  spdlog::warn("[Shutdown] Stopped; {} analyzer call(s) still running were abandoned", abandoned);
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  std::_Exit(kExitOk);
+}
+
+// A Lifecycle start for a component whose start cannot fail.
+std::function<Status()> cannot_fail(std::function<void()> start) {
+  return [start = std::move(start)] {
+    start();
+    return Status::ok();
+  };
+}
+
+// A Lifecycle start that logs its failure, after `prefix`, before returning it.
+std::function<Status()> logs_failure(std::string prefix, std::function<Status()> start) {
+  return [prefix = std::move(prefix), start = std::move(start)] {
+    Status s = start();
+    if (!s) spdlog::error("{}{}", prefix, s.message());
+    return s;
+  };
+}
+
+}  // namespace
+
+std::string_view mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::kAllInOne:
+      return "all-in-one";
+    case Mode::kServe:
+      return "serve";
+    case Mode::kWork:
+      return "work";
+  }
+  return "unknown";
+}
+
+// Every component a mode may have, in dependency order: each may use those
+// declared above it, and they are destroyed bottom-up. A mode builds only its
+// own; the others stay empty.
+struct Server::Parts {
+  store::OpenedStore opened;
+  std::unique_ptr<auth::AuthService> auth_service;
+  // GET /metrics: declared early, so it outlives everything that counts into it.
+  std::unique_ptr<obs::Registry> metrics;
+  std::unique_ptr<Workers> workers;
+  std::unique_ptr<ingest::LiveHub> live;
+  std::unique_ptr<ingest::IngestMetrics> ingest_metrics;
+  std::optional<store::OpenedStore> ingest_store;
+  std::unique_ptr<ingest::GroupCommitWriter> writer;
+  std::unique_ptr<ingest::IngestService> ingest_service;
+  // Declared before the Socket.IO server, whose shutdown still tells it of
+  // leaving clients.
+  std::unique_ptr<api::AdminLive> admin_live;
+  std::unique_ptr<socketio::SocketIoServer> io;
+  std::unique_ptr<pipeline::BatchSealer> sealer;
+  std::unique_ptr<auth::OidcClient> google;
+  std::unique_ptr<net::HttpServer> http;
+
+  // A job may be runnable now: wakes this process's workers, when it has them.
+  void wake_workers() const {
+    if (workers) workers->wake();
+  }
+};
+
+Server::Server(const Config& config, Mode mode)
+    : config_(config), mode_(mode), parts_(std::make_unique<Parts>()) {}
+
+Server::~Server() {
+  stop();
+}
+
+Status Server::start() {
+  log_config(config_, mode_name(mode_));
+  if (has_http()) raise_file_limit(config_);
+  if (Status s = build(); !s) return s;
+  plan_lifecycle();
+  if (Status s = lifecycle_.start(); !s) return s;
+  if (has_http()) log_where_to_reach();
+  return Status::ok();
+}
+
+void Server::stop() {
+  lifecycle_.stop();
+}
+
+// Builds the mode's components, logging what fails.
+Status Server::build() {
+  Parts& p = *parts_;
+  const Config& config = config_;
+  const WaitClock& clock = RealClock::instance();
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Startup] Cannot open the database: {}", opened.error().message);
+    return opened.error();
+  }
+  p.opened = std::move(opened).value();
+  store::Store& store = *p.opened.store;
+
+  if (has_http()) {
+    // Admin sign-in: the secret and the admin's password (generated and logged
+    // once at the first start when ADMIN_PASSWORD is unset).
+    auth::AuthOptions auth_options;
+    auth_options.admin_id = config.admin_id;
+    auth_options.admin_password = config.admin_password;
+    auth_options.auth_secret = config.auth_secret;
+    auth_options.secure_cookies = config.public_url && config.public_url->starts_with("https://");
+    if (config.google_client_id) auth_options.google_admins = config.admin_emails;
+    auto auth_service = auth::AuthService::open(std::move(auth_options), *p.opened.pool, clock);
+    if (!auth_service) {
+      spdlog::error("[Startup] Cannot prepare admin sign-in: {}", auth_service.error().message);
+      return auth_service.error();
+    }
+    p.auth_service = std::move(auth_service).value();
+    p.metrics = std::make_unique<obs::Registry>();
+  }
+
+  // The all-in-one runs the workers beside ingestion, and every seal (by size
+  // in the writer's commit, by age in the sealer) wakes them at once.
+  if (has_workers()) p.workers = std::make_unique<Workers>(config, store, clock, p.metrics.get());
+  if (!has_http()) return Status::ok();
+  auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
+  obs::Registry& metrics = *p.metrics;
+  auth::AuthService& auth_service = *p.auth_service;
+
+  // Ingestion: every front door goes through one group-commit writer.
+  p.live = std::make_unique<ingest::LiveHub>();
+  p.ingest_metrics = std::make_unique<ingest::IngestMetrics>(metrics);
+  // The writer commits on connections of its own: admin queries, /readyz and
+  // /metrics (which need no sign-in) can never take the ones ingestion needs.
+  auto ingest_store = store::open_store(store_url(config), store::StoreOptions{.pool_size = 2});
+  if (!ingest_store) {
+    spdlog::error("[Startup] Cannot open the database: {}", ingest_store.error().message);
+    return ingest_store.error();
+  }
+  p.ingest_store = std::move(ingest_store).value();
+  p.writer = std::make_unique<ingest::GroupCommitWriter>(
+      p.ingest_store->store->events(), clock,
+      ingest::WriterOptions{.policy = batch_policy(config),
+                            .commit_timeout = Millis(config.ingest_commit_timeout_ms)},
+      p.live.get(), wake_workers, p.ingest_metrics.get());
+  ingest::GroupCommitWriter& writer = *p.writer;
+  metrics.add_gauge_callback(
+      "insightd_ingest_queue_bytes",
+      "Bytes of the events waiting in the group-commit writer's queue (bounded at 128 MiB).",
+      [&writer] { return static_cast<double>(writer.queue_bytes()); });
+  metrics.add_gauge_callback("insightd_ingest_queue_events",
+                             "Events waiting in the group-commit writer's bounded queue.",
+                             [&writer] { return static_cast<double>(writer.queue_depth()); });
+  p.ingest_service = std::make_unique<ingest::IngestService>(writer, clock, config.ingest_keys,
+                                                             p.ingest_metrics.get());
+  // Socket.IO (user:event, user:events) at SOCKETIO_PATH, beside HTTP ingestion.
+  socketio::ServerOptions sio_options;
+  sio_options.path = config.socketio_path;
+  sio_options.cors_origin = config.public_url.value_or("*");
+  sio_options.session_caps = net::ConnectionCaps{
+      .max_per_address = static_cast<size_t>(config.max_sessions_per_address),
+      .rate_per_address = static_cast<double>(config.handshakes_per_second_per_address),
+      .burst_per_address = 2.0 * static_cast<double>(config.handshakes_per_second_per_address)};
+  // The dashboard's live stream (namespace /admin).
+  p.admin_live = std::make_unique<api::AdminLive>(store, auth_service, *p.live, clock);
+  p.io = std::make_unique<socketio::SocketIoServer>(sio_options);
+  ingest::attach_socketio_ingest(*p.io, *p.ingest_service);
+  p.admin_live->attach(*p.io);
+  p.sealer = std::make_unique<pipeline::BatchSealer>(
+      store.batches(), clock, Millis(config.batch_max_age_ms), batch_policy(config),
+      std::chrono::seconds(1), wake_workers);
+
+  net::Router router;
+  api::add_health_routes(
+      router, store, *p.opened.pool,
+      api::HealthOptions{.ingest_stalled_for = [&writer] { return writer.commit_running_for(); }});
+  auth::add_auth_routes(router, auth_service);
+  // Optional Google sign-in; the provider is first asked when someone signs in.
+  if (config.google_client_id) {
+    p.google = std::make_unique<auth::OidcClient>(
+        auth::OidcOptions{
+            .issuer = config.google_issuer,
+            .client_id = *config.google_client_id,
+            .client_secret = config.google_client_secret.value_or(""),
+            .redirect_uri = config.public_url.value_or("") + std::string(auth::kGoogleCallbackPath),
+            .admin_emails = config.admin_emails},
+        auth::make_oidc_http(), clock);
+    spdlog::info("[Server] Google sign-in: GET /api/auth/google via {} for {} address(es)",
+                 config.google_issuer, config.admin_emails.size());
+  }
+  auth::add_oidc_routes(router, auth_service, p.google.get());
+  api::add_admin_routes(router, auth_service, store, clock,
+                        api::AdminApiOptions{.policy = batch_policy(config),
+                                             .wake_workers = [&p] { p.wake_workers(); }});
+  ingest::add_ingest_routes(router, *p.ingest_service,
+                            ingest::HttpIngestOptions{.cors_origin = config.public_url});
+  p.admin_live->add_routes(router);
+  api::add_dashboard_routes(router, auth_service, api::dashboard_files(config.web_dir));
+  p.io->mount(router);
+  api::add_store_metrics(metrics, store, clock, Millis(1'000));
+  api::add_metrics_route(router, metrics);
+  net::HttpServerOptions options;
+  options.host = config.host;
+  options.port = config.port;
+  // Ingest requests wait on the pool for their commit; many may wait at once.
+  options.blocking_threads = 16;
+  options.connection_caps = net::ConnectionCaps{
+      .max_total = static_cast<size_t>(config.max_connections),
+      .max_per_address = static_cast<size_t>(config.max_connections_per_address)};
+  options.on_answer = api::count_http_requests(metrics, router);  // every route is in by now
+  p.http = std::make_unique<net::HttpServer>(options, std::move(router));
+  return Status::ok();
+}
+
+// The start-up and shutdown order of every mode, and the only place it is
+// written. Rows start top to bottom, each only when the mode has its component;
+// stop_at is the row's place in the shutdown, which also unwinds a failed start:
+// - the HTTP server opens once the writer and Socket.IO can take what it hands
+//   them, and closes first, so that no new request or event arrives;
+// - the dashboard's live stream stops before Socket.IO, which still tells it of
+//   leaving clients;
+// - the writer stops after the sealer and commits what is queued (a seal wakes
+//   the workers);
+// - the workers start last, so that a start-up failing on the port claims no
+//   job, and stop last.
+void Server::plan_lifecycle() {
+  Parts& p = *parts_;
+  auto add = [this](int stop_at, std::function<Status()> start, std::function<void()> stop) {
+    lifecycle_.add({.stop_at = stop_at, .start = std::move(start), .stop = std::move(stop)});
+  };
+  // add(stop_at, start, stop), one row per component, in start order.
+  if (p.writer) {
+    add(5, cannot_fail([&p] { p.writer->start(); }), [&p] { p.writer->stop(); });
+  }
+  if (p.io) {
+    add(3, logs_failure("[Server] Socket.IO: ", [&p] { return p.io->start(); }),
+        [&p] { p.io->stop(); });
+  }
+  if (p.http) {
+    add(1, logs_failure("[Server] ", [&p] { return p.http->start(); }), [&p] { p.http->stop(); });
+  }
+  if (p.sealer) {
+    add(4, cannot_fail([&p] { p.sealer->start(); }), [&p] { p.sealer->stop(); });
+  }
+  if (p.admin_live) {
+    add(2, cannot_fail([&p] { p.admin_live->start(); }), [&p] { p.admin_live->stop(); });
+  }
+  if (p.workers) {
+    add(6,
+        logs_failure("[Startup] Cannot start the workers: ", [&p] { return p.workers->start(); }),
+        [this, &p] {
+          workers_report_ = p.workers->stop();
+          if (workers_report_.abandoned > 0) exit_abandoning(workers_report_.abandoned);
+        });
+  }
+}
+
+void Server::log_where_to_reach() const {
+  const Config& config = config_;
+  const uint16_t port = parts_->http->port();
+  spdlog::info("[Server] Listening on http://{}:{}", config.host, port);
+  spdlog::info("[Server] Ingestion: Socket.IO at {} and POST /api/events ({})",
+               config.socketio_path,
+               parts_->ingest_service->open() ? "open" : "write key required");
+  spdlog::info("[Server] Health: /healthz, readiness: /readyz, Prometheus metrics: /metrics");
+  spdlog::info(
+      "[Server] Admin sign-in: POST /api/auth/login as '{}'; API tokens at "
+      "/api/admin/tokens",
+      config.admin_id);
+  spdlog::info("[Server] Dashboard: http://{}:{}/admin/analytics{}",
+               config.host == "0.0.0.0" ? "localhost" : config.host, port,
+               config.web_dir ? fmt::format(" (files from {})", *config.web_dir) : "");
+  spdlog::info("  [Batch Sealer] Hybrid sealing ({} events OR {})", config.batch_max_events,
+               human_duration(config.batch_max_age_ms));
+  spdlog::info("  [Job Creator] PENDING jobs for SEALED batches (in the sealing transaction)");
+}
+
+int run_until_stopped(const Config& config, Mode mode) {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  Server server(config, mode);
+  if (!server.start()) return kExitFailure;
+  const int sig = wait_for_stop_signal();
+  const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (mode == Mode::kWork) {
+    spdlog::info("[Shutdown] {} received; finishing running jobs (up to {})", name,
+                 human_duration(config.shutdown_grace_ms));
+  } else {
+    spdlog::info("[Shutdown] {} received; stopping", name);
+  }
+  server.stop();
+  if (mode == Mode::kWork) {
+    const pipeline::StopReport& report = server.workers_report();
+    spdlog::info("[Shutdown] Stopped cleanly ({} job(s) finished, {} handed back)", report.finished,
+                 report.handed_back);
+  } else {
+    spdlog::info("[Shutdown] Stopped cleanly");
+  }
+  return kExitOk;
+}
+
+}  // namespace insightd::app
