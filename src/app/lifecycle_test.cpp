@@ -41,15 +41,18 @@ void add_server_stages(Lifecycle& lifecycle, Journal& journal) {
   lifecycle.add(journal.stage("workers", 6));
 }
 
+// What add_server_stages() records from start to stop: the server's orders.
+const Entries kServerRun{"start writer", "start io",      "start http",  "start sealer",
+                         "start live",   "start workers", "stop http",   "stop live",
+                         "stop io",      "stop sealer",   "stop writer", "stop workers"};
+
 TEST(Lifecycle, StartsInTableOrderAndStopsByStopAt) {
   Journal journal;
   Lifecycle lifecycle;
   add_server_stages(lifecycle, journal);
   ASSERT_TRUE(lifecycle.start());
   lifecycle.stop();
-  EXPECT_EQ(journal.entries, (Entries{"start writer", "start io", "start http", "start sealer",
-                                      "start live", "start workers", "stop http", "stop live",
-                                      "stop io", "stop sealer", "stop writer", "stop workers"}));
+  EXPECT_EQ(journal.entries, kServerRun);
 }
 
 TEST(Lifecycle, StopAtMayMirrorTheStartOrder) {
@@ -130,9 +133,7 @@ TEST(Lifecycle, TheDestructorStopsWhatIsStarted) {
     add_server_stages(lifecycle, journal);
     ASSERT_TRUE(lifecycle.start());
   }
-  EXPECT_EQ(journal.entries, (Entries{"start writer", "start io", "start http", "start sealer",
-                                      "start live", "start workers", "stop http", "stop live",
-                                      "stop io", "stop sealer", "stop writer", "stop workers"}));
+  EXPECT_EQ(journal.entries, kServerRun);
 }
 
 TEST(Lifecycle, NeverStartedStopsNothing) {
