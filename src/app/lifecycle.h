@@ -6,10 +6,10 @@
 // in that same order, each exactly once; calling it again does nothing.
 //
 // The shutdown has its own order rather than the reverse of the start-up
-// because a server needs both to differ: its HTTP server opens after the
-// Socket.IO endpoint yet must close first, and its workers start last (once
-// the port is bound) yet stop last (after the writer has committed what is
-// queued). app/server.cpp holds the table.
+// because a server's two orders are not mirror images: its HTTP server opens
+// before the sealer and the live stream yet closes before them, and its
+// workers start last (once the port is bound) yet also stop last (after the
+// writer has committed what is queued). app/server.cpp holds the table.
 #pragma once
 
 #include <functional>
