@@ -77,7 +77,10 @@ tables=$(psql "$INSIGHTD_TEST_PG_URL" -Atc "SELECT COUNT(*) FROM information_sch
 
 # --- serve: health, readiness, shutdown, secrets ---------------------------------
 start_server() {  # sets pid and port
-  "$@" > server.log 2>&1 &
+  # Emptied here, not by the redirection: that runs in the child, after the loop
+  # below may already have read the previous server's port from the old log.
+  : > server.log
+  "$@" >> server.log 2>&1 &
   pid=$!
   port=""
   for _ in $(seq 1 100); do
