@@ -7,8 +7,9 @@
 // the lease. It sleeps until wake() (a batch sealed in this process, a
 // PostgreSQL NOTIFY from another), until the next retry falls due, or until the
 // fallback poll interval (with jitter) passes. Every timed wait (the poll,
-// heartbeats, retries, the shutdown grace, the short windows that gather claims
-// and completions) is on the injected WaitClock. `concurrency` executor threads
+// heartbeats, retries, the shutdown grace) is on the injected WaitClock; only the
+// sub-millisecond windows that gather claims and completions use real time.
+// `concurrency` executor threads
 // run the handler and write its outcome through the fenced store updates;
 // completions that finish together share one transaction (group commit). A
 // worker whose lease was taken back (it stalled, its lease expired, recovery
