@@ -56,9 +56,10 @@ class IngestService {
   bool authorized(std::optional<std::string_view> key) const;
   bool open() const { return write_keys_.empty(); }
 
-  // Validates and queues `events`; `done` runs after the commit on the writer
-  // thread, or at once on this thread when nothing needs the database (all
-  // rejected) or the queue is full.
+  // Validates and queues `events`; `done` runs once: on the writer's answering
+  // thread after the commit, on its watchdog thread when the commit outlives
+  // INGEST_COMMIT_TIMEOUT_MS (a retryable answer), or at once on this thread when
+  // nothing needs the database (all rejected) or the queue is full.
   // Outcomes are counted (metrics) before `done` runs, so a client that has its
   // answer sees it counted.
   void ingest(std::span<const boost::json::value> events, Transport from, Done done);

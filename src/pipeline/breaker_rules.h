@@ -26,8 +26,9 @@ namespace insightd::pipeline {
 struct BreakerPolicy {
   int64_t failure_threshold = 5;
   Millis cooldown{600'000};
-  // How long the probe may take before the next caller may probe instead.
-  Millis probe_timeout{90'000};
+  // How long the probe may take before the next caller may probe instead
+  // (BREAKER_PROBE_TIMEOUT_MS, whose default this is).
+  Millis probe_timeout{120'000};
   // While a probe is out, other callers come back after this long (or when the
   // probe would time out, if sooner), so that they run soon after it succeeds.
   Millis probe_recheck{5'000};
