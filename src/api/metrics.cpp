@@ -13,7 +13,6 @@
 namespace insightd::api {
 namespace {
 
-using obs::Label;
 using obs::MetricType;
 
 double seconds_between(Timestamp from, Timestamp to) {

@@ -103,7 +103,7 @@ class ManualClock final : public WaitClock {
 
  private:
   struct Waiter {
-    std::condition_variable_any* cv;
+    std::condition_variable_any* cv = nullptr;
     SteadyTime deadline;
   };
   SteadyTime steady_locked() const { return SteadyTime(elapsed_); }

@@ -66,7 +66,8 @@ bool IngestService::authorized(std::optional<std::string_view> key) const {
   return match;
 }
 
-void IngestService::ingest(std::span<const boost::json::value> events, Transport from, Done done) {
+void IngestService::ingest(std::span<const boost::json::value> events, Transport from,
+                           const Done& done) {
   const Timestamp received_at = clock_.now();
   const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
   auto outcomes = std::make_shared<std::vector<EventOutcome>>(events.size());

@@ -62,7 +62,7 @@ class IngestService {
   // nothing needs the database (all rejected) or the queue is full.
   // Outcomes are counted (metrics) before `done` runs, so a client that has its
   // answer sees it counted.
-  void ingest(std::span<const boost::json::value> events, Transport from, Done done);
+  void ingest(std::span<const boost::json::value> events, Transport from, const Done& done);
 
   // Counts an event a front door refused before it reached ingest() (a
   // Socket.IO payload that is not an event object), by the code it answered.

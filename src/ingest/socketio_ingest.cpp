@@ -84,13 +84,13 @@ void ingest_with_backpressure(const Socket& socket, IngestService& service,
 void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service) {
   io.on_connection(
       "/",
-      [&service](Socket socket) {
+      [&service](const Socket& socket) {
         auto flow = std::make_shared<Flow>();
         socket.on_disconnect([flow, &service](std::string_view) {
           // Leaving resumes the transport; the gauge follows.
           if (std::exchange(flow->paused, false)) service.record_reading_paused(false);
         });
-        socket.on("user:event", [socket, flow, &service](Payload args, Ack ack) {
+        socket.on("user:event", [socket, flow, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_object()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:event takes one event object");
@@ -103,7 +103,7 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                                      if (ack) ack(Payload(boost::json::array{body}));
                                    });
         });
-        socket.on("user:events", [socket, flow, &service](Payload args, Ack ack) {
+        socket.on("user:events", [socket, flow, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
               args.values[0].as_array().empty()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
@@ -122,7 +122,7 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
             return;
           }
           ingest_with_backpressure(socket, service, flow, std::span(events.data(), events.size()),
-                                   [socket, ack](std::vector<EventOutcome> outcomes) {
+                                   [socket, ack](const std::vector<EventOutcome>& outcomes) {
                                      boost::json::array all;
                                      all.reserve(outcomes.size());
                                      for (const auto& o : outcomes)

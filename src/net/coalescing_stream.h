@@ -249,7 +249,7 @@ class CoalescingStream {
     for (auto& w : waiters) w->complete(state->failed);
   }
 
-  static constexpr std::size_t kReadChunk = 16 * 1024;
+  static constexpr std::size_t kReadChunk = std::size_t{16} * 1024;
 
   // The socket under every layer (a beast::tcp_stream's, or the socket itself).
   static auto& socket_of(NextLayer& next) {

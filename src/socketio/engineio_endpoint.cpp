@@ -40,7 +40,7 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 constexpr std::chrono::seconds kWsHandshakeTimeout{10};
 // Outgoing bytes beyond the session's queue bound that a connection may hold for
 // frames Beast writes by itself (pongs, the close frame).
-constexpr size_t kControlFrameAllowance = 64 * 1024;
+constexpr size_t kControlFrameAllowance = size_t{64} * 1024;
 // stop() gives sessions this long to say goodbye before the threads end.
 constexpr std::chrono::milliseconds kStopGrace{1000};
 
@@ -193,9 +193,8 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
                                 server_->options().ping_timeout);
     ws_.auto_fragment(false);
     // Beast builds its answer from the request here and keeps nothing of it.
-    ws_.async_accept(request,
-                     [self = shared_from_this(), target = std::move(target)](
-                         beast::error_code ec) mutable { self->on_accept(ec, std::move(target)); });
+    ws_.async_accept(request, [self = shared_from_this(), target = std::move(target)](
+                                  beast::error_code ec) { self->on_accept(ec, target); });
   }
 
   // Answers the upgrade request with an HTTP error instead of switching protocols.
@@ -267,7 +266,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
  private:
   tcp::socket& socket() { return ws_.next_layer().next_layer(); }
 
-  void on_accept(beast::error_code ec, EngineServer::WsTarget target) {
+  void on_accept(beast::error_code ec, const EngineServer::WsTarget& target) {
     if (ec) return close_socket();
     auto session = server_->attach_websocket(target, shared_from_this());
     if (!session) return;
@@ -351,7 +350,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   std::shared_ptr<const void> ticket_;  // the connection's place under the HTTP server's caps
   std::weak_ptr<EngineSession> session_;
   std::unique_ptr<beast::flat_buffer> large_;  // only while a long message is read
-  char small_[kSmallMessage];
+  char small_[kSmallMessage]{};
   bool writing_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
@@ -372,7 +371,7 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
         session_limiter_(net::ConnectionLimiter::make(options_.session_caps)),
         gate_(std::make_shared<Gate>()),
         engine_(
-            std::move(engine), [this] { return new_context(); }, std::move(new_handler)) {}
+            engine, [this] { return new_context(); }, std::move(new_handler)) {}
 
   ~Impl() { stop(); }
 
@@ -522,7 +521,7 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
         return connection->reject(http::status::service_unavailable, refusal_message(*refused),
                                   kRefusedRetryAfter);
       }
-      if (target) return connection->accept(std::move(request), std::move(*target));
+      if (target) return connection->accept(request, std::move(*target));
       auto status = target.code() == ErrorCode::kUnavailable ? http::status::service_unavailable
                                                              : http::status::bad_request;
       connection->reject(status, target.error().message);
@@ -561,8 +560,7 @@ thread_local const EngineEndpoint::Impl* EngineEndpoint::Impl::tls_endpoint = nu
 
 EngineEndpoint::EngineEndpoint(EndpointOptions options, EngineOptions engine,
                                EngineServer::HandlerFactory new_handler)
-    : impl_(std::make_shared<Impl>(std::move(options), std::move(engine), std::move(new_handler))) {
-}
+    : impl_(std::make_shared<Impl>(std::move(options), engine, std::move(new_handler))) {}
 
 EngineEndpoint::~EngineEndpoint() {
   stop();
