@@ -1,7 +1,8 @@
 // SQL text that several of the store's repositories share: the column lists the
 // row mappers (store/detail/rows.h) read, and the statements more than one
-// repository runs. $n placeholders; the same text on both databases (what
-// differs is in the Dialect, store/sql.h). Not for use outside src/store.
+// repository runs. Parameters are written $1, $2, ... and the text is the same
+// on both databases (what differs is in the Dialect, store/sql.h). Not for use
+// outside src/store.
 #pragma once
 
 #include <fmt/format.h>
