@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <mutex>
@@ -34,13 +35,7 @@ class Readiness : public std::enable_shared_from_this<Readiness> {
       : store_(store), pool_(pool), options_(std::move(options)) {}
 
   net::Response answer() {
-    if (options_.ingest_stalled_for) {
-      const Millis stalled = options_.ingest_stalled_for();
-      if (stalled >= options_.stall_limit) {
-        return not_ready(
-            fmt::format("ingestion stalled: a commit has been running for {} ms", stalled.count()));
-      }
-    }
+    if (auto stalled = ingest_stalled()) return *stalled;
     std::unique_lock lock(mu_);
     const auto now = Clock::now();
     if (cached_ && now - cached_at_ < options_.cache_for) return *cached_;
@@ -51,13 +46,32 @@ class Readiness : public std::enable_shared_from_this<Readiness> {
       std::thread([self = shared_from_this()] { self->run_check(); }).detach();
     }
     const auto give_up = check_started_ + options_.stall_limit;
-    if (!done_.wait_until(lock, give_up, [this] { return !checking_; })) {
-      return not_ready("database unavailable");
+    // While waiting for the check, a commit that stalls meanwhile is news too:
+    // the caller hears "not ready" when the commit passes the limit, not only
+    // when this check gives up (which may have started just before the stall).
+    while (checking_) {
+      const auto wake = std::min(give_up, Clock::now() + kRecheckEvery);
+      if (done_.wait_until(lock, wake, [this] { return !checking_; })) break;
+      if (Clock::now() >= give_up) return not_ready("database unavailable");
+      lock.unlock();
+      auto stalled = ingest_stalled();
+      lock.lock();
+      if (stalled) return *stalled;
     }
     return *cached_;
   }
 
  private:
+  static constexpr Millis kRecheckEvery{100};
+
+  std::optional<net::Response> ingest_stalled() const {
+    if (!options_.ingest_stalled_for) return std::nullopt;
+    const Millis stalled = options_.ingest_stalled_for();
+    if (stalled < options_.stall_limit) return std::nullopt;
+    return not_ready(
+        fmt::format("ingestion stalled: a commit has been running for {} ms", stalled.count()));
+  }
+
   void run_check() {
     net::Response fresh = not_ready("database unavailable");
     try {

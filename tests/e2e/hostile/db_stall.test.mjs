@@ -202,7 +202,10 @@ test("a frozen PostgreSQL: answers within 7 s, readyz 503 / healthz 200, then ev
       const statuses = {};
       for (const c of during) statuses[c.status ?? c.error] = (statuses[c.status ?? c.error] ?? 0) + 1;
       const slowest = Math.max(0, ...calls.map((c) => (c.end ?? Date.now()) - c.start));
-      const first503 = probes.readyz.find((p) => p.status === 503 && p.end >= tStop);
+      // The earliest 503 answer after the stop (probes overlap: a later probe may answer first).
+      const first503 = probes.readyz
+        .filter((p) => p.status === 503 && p.end >= tStop)
+        .reduce((a, p) => (a && a.end <= p.end ? a : p), null);
       console.log(
         `${calls.length} ingest calls, ${during.length} during the stall: ${JSON.stringify(statuses)}; slowest ${slowest} ms` +
           `; /readyz first 503 ${first503 ? `${first503.end - tStop} ms after the stop` : "never"}` +
