@@ -5,7 +5,7 @@
 
 #include "analysis/builtin_analyzer.h"
 #include "analysis/openai_protocol.h"
-#include "analysis/planted_batches.h"
+#include "analysis/testing/planted_batches.h"
 
 namespace insightd::analysis {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "analysis/json_schema.h"
 #include "analysis/json_text.h"
-#include "analysis/planted_batches.h"
+#include "analysis/testing/planted_batches.h"
 
 namespace insightd::analysis {
 namespace {

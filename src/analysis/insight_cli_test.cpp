@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "analysis/fake_openai_server.h"
-#include "analysis/planted_batches.h"
+#include "analysis/testing/fake_openai_server.h"
+#include "analysis/testing/planted_batches.h"
 
 #ifndef INSIGHTD_BINARY
 #error "INSIGHTD_BINARY must name the insightd binary"
@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using testing::FakeOpenAiServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 

@@ -5,7 +5,6 @@
 #include <boost/json/parse.hpp>
 
 #include "analysis/json_text.h"
-#include "analysis/to_store.h"
 
 namespace insightd::analysis {
 namespace {
@@ -150,27 +149,6 @@ TEST(InsightTest, TheWholeInsightCarriesWhoMadeItAndAtWhatCost) {
 
   insight.model.reset();
   EXPECT_TRUE(to_json(insight).at("model").is_null());
-}
-
-TEST(InsightTest, ConvertsToTheStoredForm) {
-  Insight insight;
-  insight.content = sample_content();
-  insight.metrics = kStats;
-  insight.analyzer = "builtin";
-  insight.latency_ms = 1;
-  const store::NewInsight stored = to_new_insight(insight);
-  EXPECT_EQ(stored.summary, insight.content.summary);
-  EXPECT_DOUBLE_EQ(stored.confidence, 0.9);
-  EXPECT_EQ(stored.analyzer, "builtin");
-  EXPECT_FALSE(stored.model);
-  EXPECT_EQ(stored.latency_ms, 1);
-  const json::object content = to_json(insight.content);
-  // Compared as text: 2.0 is stored as "2" and reads back as an integer.
-  EXPECT_EQ(stored.patterns_json, to_json_text(content.at("patterns")));
-  EXPECT_EQ(stored.anomalies_json, to_json_text(content.at("anomalies")));
-  EXPECT_EQ(stored.recommendations_json, to_json_text(content.at("recommendations")));
-  EXPECT_EQ(stored.statistics_json, to_json_text(kStats));
-  EXPECT_TRUE(json::parse(stored.patterns_json).is_array());
 }
 
 }  // namespace

@@ -8,14 +8,15 @@
 
 #include <chrono>
 
-#include "analysis/fake_openai_server.h"
-#include "analysis/planted_batches.h"
+#include "analysis/testing/fake_openai_server.h"
+#include "analysis/testing/planted_batches.h"
 #include "net/http_server.h"
 #include "net/router.h"
 
 namespace insightd::analysis {
 namespace {
 
+using testing::FakeOpenAiServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Answer = FakeOpenAiServer::Answer;

@@ -10,7 +10,8 @@
 #include <chrono>
 
 #include "auth/auth_routes.h"
-#include "store/store_test_support.h"
+#include "core/testing/builders.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::api {
 namespace {
@@ -19,16 +20,13 @@ using namespace std::chrono_literals;
 namespace http = net::http;
 namespace json = boost::json;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00.000Z");
+using insightd::testing::kT0;
 
 NewEvent event(std::string id, Timestamp at) {
-  NewEvent e;
-  e.event_id = std::move(id);
-  e.event_type = "page_view";
-  e.user_id = "user_1";
-  e.timestamp = e.received_at = at;
-  e.metadata_json = R"({"page":"/home"})";
-  return e;
+  return insightd::testing::EventBuilder(std::move(id))
+      .session(std::nullopt)
+      .at(at)
+      .metadata(R"({"page":"/home"})");
 }
 
 class AdminApiTest : public ::testing::Test {

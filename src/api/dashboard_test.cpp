@@ -11,7 +11,7 @@
 #include "api/admin_live.h"
 #include "api/web_assets.h"
 #include "auth/auth_routes.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::api {
 namespace {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::api {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "auth/auth_routes.h"
 #include "auth/tokens.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::auth {
 namespace {

@@ -9,7 +9,7 @@
 
 namespace insightd::ingest {
 
-GroupCommitWriter::GroupCommitWriter(store::EventStore& events, const Clock& clock,
+GroupCommitWriter::GroupCommitWriter(store::EventAppender& events, const Clock& clock,
                                      WriterOptions options, LiveHub* live, SealListener on_sealed,
                                      IngestMetrics* metrics)
     : events_(events),

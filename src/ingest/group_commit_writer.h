@@ -46,7 +46,7 @@ class GroupCommitWriter {
   using SealListener = std::function<void(const std::vector<store::SealedBatch>&)>;
 
   // `metrics`, when given, counts every commit (by path) and times it.
-  GroupCommitWriter(store::EventStore& events, const Clock& clock, WriterOptions options,
+  GroupCommitWriter(store::EventAppender& events, const Clock& clock, WriterOptions options,
                     LiveHub* live, SealListener on_sealed, IngestMetrics* metrics = nullptr);
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
@@ -109,7 +109,7 @@ class GroupCommitWriter {
   void answer_loop();
   void answer(Committed& done);
 
-  store::EventStore& events_;
+  store::EventAppender& events_;
   const Clock& clock_;
   const WriterOptions options_;
   LiveHub* live_;

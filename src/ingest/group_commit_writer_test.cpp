@@ -7,7 +7,8 @@
 #include <future>
 #include <set>
 
-#include "store/store_test_support.h"
+#include "core/testing/builders.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::ingest {
 namespace {
@@ -15,16 +16,12 @@ namespace {
 using namespace std::chrono_literals;
 
 NewEvent event(std::string id) {
-  NewEvent e;
-  e.event_id = std::move(id);
-  e.event_type = "page_view";
-  e.timestamp = e.received_at = SystemClock::instance().now();
-  return e;
+  return insightd::testing::EventBuilder(std::move(id)).at(SystemClock::instance().now());
 }
 
-// An EventStore whose append waits at a gate, or fails: for backpressure and
+// An event log whose append waits at a gate, or fails: for backpressure and
 // failure paths that a real database cannot be made to hit on cue.
-class GatedEventStore final : public store::EventStore {
+class GatedEventStore final : public store::EventAppender {
  public:
   std::promise<void> gate;
   std::shared_future<void> opened = gate.get_future().share();
@@ -45,18 +42,6 @@ class GatedEventStore final : public store::EventStore {
     store::AppendOutcome out;
     for (const auto& e : events) out.results.push_back({e.event_id, false, "batch_x", now});
     return out;
-  }
-  Result<std::vector<StoredEvent>> batch_events(std::string_view, size_t) override {
-    return std::vector<StoredEvent>{};
-  }
-  Result<std::optional<StoredEvent>> find(std::string_view) override {
-    return std::optional<StoredEvent>{};
-  }
-  Result<int64_t> count() override { return int64_t{0}; }
-  Result<std::vector<StoredEvent>> recent(size_t) override { return std::vector<StoredEvent>{}; }
-  Result<store::EventActivity> activity(Timestamp) override { return store::EventActivity{}; }
-  Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp) override {
-    return std::vector<std::pair<Timestamp, int64_t>>{};
   }
 };
 

@@ -4,7 +4,7 @@
 
 #include <boost/json.hpp>
 
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::ingest {
 namespace {

@@ -7,7 +7,7 @@
 #include <future>
 
 #include "ingest/http_ingest.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::ingest {
 namespace {

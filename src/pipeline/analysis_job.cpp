@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "analysis/to_store.h"
+#include "pipeline/stored_insight.h"
 
 namespace insightd::pipeline {
 namespace {
@@ -74,7 +74,7 @@ JobOutcome AnalysisJobHandler::run(const Job& job) {
     const analysis::AnalysisError& e = result.error();
     return JobFailed{describe(e, analyzer_.name()), e.retry_after};
   }
-  return JobSucceeded{analysis::to_new_insight(result.value())};
+  return JobSucceeded{to_new_insight(result.value())};
 }
 
 }  // namespace insightd::pipeline

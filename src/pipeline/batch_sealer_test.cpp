@@ -5,7 +5,7 @@
 #include <future>
 
 #include "core/clock.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::pipeline {
 namespace {

@@ -12,7 +12,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::pipeline {
 namespace {

@@ -11,10 +11,11 @@
 #include "pipeline/analysis_job.h"
 #include "pipeline/job_listener.h"
 #include "pipeline/job_worker.h"
-#include "pipeline/pipeline_test_support.h"
+#include "pipeline/testing/fake_analyzer.h"
 #include "store/postgres/pg_listener.h"
 #include "store/sql.h"
-#include "store/store_test_support.h"
+#include "store/testing/faulty_store.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::pipeline {
 namespace {
@@ -114,7 +115,7 @@ TEST(PgListener, InterruptEndsAWaitAndALostSessionIsReported) {
   EXPECT_TRUE(lost);
 }
 
-TEST(JobNotificationListener, AWorkerInAnotherProcessStartsANewJobAtOnce) {
+TEST(PgJobNotificationListener, AWorkerInAnotherProcessStartsANewJobAtOnce) {
   auto db = TestDatabase::create();
   ASSERT_NE(db, nullptr);
   store::OpenedStore worker_side = db->open_another();
@@ -126,15 +127,15 @@ TEST(JobNotificationListener, AWorkerInAnotherProcessStartsANewJobAtOnce) {
   options.poll_interval = 1h;  // only the notification can start the jobs in time
   // The real clock: what is measured here is how soon, in real time, a NOTIFY
   // reaches a worker that would otherwise sleep for an hour.
-  testing::StoreCalls calls;
-  testing::WatchedJobStore jobs(worker_side.store->jobs(), calls);
-  JobWorker worker(jobs, handler, RealClock::instance(), options);
+  store::testing::StoreFaults calls;
+  store::testing::FaultyStore watched(*worker_side.store, calls);
+  JobWorker worker(watched.jobs(), handler, RealClock::instance(), options);
   JobNotificationListener listener(db->url(), [&] { worker.wake(); });
   ASSERT_TRUE(listener.start().is_ok());
   worker.start();
   // The first claim round found nothing and looked for a retry to wait for:
   // from here only a wake-up makes the worker claim.
-  ASSERT_TRUE(calls.wait_until([&] { return calls.count("next_run_after") >= 1; }));
+  ASSERT_TRUE(calls.wait_until([&] { return calls.count("jobs.next_run_after") >= 1; }));
   for (int round = 0; round < 3; ++round) {
     const auto sealed =
         seal_batch(db->store(), fmt::format("r{}", round), 5, SystemClock::instance().now());

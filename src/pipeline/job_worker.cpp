@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
 #include "obs/metrics.h"
 
@@ -26,8 +27,8 @@ std::string attempt_text(const Job& job) {
 }
 
 // From a no-op job's few milliseconds to an LLM call's minutes.
-const std::vector<double> kDurationBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                           2.5,   5,    10,    30,   60,  120,  300, 900};
+constexpr std::array<double, 16> kDurationBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                  2.5,   5,    10,    30,   60,  120,  300, 900};
 
 }  // namespace
 
@@ -44,7 +45,7 @@ JobWorker::JobWorker(store::JobStore& jobs, JobHandler& handler, const WaitClock
         "insightd_job_duration_seconds",
         "Analysis job runs in this process, from the claim until the outcome was recorded, by "
         "outcome (success, or failure: retried or dead-lettered).",
-        {"outcome"}, kDurationBuckets);
+        {"outcome"}, std::vector<double>(kDurationBuckets.begin(), kDurationBuckets.end()));
     succeeded_seconds_ = &durations.with({"success"});
     failed_seconds_ = &durations.with({"failure"});
   }

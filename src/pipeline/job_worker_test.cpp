@@ -1,5 +1,5 @@
 // The job queue end to end inside one test process: workers over a real
-// database (SQLite in pipeline_test, PostgreSQL in pipeline_pgtest), with
+// database (SQLite as pipeline_test, PostgreSQL as pipeline_pgtest), with
 // "processes" simulated by independent stores on the same database. The
 // workers run on a ManualClock: every lease, backoff, cooldown, poll and grace
 // period passes only when the test moves the clock, and the test waits for
@@ -21,20 +21,23 @@
 #include "obs/metrics.h"
 #include "pipeline/analysis_job.h"
 #include "pipeline/circuit_breaker.h"
-#include "pipeline/pipeline_test_support.h"
 #include "pipeline/stuck_job_recovery.h"
-#include "store/store_test_support.h"
+#include "pipeline/testing/fake_analyzer.h"
+#include "store/testing/faulty_store.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
+using store::testing::FaultyStore;
+using store::testing::StoreFaults;
 using store::testing::TestDatabase;
 using testing::FakeAnalyzer;
 using testing::job_of;
 using testing::seal_batch;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+using insightd::testing::kT0;
 
 WorkerOptions fast_options(std::string owner, size_t concurrency = 4) {
   WorkerOptions o;
@@ -52,15 +55,15 @@ class JobWorkerTest : public ::testing::Test {
   void SetUp() override {
     db_ = TestDatabase::create();
     ASSERT_NE(db_, nullptr);
-    jobs_ = watch(store().jobs());
+    faulty_ = watch(store());
   }
   store::Store& store() { return db_->store(); }
   // The job store a worker of this "process" uses: every call wakes until().
-  store::JobStore& jobs() { return *jobs_; }
-  std::unique_ptr<testing::WatchedJobStore> watch(store::JobStore& jobs) {
-    return std::make_unique<testing::WatchedJobStore>(jobs, calls_);
+  store::JobStore& jobs() { return faulty_->jobs(); }
+  std::unique_ptr<FaultyStore> watch(store::Store& store) {
+    return std::make_unique<FaultyStore>(store, calls_);
   }
-  // Waits until `pred` holds, looking again after each job store call.
+  // Waits until `pred` holds, looking again after each watched store call.
   bool until(const std::function<bool()>& pred) { return calls_.wait_until(pred); }
   int64_t succeeded() {
     return scalar("SELECT COUNT(*) FROM \"AnalysisJob\" WHERE status = 'SUCCESS'");
@@ -91,8 +94,8 @@ class JobWorkerTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> db_;
-  testing::StoreCalls calls_;
-  std::unique_ptr<testing::WatchedJobStore> jobs_;
+  StoreFaults calls_;
+  std::unique_ptr<FaultyStore> faulty_;
 };
 
 TEST_F(JobWorkerTest, EverySealedBatchBecomesExactlyOneInsight) {
@@ -152,11 +155,12 @@ TEST_F(JobWorkerTest, TwoWorkersInTwoProcessesNeverRunTheSameJob) {
     job_ids.insert(seal_batch(store(), fmt::format("x{}", b), 2, clock.now()).job_id);
   }
   store::OpenedStore other = db_->open_another();
-  auto other_jobs = watch(other.store->jobs());
+  auto other_faulty = watch(*other.store);
+  store::JobStore& other_jobs = other_faulty->jobs();
   RecordingHandler handler_a;
   RecordingHandler handler_b;
   JobWorker a(jobs(), handler_a, clock, fast_options("a", 4));
-  JobWorker b(*other_jobs, handler_b, clock, fast_options("b", 4));
+  JobWorker b(other_jobs, handler_b, clock, fast_options("b", 4));
   a.start();
   b.start();
   ASSERT_TRUE(until([&] { return succeeded() == kJobs; }));
@@ -203,8 +207,8 @@ TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsi
   // Worker B (another process) runs it to completion.
   FakeAnalyzer fast;
   AnalysisJobHandler handler_b(*other.store, fast, nullptr);
-  auto other_jobs = watch(other.store->jobs());
-  JobWorker b(*other_jobs, handler_b, clock, fast_options("worker-b", 1));
+  auto other_faulty = watch(*other.store);
+  JobWorker b(other_faulty->jobs(), handler_b, clock, fast_options("worker-b", 1));
   b.start();
   ASSERT_TRUE(until([&] { return job_of(store(), sealed.job_id).status == JobStatus::kSuccess; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 1);
@@ -213,7 +217,7 @@ TEST_F(JobWorkerTest, AStaleWorkersLateCompletionIsRefusedAndTheBatchGetsOneInsi
   // never moves, so stop() waits for that attempt to end, however long.)
   slow.open_gate();
   EXPECT_EQ(a.stop(10s).abandoned, 0u);
-  EXPECT_EQ(calls_.count("complete_many"), 2) << "B's completion and A's refused one";
+  EXPECT_EQ(calls_.count("jobs.complete_many"), 2) << "B's completion and A's refused one";
   EXPECT_EQ(insights_for(sealed.batch_id), 1) << "the stale worker's insight must not land";
   job = job_of(store(), sealed.job_id);
   EXPECT_EQ(job.status, JobStatus::kSuccess);
@@ -402,7 +406,7 @@ TEST_F(JobWorkerTest, ShutdownHandsBackAJobThatDoesNotFinishWithoutUsingItsAttem
   EXPECT_FALSE(job.lease_token.has_value());
   // The abandoned call returns late: its insight is refused.
   analyzer.open_gate();
-  ASSERT_TRUE(until([&] { return calls_.count("complete_many") == 1; }));
+  ASSERT_TRUE(until([&] { return calls_.count("jobs.complete_many") == 1; }));
   EXPECT_EQ(insights_for(sealed.batch_id), 0);
   EXPECT_EQ(job_of(store(), sealed.job_id).status, JobStatus::kPending);
 }

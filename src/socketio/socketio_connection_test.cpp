@@ -9,7 +9,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "socketio/engineio_server.h"
-#include "socketio/test_runtime.h"
+#include "socketio/testing/test_runtime.h"
 
 namespace insightd::socketio {
 namespace {

@@ -3,14 +3,14 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::store {
 namespace {
 
 using namespace std::chrono_literals;
 
-TEST(SeedDebugQueries, RunUnchangedAndSeeOurRows) {
+TEST(PgSeedDebugQueries, RunUnchangedAndSeeOurRows) {
   auto db = testing::TestDatabase::create();
   ASSERT_NE(db, nullptr);
   const Timestamp now = SystemClock::instance().now();

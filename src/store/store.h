@@ -61,15 +61,23 @@ struct EventActivity {
   std::optional<Timestamp> last_received_at;  // none when no event was ever stored
 };
 
-class EventStore {
+// The write side of the event log: all the group-commit writer needs (and all
+// its fakes implement).
+class EventAppender {
  public:
-  virtual ~EventStore() = default;
+  virtual ~EventAppender() = default;
   // Stores new events exactly once each, every one into the OPEN batch (made when
   // there is none). A batch that reaches policy.max_events is sealed in the same
   // transaction, with its PENDING job and its batch.sealed outbox row; the rest
   // go on into a fresh batch. All or nothing.
   virtual Result<AppendOutcome> append(std::span<const NewEvent> events, const BatchPolicy& policy,
                                        Timestamp now) = 0;
+};
+
+// The read side of the event log: the admin API, the dashboard and the workers.
+class EventReader {
+ public:
+  virtual ~EventReader() = default;
   virtual Result<std::vector<StoredEvent>> batch_events(std::string_view batch_id,
                                                         size_t limit) = 0;
   virtual Result<std::optional<StoredEvent>> find(std::string_view event_id) = 0;
@@ -82,6 +90,8 @@ class EventStore {
   // minutes that had events, oldest first, each keyed by the minute's start.
   virtual Result<std::vector<std::pair<Timestamp, int64_t>>> per_minute(Timestamp since) = 0;
 };
+
+class EventStore : public EventAppender, public EventReader {};
 
 struct BatchPage {
   std::vector<Batch> batches;

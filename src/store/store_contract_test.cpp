@@ -12,27 +12,21 @@
 #include <thread>
 
 #include "core/ids.h"
+#include "core/testing/builders.h"
 #include "store/migrations.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::store {
 namespace {
 
+using insightd::testing::EventBuilder;
+using insightd::testing::kT0;
 using testing::TestDatabase;
 using namespace std::chrono_literals;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00.000Z");
-
+// Sent 1.5 s before the server received it.
 NewEvent make_event(std::string id, Timestamp at = kT0) {
-  NewEvent e;
-  e.event_id = std::move(id);
-  e.event_type = "page_view";
-  e.user_id = "user_1";
-  e.session_id = "session_1";
-  e.timestamp = at - 1500ms;
-  e.received_at = at;
-  e.metadata_json = R"({"page":"/products","n":1})";
-  return e;
+  return EventBuilder(std::move(id)).sent(at - 1500ms).received(at);
 }
 
 std::vector<NewEvent> make_events(const std::string& prefix, int n, Timestamp at = kT0) {

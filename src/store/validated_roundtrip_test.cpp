@@ -16,7 +16,7 @@
 
 #include "core/event_validation.h"
 #include "core/json_equivalence.h"
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 namespace insightd::store {
 namespace {

@@ -16,7 +16,7 @@
 #include <variant>
 
 #include "analysis/openai_protocol.h"
-#include "analysis/planted_batches.h"
+#include "analysis/testing/planted_batches.h"
 
 using namespace insightd;
 using namespace insightd::analysis;

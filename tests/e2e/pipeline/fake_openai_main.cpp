@@ -18,12 +18,12 @@
 #include <string>
 #include <thread>
 
-#include "analysis/fake_openai_server.h"
+#include "analysis/testing/fake_openai_server.h"
 #include "core/time.h"
 
 namespace {
 
-using insightd::analysis::FakeOpenAiServer;
+using insightd::analysis::testing::FakeOpenAiServer;
 
 std::optional<FakeOpenAiServer::Answer> parse_answer(const std::string& name) {
   static const std::map<std::string, FakeOpenAiServer::Answer> kAnswers = {

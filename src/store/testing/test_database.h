@@ -1,6 +1,7 @@
 // A fresh, migrated database for one test: a SQLite file in a temporary folder,
-// or (in *_pgtest binaries) a private schema in the PostgreSQL server named by
-// INSIGHTD_TEST_PG_URL, dropped afterwards.
+// or, when INSIGHTD_TEST_BACKEND=postgresql (the *_pgtest registrations of a
+// test binary, see insightd_add_tests), a private schema in the PostgreSQL
+// server named by INSIGHTD_TEST_PG_URL, dropped afterwards.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,9 @@
 #include "store/open_store.h"
 
 namespace insightd::store::testing {
+
+// The database the tests of this process run on, from INSIGHTD_TEST_BACKEND.
+bool testing_postgres();
 
 class TestDatabase {
  public:

@@ -1,10 +1,13 @@
-#include "analysis/to_store.h"
+#include "pipeline/stored_insight.h"
 
 #include "analysis/json_text.h"
 
-namespace insightd::analysis {
+namespace insightd::pipeline {
 
-store::NewInsight to_new_insight(const Insight& insight) {
+using analysis::to_json;
+using analysis::to_json_text;
+
+store::NewInsight to_new_insight(const analysis::Insight& insight) {
   const boost::json::object content = to_json(insight.content);
   store::NewInsight out;
   out.summary = insight.content.summary;
@@ -21,4 +24,4 @@ store::NewInsight to_new_insight(const Insight& insight) {
   return out;
 }
 
-}  // namespace insightd::analysis
+}  // namespace insightd::pipeline

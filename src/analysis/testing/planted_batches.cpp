@@ -1,4 +1,4 @@
-#include "analysis/planted_batches.h"
+#include "analysis/testing/planted_batches.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "analysis/fake_openai_server.h"
+#include "analysis/testing/fake_openai_server.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include "analysis/json_text.h"
 #include "net/router.h"
 
-namespace insightd::analysis {
+namespace insightd::analysis::testing {
 namespace {
 
 namespace json = boost::json;
@@ -236,4 +236,4 @@ void FakeOpenAiServer::release_slow() {
   state_->released_cv.notify_all();
 }
 
-}  // namespace insightd::analysis
+}  // namespace insightd::analysis::testing

@@ -1,4 +1,4 @@
-#include "socketio/test_runtime.h"
+#include "socketio/testing/test_runtime.h"
 
 #include <algorithm>
 #include <cstdio>

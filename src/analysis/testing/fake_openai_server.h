@@ -15,7 +15,7 @@
 
 #include "net/http_server.h"
 
-namespace insightd::analysis {
+namespace insightd::analysis::testing {
 
 class FakeOpenAiServer {
  public:
@@ -32,7 +32,7 @@ class FakeOpenAiServer {
   };
 
   // The request limit the fake enforces, like a server's body limit.
-  static constexpr size_t kMaxRequestBytes = 96 * 1024;
+  static constexpr size_t kMaxRequestBytes = size_t{96} * 1024;
 
   FakeOpenAiServer(std::string api_key, std::string model);
   ~FakeOpenAiServer();
@@ -58,4 +58,4 @@ class FakeOpenAiServer {
   std::unique_ptr<net::HttpServer> server_;
 };
 
-}  // namespace insightd::analysis
+}  // namespace insightd::analysis::testing

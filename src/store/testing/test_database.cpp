@@ -1,4 +1,4 @@
-#include "store/store_test_support.h"
+#include "store/testing/test_database.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -17,39 +17,49 @@ std::string lowercase(std::string s) {
   return s;
 }
 
+// A new unique name, good for a schema or a folder.
+std::string unique_name(std::string_view prefix) {
+  return lowercase(new_id(prefix));
+}
+
 }  // namespace
+
+bool testing_postgres() {
+  const char* backend = std::getenv("INSIGHTD_TEST_BACKEND");
+  return backend != nullptr && std::string_view(backend) == "postgresql";
+}
 
 std::unique_ptr<TestDatabase> TestDatabase::create() {
   std::unique_ptr<TestDatabase> db(new TestDatabase());
-#ifdef INSIGHTD_TEST_POSTGRES
-  const char* base = std::getenv("INSIGHTD_TEST_PG_URL");
-  if (base == nullptr || *base == '\0') {
-    ADD_FAILURE() << "INSIGHTD_TEST_PG_URL is not set: the PostgreSQL contract tests need a "
-                     "server (scripts/test starts one)";
-    return nullptr;
-  }
-  db->postgres_ = true;
-  db->cleanup_ = lowercase(new_id("t"));
-  {
-    auto admin = open_postgres(base);
-    if (!admin) {
-      ADD_FAILURE() << admin.error().message;
+  if (testing_postgres()) {
+    const char* base = std::getenv("INSIGHTD_TEST_PG_URL");
+    if (base == nullptr || *base == '\0') {
+      ADD_FAILURE() << "INSIGHTD_TEST_PG_URL is not set: the PostgreSQL contract tests need a "
+                       "server (scripts/test starts one)";
       return nullptr;
     }
-    if (Status s = (*admin)->execute_script(fmt::format("CREATE SCHEMA {}", db->cleanup_)); !s) {
-      ADD_FAILURE() << s.message();
-      return nullptr;
+    db->postgres_ = true;
+    db->cleanup_ = unique_name("t");
+    {
+      auto admin = open_postgres(base);
+      if (!admin) {
+        ADD_FAILURE() << admin.error().message;
+        return nullptr;
+      }
+      if (Status s = (*admin)->execute_script(fmt::format("CREATE SCHEMA {}", db->cleanup_)); !s) {
+        ADD_FAILURE() << s.message();
+        return nullptr;
+      }
     }
+    const std::string url(base);
+    db->url_ = url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+               db->cleanup_;
+  } else {
+    const auto dir = std::filesystem::temp_directory_path() / unique_name("insightd-test");
+    std::filesystem::create_directories(dir);
+    db->cleanup_ = dir.string();
+    db->url_ = "sqlite://" + (dir / "test.db").string();
   }
-  const std::string url(base);
-  db->url_ = url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
-             db->cleanup_;
-#else
-  const auto dir = std::filesystem::temp_directory_path() / lowercase(new_id("insightd-test"));
-  std::filesystem::create_directories(dir);
-  db->cleanup_ = dir.string();
-  db->url_ = "sqlite://" + (dir / "test.db").string();
-#endif
   auto opened = open_store(db->url_, StoreOptions{});
   if (!opened) {
     ADD_FAILURE() << opened.error().message;
