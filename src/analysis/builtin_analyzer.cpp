@@ -274,8 +274,9 @@ Pattern overview_pattern(const BatchStatistics& st) {
     for (size_t i = 0; i < st.event_types.size() && i < 3; ++i) {
       const auto& t = st.event_types[i];
       if (i > 0) detail += ", ";
-      detail += fmt::format("{} {} ({})", t.value, t.count,
-                            percent(static_cast<double>(t.count) / st.event_count));
+      detail +=
+          fmt::format("{} {} ({})", t.value, t.count,
+                      percent(static_cast<double>(t.count) / static_cast<double>(st.event_count)));
     }
     detail += ".";
   }
@@ -349,8 +350,9 @@ InsightContent interpret_statistics(const BatchStatistics& st) {
                            minutes(st.span_minutes), figure(st.events_per_minute));
     if (!st.event_types.empty()) {
       const auto& t = st.event_types.front();
-      summary += fmt::format(", mostly {} ({})", t.value,
-                             percent(static_cast<double>(t.count) / st.event_count));
+      summary +=
+          fmt::format(", mostly {} ({})", t.value,
+                      percent(static_cast<double>(t.count) / static_cast<double>(st.event_count)));
     }
     summary +=
         st.errors.total == 0

@@ -314,7 +314,7 @@ std::optional<Millis> parse_retry_after(std::string_view value, Timestamp now) {
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     int64_t seconds = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc() || seconds > 7 * 24 * 3600) return std::nullopt;
+    if (ec != std::errc() || seconds > int64_t{7} * 24 * 3600) return std::nullopt;
     return Millis(seconds * 1000);
   }
   std::istringstream in{std::string(value)};

@@ -373,7 +373,9 @@ std::vector<FunnelStep> build_funnel(const std::vector<std::vector<Step>>& paths
     FunnelStep step;
     step.event_type = std::string(type_names[static_cast<size_t>(next)]);
     step.sessions = now_reached;
-    step.conversion = previous > 0 ? round_to(static_cast<double>(now_reached) / previous, 4) : 0;
+    step.conversion =
+        previous > 0 ? round_to(static_cast<double>(now_reached) / static_cast<double>(previous), 4)
+                     : 0;
     step.drop_off = round_to(1 - step.conversion, 4);
     step.dropped = previous - now_reached;
     if (auto top = exits.top(1); !top.empty()) {
@@ -448,7 +450,7 @@ BatchStatistics compute_statistics(std::span<const NewEvent> events,
     if (!st.last_event || e.timestamp > *st.last_event) st.last_event = e.timestamp;
 
     // Metadata is parsed into a small arena that lives for this event only.
-    std::array<unsigned char, 4096> arena;
+    std::array<unsigned char, 4096> arena{};
     json::monotonic_resource mr(arena.data(), arena.size());
     boost::system::error_code ec;
     json::value parsed = json::parse(e.metadata_json, ec, &mr);
@@ -504,7 +506,9 @@ BatchStatistics compute_statistics(std::span<const NewEvent> events,
   st.top_pages = pages.top(kMaxTopValues);
   st.top_referrers = referrers.top(kMaxTopValues);
   st.errors.rate =
-      st.event_count > 0 ? round_to(static_cast<double>(st.errors.total) / st.event_count, 4) : 0;
+      st.event_count > 0
+          ? round_to(static_cast<double>(st.errors.total) / static_cast<double>(st.event_count), 4)
+          : 0;
   st.errors.by_event_type = error_types.top(kMaxTopValues);
   st.errors.by_status = error_statuses.top(kMaxTopValues);
   st.errors.messages = error_messages.top(kMaxTopValues);
@@ -614,13 +618,15 @@ BatchStatistics compute_statistics(std::span<const NewEvent> events,
   snap["unique_sessions"] = static_cast<double>(st.unique_sessions);
   snap["events_per_session"] = st.events_per_session_mean;
   snap["error_rate"] = st.errors.rate;
-  snap["single_event_session_rate"] =
-      st.unique_sessions > 0
-          ? round_to(static_cast<double>(st.single_event_sessions) / st.unique_sessions, 4)
-          : 0;
+  snap["single_event_session_rate"] = st.unique_sessions > 0
+                                          ? round_to(static_cast<double>(st.single_event_sessions) /
+                                                         static_cast<double>(st.unique_sessions),
+                                                     4)
+                                          : 0;
   const auto share_types = types.top(kMaxSnapshotTypes);
   for (const auto& t : share_types) {
-    snap["type_share." + t.value] = round_to(static_cast<double>(t.count) / st.event_count, 4);
+    snap["type_share." + t.value] =
+        round_to(static_cast<double>(t.count) / static_cast<double>(st.event_count), 4);
   }
   st.snapshot.values.assign(snap.begin(), snap.end());
   st.snapshot.all_types = types.distinct() <= kMaxSnapshotTypes;
@@ -663,7 +669,9 @@ json::object to_json(const BatchStatistics& st) {
         {"value", t.value},
         {"count", t.count},
         {"share",
-         st.event_count > 0 ? round_to(static_cast<double>(t.count) / st.event_count, 4) : 0.0}});
+         st.event_count > 0
+             ? round_to(static_cast<double>(t.count) / static_cast<double>(st.event_count), 4)
+             : 0.0}});
   }
   o["event_types"] = std::move(types);
   o["distinct_event_types"] = st.distinct_event_types;

@@ -205,7 +205,7 @@ Result<object> pipeline_metrics(store::Store& store, const std::string& breaker_
 }
 
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,
-                      const Clock& clock, AdminApiOptions options) {
+                      const Clock& clock, const AdminApiOptions& options) {
   using verb = http::verb;
   auto route = [&](verb method, std::string_view pattern, auth::AdminHandler handler) {
     auth::add_admin_route(router, auth, method, pattern, std::move(handler));

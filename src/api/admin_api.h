@@ -44,6 +44,6 @@ boost::json::object event_json(const StoredEvent& event);
 
 // Registers the routes above. `auth`, `store` and `clock` must outlive the router.
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,
-                      const Clock& clock, AdminApiOptions options);
+                      const Clock& clock, const AdminApiOptions& options);
 
 }  // namespace insightd::api

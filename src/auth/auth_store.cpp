@@ -4,7 +4,6 @@ namespace insightd::auth {
 namespace {
 
 using store::Row;
-using store::sql_opt_time;
 using store::sql_time;
 using store::SqlConnection;
 using store::SqlValue;

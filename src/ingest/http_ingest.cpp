@@ -156,7 +156,8 @@ net::Response handle(const net::Request& req, IngestService& service,
 
 }  // namespace
 
-void add_ingest_routes(net::Router& router, IngestService& service, HttpIngestOptions options) {
+void add_ingest_routes(net::Router& router, IngestService& service,
+                       const HttpIngestOptions& options) {
   router.add(http::verb::post, "/api/events", net::RouteKind::kBlocking,
              [&service, options](const net::Request& req, const net::PathParams&) {
                return handle(req, service, options);

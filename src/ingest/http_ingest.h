@@ -19,6 +19,7 @@ struct HttpIngestOptions {
 };
 
 // Registers POST and OPTIONS /api/events. `service` must outlive the router.
-void add_ingest_routes(net::Router& router, IngestService& service, HttpIngestOptions options);
+void add_ingest_routes(net::Router& router, IngestService& service,
+                       const HttpIngestOptions& options);
 
 }  // namespace insightd::ingest

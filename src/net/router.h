@@ -157,8 +157,8 @@ class Router {
   // route's ends in "/*" ("/api/socket/*"). Never a client's raw path, so the
   // set of names is bounded.
   struct RouteInfo {
-    size_t id;
-    http::verb method;
+    size_t id = 0;
+    http::verb method = http::verb::unknown;
     std::string pattern;
   };
   std::vector<RouteInfo> routes() const;

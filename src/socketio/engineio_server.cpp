@@ -81,7 +81,7 @@ std::optional<ErrorKind> check_query(const std::optional<Query>& q, std::string_
 
 EngineServer::EngineServer(EngineOptions options, ContextFactory new_context,
                            HandlerFactory new_handler)
-    : options_(std::make_shared<const EngineOptions>(std::move(options))),
+    : options_(std::make_shared<const EngineOptions>(options)),
       new_context_(std::move(new_context)),
       new_handler_(std::move(new_handler)),
       registry_(std::make_shared<Registry>()) {}

@@ -56,7 +56,7 @@ std::string EngineSession::open_packet() const {
   return "0" + boost::json::serialize(open);
 }
 
-void EngineSession::start_polling(std::shared_ptr<HttpReply> handshake) {
+void EngineSession::start_polling(const std::shared_ptr<HttpReply>& handshake) {
   transport_ = Transport::kPolling;
   started_ = true;
   handshake->send(text_answer(open_packet()));
@@ -99,7 +99,7 @@ void EngineSession::handle_get(std::shared_ptr<HttpReply> reply) {
   flush();
 }
 
-void EngineSession::handle_post(std::string body, bool binary_content_type,
+void EngineSession::handle_post(const std::string& body, bool binary_content_type,
                                 std::shared_ptr<HttpReply> reply) {
   if (closed_) return reply->send(error_answer(400, 1, "Session ID unknown"));
   if (transport_ != Transport::kPolling) return reply->send(error_answer(400, 3, "Bad request"));
@@ -160,7 +160,7 @@ void EngineSession::handle_upgrade(std::shared_ptr<WsChannel> ws) {
   upgrade_timer_->start(options_->upgrade_timeout, weak_call(&EngineSession::abort_upgrade));
 }
 
-void EngineSession::on_ws_frame(WsChannel& ws, bool binary, std::string data) {
+void EngineSession::on_ws_frame(WsChannel& ws, bool binary, const std::string& data) {
   if (closed_) return;
   if (&ws == probe_.get()) return on_probe_frame(binary, data);
   if (&ws != ws_.get()) return;

@@ -127,17 +127,18 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   EngineHandler& handler() { return *handler_; }
 
   // Starts a session opened by a polling handshake: the open packet is the answer.
-  void start_polling(std::shared_ptr<HttpReply> handshake);
+  void start_polling(const std::shared_ptr<HttpReply>& handshake);
   // Starts a WebSocket-only session: the open packet is the first frame.
   void start_websocket(std::shared_ptr<WsChannel> ws);
 
   // A poll (GET) and a post (POST) of the polling transport.
   void handle_get(std::shared_ptr<HttpReply> reply);
-  void handle_post(std::string body, bool binary_content_type, std::shared_ptr<HttpReply> reply);
+  void handle_post(const std::string& body, bool binary_content_type,
+                   std::shared_ptr<HttpReply> reply);
   // A WebSocket that names this session's sid: the start of an upgrade.
   void handle_upgrade(std::shared_ptr<WsChannel> ws);
 
-  void on_ws_frame(WsChannel& ws, bool binary, std::string data);
+  void on_ws_frame(WsChannel& ws, bool binary, const std::string& data);
   void on_ws_written(WsChannel& ws);
   void on_ws_closed(WsChannel& ws);
 

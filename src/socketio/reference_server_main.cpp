@@ -56,17 +56,17 @@ EngineOptions reference_engine_options() {
 // listener is attached and is lost. Separate writes alone were not enough (4 of
 // 32 still failed on this machine: the client read both segments at once). The
 // protocol allows either; insightd itself keeps sending what is queued together.
-void serve_reference_namespace(Socket socket, boost::asio::io_context& later) {
+void serve_reference_namespace(const Socket& socket, boost::asio::io_context& later) {
   auto timer = std::make_shared<boost::asio::steady_timer>(later, std::chrono::milliseconds(5));
   timer->async_wait([socket, timer](const boost::system::error_code& ec) {
     if (!ec) socket.emit("auth", Payload(boost::json::array{socket.auth()}));
   });
   socket.on("message",
-            [socket](Payload args, Ack) { socket.emit("message-back", std::move(args)); });
-  socket.on("message-with-ack", [](Payload args, Ack ack) {
-    if (ack) ack(std::move(args));
+            [socket](const Payload& args, const Ack&) { socket.emit("message-back", args); });
+  socket.on("message-with-ack", [](const Payload& args, const Ack& ack) {
+    if (ack) ack(args);
   });
-  socket.on("server-disconnect", [socket](Payload, Ack) { socket.disconnect(); });
+  socket.on("server-disconnect", [socket](const Payload&, const Ack&) { socket.disconnect(); });
 }
 
 }  // namespace
@@ -103,9 +103,10 @@ int main(int argc, char** argv) {
   boost::asio::io_context later;
   auto later_work = boost::asio::make_work_guard(later);
   std::thread later_thread([&later] { later.run(); });
-  io.on_connection("/", [&later](Socket socket) { serve_reference_namespace(socket, later); });
+  io.on_connection("/",
+                   [&later](const Socket& socket) { serve_reference_namespace(socket, later); });
   io.on_connection("/custom",
-                   [&later](Socket socket) { serve_reference_namespace(socket, later); });
+                   [&later](const Socket& socket) { serve_reference_namespace(socket, later); });
   echo.mount(router);
   io.mount(router);
 

@@ -10,7 +10,7 @@ namespace {
 namespace json = boost::json;
 using sio::PacketType;
 
-std::vector<eio::Packet> as_message(sio::Packet packet) {
+std::vector<eio::Packet> as_message(const sio::Packet& packet) {
   std::vector<eio::Packet> out;
   out.push_back(eio::Packet::message(sio::encode(packet)));
   return out;

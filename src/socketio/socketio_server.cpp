@@ -19,7 +19,7 @@ void on_strand(const std::shared_ptr<detail::SocketState>& socket, Fn fn) {
 
 }  // namespace
 
-void Ack::operator()(Payload payload) const {
+void Ack::operator()(const Payload& payload) const {
   if (!state_ || state_->used.exchange(true)) return;
   auto socket = state_->socket.lock();
   if (!socket) return;
@@ -52,7 +52,7 @@ void Socket::on_disconnect(DisconnectHandler handler) const {
   state_->on_disconnect.push_back(std::move(handler));
 }
 
-void Socket::emit(std::string_view event, Payload args) const {
+void Socket::emit(std::string_view event, const Payload& args) const {
   // Encoded on the caller's thread: the network thread only queues the bytes.
   auto packets = sio::encode_event(state_->nsp, event, args);
   on_strand(state_,

@@ -66,7 +66,7 @@ class Ack {
   explicit Ack(std::shared_ptr<detail::AckState> state) : state_(std::move(state)) {}
 
   explicit operator bool() const { return state_ != nullptr; }
-  void operator()(Payload payload = {}) const;
+  void operator()(const Payload& payload = {}) const;
 
  private:
   std::shared_ptr<detail::AckState> state_;
@@ -94,7 +94,7 @@ class Socket {
   void on_disconnect(DisconnectHandler handler) const;
 
   // Thread-safe.
-  void emit(std::string_view event, Payload args = {}) const;
+  void emit(std::string_view event, const Payload& args = {}) const;
   // Backpressure: while paused, nothing more is read from the client's connection
   // (every namespace on it: they share one transport). Use it when what the client
   // sent cannot be taken as fast as it comes; resume once it can, well within the
