@@ -340,20 +340,25 @@ Result<store::Insight> JobWorker::complete_together(const Job& job, store::NewIn
     items.reserve(group.size());
     for (const Completing* c : group) items.push_back(c->item);
     auto results = jobs_.complete_many(items, clock_.now());
+    // Computed outside the lock, handed to their waiters under it: a waiter
+    // looks at its result whenever it wakes.
+    std::vector<Result<store::Insight>> outcomes;
+    outcomes.reserve(group.size());
     if (!results && group.size() > 1 && results.code() != ErrorCode::kUnavailable) {
       // One item spoilt the transaction (its batch cannot be marked analyzed):
       // complete them one by one so that only that one fails.
-      for (Completing* c : group) {
-        c->result =
-            jobs_.complete(c->item.job_id, c->item.lease_token, c->item.insight, clock_.now());
+      for (const Completing* c : group) {
+        outcomes.push_back(
+            jobs_.complete(c->item.job_id, c->item.lease_token, c->item.insight, clock_.now()));
       }
     } else {
       for (size_t i = 0; i < group.size(); ++i) {
-        group[i]->result =
-            results ? std::move((*results)[i]) : Result<store::Insight>(results.error());
+        outcomes.push_back(results ? std::move((*results)[i])
+                                   : Result<store::Insight>(results.error()));
       }
     }
     lock.lock();
+    for (size_t i = 0; i < group.size(); ++i) group[i]->result = std::move(outcomes[i]);
     committing_ = false;
     complete_cv_.notify_all();
   }
