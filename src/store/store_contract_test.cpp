@@ -63,7 +63,7 @@ class StoreContract : public ::testing::Test {
   std::unique_ptr<TestDatabase> db_;
 };
 
-TEST_F(StoreContract, MigrationsCreateTheSevenTablesAndAreIdempotent) {
+TEST_F(StoreContract, MigrationsCreateEveryTableAndAreIdempotent) {
   for (const char* table :
        {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob", "KafkaOutbox", "ArchivedBatch",
         "CircuitBreaker", "AdminCredential", "AdminSession", "ApiToken", "AppSecret"}) {

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,8 +27,9 @@ inline Timestamp at(std::string_view rfc3339) {
   return *t;
 }
 
-// The instant the tests' simulated clocks start at.
-inline const Timestamp kT0 = at("2026-11-29T10:00:00Z");
+// The instant the tests' simulated clocks start at: 2026-11-29T10:00:00Z.
+inline constexpr Timestamp kT0{std::chrono::sys_days{std::chrono::year{2026} / 11 / 29} +
+                               std::chrono::hours{10}};
 
 // A valid page_view by user_1 in session_1, sent and received at kT0, with a
 // small metadata object.

@@ -88,6 +88,7 @@ class FakeAnalyzer final : public analysis::Analyzer {
 inline store::SealedBatch seal_batch(store::Store& store, const std::string& prefix, int n,
                                      Timestamp now, int64_t max_attempts = 5) {
   std::vector<NewEvent> events;
+  events.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     events.push_back(insightd::testing::EventBuilder(fmt::format("{}-{}", prefix, i))
                          .type(i % 3 == 0 ? "page_view" : "click")
