@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  const long rows = argc > 2 ? std::atol(argv[2]) : 200000;
-  const long per = argc > 3 ? std::atol(argv[3]) : 500;
+  const long rows = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 200000;
+  const long per = argc > 3 ? std::strtol(argv[3], nullptr, 10) : 500;
   const std::string mode = argc > 4 ? argv[4] : "values";
   if (mode != "values" && mode != "upsert" && mode != "unnest" && mode != "copy") {
     std::fprintf(stderr, "MODE must be values, upsert, unnest or copy\n");
@@ -158,7 +158,10 @@ int main(int argc, char** argv) {
         copy_data += '\n';
       }
       PGresult* r = PQexec(c, copy_sql.c_str());
-      if (PQresultStatus(r) != PGRES_COPY_IN) return ok_result(r) ? 1 : 1;
+      if (PQresultStatus(r) != PGRES_COPY_IN) {
+        (void)ok_result(r);  // reports the error
+        return 1;
+      }
       PQclear(r);
       if (PQputCopyData(c, copy_data.data(), static_cast<int>(copy_data.size())) != 1 ||
           PQputCopyEnd(c, nullptr) != 1) {

@@ -30,7 +30,7 @@ NewEvent event(std::string type, std::optional<std::string> user,
   return e;
 }
 
-const Timestamp t0 = planted::base_time();
+const Timestamp t0 = planted::base_time();  // NOLINT(cert-err58-cpp): cannot throw
 
 TEST(StatisticsTest, CountsUsersSessionsTimeAndPages) {
   std::vector<NewEvent> events = {

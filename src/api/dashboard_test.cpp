@@ -11,6 +11,7 @@
 #include "api/admin_live.h"
 #include "api/web_assets.h"
 #include "auth/auth_routes.h"
+#include "core/testing/builders.h"
 #include "store/testing/test_database.h"
 
 namespace insightd::api {
@@ -19,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace http = net::http;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00.000Z");
+using insightd::testing::kT0;
 
 class DashboardTest : public ::testing::Test {
  protected:
@@ -45,7 +46,7 @@ class DashboardTest : public ::testing::Test {
     live_->add_routes(router_);
   }
 
-  net::Response call(http::verb method, std::string target, bool signed_in,
+  net::Response call(http::verb method, const std::string& target, bool signed_in,
                      std::string_view if_none_match = "", bool with_csrf = true) {
     net::Request req(method, target, 11);
     if (signed_in) req.set(http::field::cookie, std::string(auth::kSessionCookie) + "=" + session_);

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "core/testing/builders.h"
 #include "store/testing/test_database.h"
 
 namespace insightd::api {
@@ -15,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace http = net::http;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00.000Z");
+using insightd::testing::kT0;
 
 // The value of one series ("name{labels}") in an exposition; nullopt when absent.
 std::optional<std::string> value_of(const std::string& text, const std::string& series) {

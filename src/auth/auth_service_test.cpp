@@ -25,7 +25,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using store::testing::TestDatabase;
 
-const Timestamp kT0 = from_unix_ms(1'800'000'000'000);
+constexpr Timestamp kT0 = from_unix_ms(1'800'000'000'000);
 constexpr std::string_view kPassword = "correct-horse-battery";
 
 // Captures what the default logger writes while it lives.

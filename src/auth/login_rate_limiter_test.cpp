@@ -7,7 +7,7 @@ namespace {
 
 using std::chrono::minutes;
 
-const Timestamp kT0 = from_unix_ms(1'800'000'000'000);
+constexpr Timestamp kT0 = from_unix_ms(1'800'000'000'000);
 
 TEST(LoginRateLimiter, FiveFailuresBlockTheNextAttemptForTheWindow) {
   FakeClock clock(kT0);

@@ -58,6 +58,7 @@ TEST(Password, TryVerifyRefusesAtOnceWhenBothSlotsAreBusy) {
   constexpr int kThreads = 8;
   std::atomic<int> ready{0}, refused{0}, verified{0}, wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       ++ready;

@@ -9,12 +9,14 @@
 #include <optional>
 #include <thread>
 
+#include "core/testing/builders.h"
+
 namespace insightd {
 namespace {
 
 using namespace std::chrono_literals;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+using insightd::testing::kT0;
 
 // A thread that waits on a ManualClock for `timeout` (or without a deadline)
 // until `ready` is set, and keeps what the wait returned.

@@ -29,7 +29,7 @@ std::optional<Timestamp> parse_db_timestamp(std::string_view text);
 inline int64_t to_unix_ms(Timestamp t) {
   return t.time_since_epoch().count();
 }
-inline Timestamp from_unix_ms(int64_t ms) {
+constexpr Timestamp from_unix_ms(int64_t ms) {
   return Timestamp(Millis(ms));
 }
 

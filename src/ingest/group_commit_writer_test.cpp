@@ -60,20 +60,23 @@ TEST(GroupCommitWriter, CommitsEverySubmissionOnceAndAnswersEachInOrder) {
   std::atomic<int> answered{0};
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         std::vector<NewEvent> events{event(fmt::format("t{}-{}", t, i)),
                                      event(fmt::format("t{}-{}", t, i))};  // a repeat
         std::promise<void> done;
-        const bool queued = writer.submit(events, [&](Result<std::vector<store::AppendResult>> r) {
-          if (!r || r->size() != 2 || r->at(0).event_id != fmt::format("t{}-{}", t, i) ||
-              r->at(0).duplicate || !r->at(1).duplicate || r->at(0).batch_id != r->at(1).batch_id) {
-            ++wrong;
-          }
-          ++answered;
-          done.set_value();
-        });
+        const bool queued =
+            writer.submit(events, [&](const Result<std::vector<store::AppendResult>>& r) {
+              if (!r || r->size() != 2 || r->at(0).event_id != fmt::format("t{}-{}", t, i) ||
+                  r->at(0).duplicate || !r->at(1).duplicate ||
+                  r->at(0).batch_id != r->at(1).batch_id) {
+                ++wrong;
+              }
+              ++answered;
+              done.set_value();
+            });
         ASSERT_TRUE(queued);
         done.get_future().wait();
       }
@@ -95,7 +98,7 @@ TEST(GroupCommitWriter, AFullQueueIsRefusedAtOnceAndNothingIsLost) {
                            nullptr, nullptr);
   writer.start();
   std::atomic<int> ok{0};
-  auto count_ok = [&](Result<std::vector<store::AppendResult>> r) {
+  auto count_ok = [&](const Result<std::vector<store::AppendResult>>& r) {
     if (r) ok += static_cast<int>(r->size());
   };
   // The first submission is taken by the writer thread and waits at the gate.
@@ -119,7 +122,7 @@ TEST(GroupCommitWriter, ADatabaseFailureReachesEverySubmitter) {
   GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
   writer.start();
   std::promise<ErrorCode> code;
-  ASSERT_TRUE(writer.submit({event("x")}, [&](Result<std::vector<store::AppendResult>> r) {
+  ASSERT_TRUE(writer.submit({event("x")}, [&](const Result<std::vector<store::AppendResult>>& r) {
     code.set_value(r ? ErrorCode::kInternal : r.code());
   }));
   EXPECT_EQ(code.get_future().get(), ErrorCode::kUnavailable);

@@ -37,8 +37,9 @@ class IngestMetricsTest : public ::testing::Test {
   std::vector<EventOutcome> ingest_socketio(const std::string& json_array) {
     const boost::json::array events = boost::json::parse(json_array).as_array();
     std::promise<std::vector<EventOutcome>> answer;
-    service_->ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
-                     [&](std::vector<EventOutcome> outcomes) { answer.set_value(outcomes); });
+    service_->ingest(
+        std::span(events.data(), events.size()), Transport::kSocketIo,
+        [&](const std::vector<EventOutcome>& outcomes) { answer.set_value(outcomes); });
     return answer.get_future().get();
   }
 

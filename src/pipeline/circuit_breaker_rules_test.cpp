@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/testing/builders.h"
 #include "pipeline/breaker_rules.h"
 
 namespace insightd::pipeline {
@@ -11,7 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+using insightd::testing::kT0;
 
 BreakerPolicy policy() {
   return BreakerPolicy{

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "core/testing/builders.h"
 #include "store/testing/test_database.h"
 
 namespace insightd::pipeline {
@@ -20,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using store::testing::TestDatabase;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+using insightd::testing::kT0;
 
 class SharedBreakerTest : public ::testing::Test {
  protected:
@@ -49,7 +50,7 @@ class SharedBreakerTest : public ::testing::Test {
 
   // Runs `fn(process, thread)` on two threads per process, all released at once.
   void race(const std::function<void(int, int)>& fn) {
-    std::barrier start(kProcesses * 2);
+    std::barrier start(std::ptrdiff_t{kProcesses} * 2);
     std::vector<std::thread> threads;
     for (int p = 0; p < kProcesses; ++p) {
       for (int t = 0; t < 2; ++t) {

@@ -236,6 +236,7 @@ TEST_F(JobWorkerTest, FailuresOpenTheBreakerOpenDefersWithoutAttemptsAndOneProbe
   AnalysisJobHandler handler(store(), analyzer, &breaker);
   JobWorker worker(this->jobs(), handler, clock, fast_options("w", 4));
   std::vector<std::string> jobs;
+  jobs.reserve(3);
   for (int b = 0; b < 3; ++b)
     jobs.push_back(seal_batch(store(), fmt::format("f{}", b), 4, kT0).job_id);
   worker.start();

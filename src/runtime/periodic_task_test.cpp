@@ -7,12 +7,14 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/testing/builders.h"
+
 namespace insightd::runtime {
 namespace {
 
 using namespace std::chrono_literals;
 
-const Timestamp kT0 = *parse_rfc3339("2026-11-29T10:00:00Z");
+using insightd::testing::kT0;
 
 // Counts runs; a test waits for a count instead of sleeping.
 class Runs {

@@ -77,7 +77,7 @@ class EngineSessionTest : public ::testing::Test {
     return http("POST", "EIO=4&transport=polling&sid=" + sid, std::move(body), content_type);
   }
 
-  std::shared_ptr<FakeWs> websocket(std::string query) {
+  std::shared_ptr<FakeWs> websocket(const std::string& query) {
     auto target = server_->resolve_websocket(query);
     if (!target) return nullptr;
     auto ws = std::make_shared<FakeWs>(&loop_);
