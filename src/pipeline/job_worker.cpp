@@ -11,6 +11,11 @@
 namespace insightd::pipeline {
 namespace {
 
+// What held_ is keyed by: one claim of a job (its lease token is new each time).
+std::string claim_key(const Job& job) {
+  return job.lease_token.value_or(job.job_id);
+}
+
 // When the queue looked empty but a job is already due (another claimer holds
 // its row for a moment), look again this soon rather than spinning.
 constexpr Millis kDueRecheck{50};
@@ -153,9 +158,11 @@ bool JobWorker::claim_round() {
       for (Job& job : *claimed) {
         spdlog::info("[Worker] Claimed job: {} (batch {}, attempt {})", job.job_id, job.batch_id,
                      attempt_text(job));
-        const std::string id = job.job_id;
-        held_[id] = Held{std::move(job), next_heartbeat, false};
-        waiting_.push_back(id);
+        // Keyed by the claim, not the job: a job this worker just failed or
+        // handed back may be claimed again before the first executor let go.
+        const std::string claim = claim_key(job);
+        held_[claim] = Held{std::move(job), next_heartbeat, false};
+        waiting_.push_back(claim);
       }
     }
     for (size_t i = 0; i < claimed->size(); ++i) execute_cv_.notify_one();
@@ -168,10 +175,10 @@ void JobWorker::heartbeat_due() {
   std::vector<std::pair<std::string, std::string>> due;  // job id, token
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, h] : held_) {
+    for (auto& [claim, h] : held_) {
       if (h.handed_back || h.next_heartbeat > now || !h.job.lease_token) continue;
       h.next_heartbeat = now + heartbeat_every_;
-      due.emplace_back(id, *h.job.lease_token);
+      due.emplace_back(h.job.job_id, *h.job.lease_token);
     }
   }
   for (const auto& [id, token] : due) {
@@ -216,7 +223,7 @@ void JobWorker::execute_loop() {
   for (;;) {
     execute_cv_.wait(lock, [this] { return executors_stop_ || (!stopping_ && !waiting_.empty()); });
     if (executors_stop_) return;
-    const std::string id = waiting_.front();
+    const std::string id = waiting_.front();  // a claim key
     waiting_.pop_front();
     auto it = held_.find(id);
     if (it == held_.end()) continue;

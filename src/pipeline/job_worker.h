@@ -122,7 +122,7 @@ class JobWorker {
   std::condition_variable_any dispatch_cv_;  // dispatcher: wake-ups, free slots, stop
   std::condition_variable execute_cv_;       // executors: a claimed job is waiting
   std::condition_variable_any idle_cv_;      // stop(): a running job ended
-  std::map<std::string, Held> held_;         // by job id
+  std::map<std::string, Held> held_;         // by claim (lease token)
   std::deque<std::string> waiting_;          // claimed, not yet picked up by an executor
   bool wake_pending_ = false;
   bool saturated_ = false;  // the last claim round stopped only because slots ran out

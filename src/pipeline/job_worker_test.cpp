@@ -147,6 +147,44 @@ class RecordingHandler final : public JobHandler {
   std::map<std::string, int> runs_;
 };
 
+// Hands a job back, runnable at once, `times` times; then succeeds.
+class BouncingHandler final : public JobHandler {
+ public:
+  BouncingHandler(const WaitClock& clock, int times) : clock_(clock), left_(times) {}
+  JobOutcome run(const Job&) override {
+    if (left_.fetch_sub(1) > 0) return JobDeferred{"bounce", clock_.now()};
+    store::NewInsight insight;
+    insight.summary = "no-op";
+    insight.analyzer = "test";
+    return JobSucceeded{insight};
+  }
+
+ private:
+  const WaitClock& clock_;
+  std::atomic<int> left_;
+};
+
+TEST_F(JobWorkerTest, AJobClaimedAgainAtOnceIsNotLostByItsPreviousExecutor) {
+  // A job handed back runnable now is claimed again by the same worker, maybe
+  // before the executor that handed it back has let go of it: the new claim
+  // must still run (it once shared its bookkeeping entry with the old one,
+  // which the old executor then erased: the job stayed RUNNING until its
+  // lease expired).
+  ManualClock clock(kT0);
+  BouncingHandler handler(clock, 300);
+  JobWorker worker(jobs(), handler, clock, fast_options("w", 2));
+  const auto sealed = seal_batch(store(), "bounce", 3, kT0);
+  worker.start();
+  // Each store call (a hand-back among them) wakes the dispatcher at once.
+  ASSERT_TRUE(until([&] {
+    worker.wake();
+    return succeeded() == 1;
+  })) << "job "
+      << sealed.job_id << " is " << to_string(job_of(store(), sealed.job_id).status);
+  EXPECT_EQ(job_of(store(), sealed.job_id).attempt_count, 1) << "hand-backs use no attempt";
+  (void)worker.stop(1s);
+}
+
 TEST_F(JobWorkerTest, TwoWorkersInTwoProcessesNeverRunTheSameJob) {
   constexpr int kJobs = 60;
   ManualClock clock(kT0);
