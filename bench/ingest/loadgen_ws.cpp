@@ -116,8 +116,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool parse_upgrade() {
     const size_t end = in_.find("\r\n\r\n");
     if (end == std::string::npos) {
-      if (in_.size() > 16 * 1024) fail("upgrade", asio::error::message_size);
-      return in_.size() <= 16 * 1024;
+      if (in_.size() > size_t{16} * 1024) fail("upgrade", asio::error::message_size);
+      return in_.size() <= size_t{16} * 1024;
     }
     if (!in_.starts_with("HTTP/1.1 101")) {
       std::fprintf(stderr, "connection %d: upgrade refused: %.*s\n", index_,
@@ -262,7 +262,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string timestamp_;
   const long long start_tag_ = static_cast<long long>(std::time(nullptr));
   uint64_t mask_state_;
-  std::array<char, 64 * 1024> chunk_{};
+  std::array<char, size_t{64} * 1024> chunk_{};
   std::string in_;
   bool upgraded_ = false;
   bool closed_ = false;
@@ -288,13 +288,13 @@ bool parse(int argc, char** argv, Options& opt) {
     else if (key == "--path")
       opt.path = value;
     else if (key == "--connections")
-      opt.connections = std::atoi(value);
+      opt.connections = static_cast<int>(std::strtol(value, nullptr, 10));
     else if (key == "--window")
-      opt.window = std::atoi(value);
+      opt.window = static_cast<int>(std::strtol(value, nullptr, 10));
     else if (key == "--duration")
-      opt.duration = std::atof(value);
+      opt.duration = std::strtod(value, nullptr);
     else if (key == "--warmup")
-      opt.warmup = std::atof(value);
+      opt.warmup = std::strtod(value, nullptr);
     else
       return false;
   }

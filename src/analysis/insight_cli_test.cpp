@@ -45,7 +45,7 @@ class InsightCliTest : public ::testing::Test {
 
   fs::path write(const std::string& name, const std::vector<NewEvent>& events,
                  const std::string& extra = "") {
-    const fs::path path = dir_ / name;
+    fs::path path = dir_ / name;
     std::ofstream out(path);
     for (const auto& e : events) out << planted::to_jsonl(e) << "\n";
     out << extra;

@@ -295,14 +295,14 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
       if (ec) return self->report_closed();
       std::string data = beast::buffers_to_string(self->large_->data());
       self->large_.reset();
-      self->deliver(std::move(data));
+      self->deliver(data);
     });
   }
 
-  void deliver(std::string data) {
+  void deliver(const std::string& data) {
     const bool binary = !ws_.got_text();
     if (auto session = session_.lock()) {
-      session->on_ws_frame(*this, binary, std::move(data));
+      session->on_ws_frame(*this, binary, data);
     } else {
       close();
     }

@@ -111,10 +111,9 @@ void EngineServer::handle_http(std::string_view method, std::string_view query,
   } else if (method == "POST") {
     // Content-Type may carry parameters; only the media type matters.
     bool binary = content_type.substr(0, content_type.find(';')) == "application/octet-stream";
-    session->context()->post(
-        [session, body = std::move(body), binary, reply = std::move(reply)]() mutable {
-          session->handle_post(std::move(body), binary, reply);
-        });
+    session->context()->post([session, body = std::move(body), binary, reply = std::move(reply)] {
+      session->handle_post(body, binary, reply);
+    });
   } else {
     reply->send(error_answer(kBadRequest));
   }

@@ -19,7 +19,7 @@ std::vector<eio::Packet> as_message(const sio::Packet& packet) {
 void refuse(EngineSession& session, std::string_view nsp, std::string_view message) {
   sio::Packet error{PacketType::kConnectError, std::string(nsp), std::nullopt,
                     json::value(json::object{{"message", message}}), 0};
-  session.send(as_message(std::move(error)));
+  session.send(as_message(error));
 }
 
 // Handlers are the application's code: an exception is its bug, logged and
@@ -117,7 +117,7 @@ void SioConnection::on_connect(EngineSession& session, sio::Packet& packet) {
   }
   sio::Packet reply{PacketType::kConnect, packet.nsp, std::nullopt,
                     json::value(json::object{{"sid", socket->id}}), 0};
-  session.send(as_message(std::move(reply)));
+  session.send(as_message(reply));
   if (fresh) {
     guarded("connection", [&] { ns->second.on_connection(Socket(socket)); });
   }

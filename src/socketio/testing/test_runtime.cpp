@@ -125,8 +125,7 @@ void FakeWs::pause_reading(bool pause) {
       while (!self->paused && !self->unread.empty()) {
         WsFrame frame = std::move(self->unread.front());
         self->unread.pop_front();
-        if (auto s = self->session.lock())
-          s->on_ws_frame(*self, frame.binary, std::move(frame.data));
+        if (auto s = self->session.lock()) s->on_ws_frame(*self, frame.binary, frame.data);
       }
     });
   }
@@ -136,7 +135,7 @@ void FakeWs::deliver(bool binary, std::string data) {
   if (paused) {
     unread.push_back(WsFrame{binary, std::move(data)});
   } else if (auto s = session.lock()) {
-    s->on_ws_frame(*this, binary, std::move(data));
+    s->on_ws_frame(*this, binary, data);
   }
   loop_->run_ready();
 }
