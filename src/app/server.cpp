@@ -241,7 +241,11 @@ Status Server::build() {
   p.ingest_metrics = std::make_unique<ingest::IngestMetrics>(metrics);
   // The writer commits on connections of its own: admin queries, /readyz and
   // /metrics (which need no sign-in) can never take the ones ingestion needs.
-  auto ingest_store = store::open_store(store_url(config), store::StoreOptions{.pool_size = 2});
+  // On SQLite its commits also go first at the file's write gate: a backlog
+  // the workers drain cannot stall acknowledgements (store/sqlite/write_gate.h).
+  auto ingest_store = store::open_store(
+      store_url(config),
+      store::StoreOptions{.pool_size = 2, .write_priority = store::WritePriority::kIngest});
   if (!ingest_store) {
     spdlog::error("[Startup] Cannot open the database: {}", ingest_store.error().message);
     return ingest_store.error();

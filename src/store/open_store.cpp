@@ -19,8 +19,9 @@ Result<OpenedStore> open_store(const std::string& url, const StoreOptions& optio
     if (path.starts_with("sqlite://")) path = path.substr(std::string_view("sqlite://").size());
     if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "sqlite URL names no file");
     pool = std::make_shared<ConnectionPool>(
-        sqlite_dialect(), [path] { return open_sqlite(path); }, options.pool_size,
-        options.acquire_timeout);
+        sqlite_dialect(),
+        [path, priority = options.write_priority] { return open_sqlite(path, priority); },
+        options.pool_size, options.acquire_timeout);
   }
   OpenedStore opened{pool, make_sql_store(pool)};
   return opened;

@@ -15,6 +15,8 @@ namespace insightd::store {
 struct StoreOptions {
   size_t pool_size = 8;
   Millis acquire_timeout{5000};
+  // On SQLite, whose writes go first (the ingestion writer's store: kIngest).
+  WritePriority write_priority = WritePriority::kBackground;
 };
 
 // A store and the pool it runs on (migrations and health checks use the pool).

@@ -57,6 +57,11 @@ using Rows = std::vector<Row>;
 
 enum class TxMode { kRead, kWrite };
 
+// Whose writes go first when several connections of this process want to
+// write one SQLite file (store/sqlite/write_gate.h): ingestion's group commit
+// before the workers'. PostgreSQL ignores it.
+enum class WritePriority { kBackground, kIngest };
+
 // One database session. Not thread-safe: a connection is used by one thread at a
 // time, handed out by a ConnectionPool. Statements are prepared once per
 // connection and cached by their text.

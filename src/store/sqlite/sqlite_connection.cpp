@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "store/sqlite/write_gate.h"
+
 namespace insightd::store {
 namespace {
 
@@ -22,12 +24,17 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   return make_error(code, fmt::format("sqlite: {}: {}", what, msg));
 }
 
+// As long as SQLite's busy_timeout: past it, a write is refused as busy.
+constexpr Millis kGateTimeout{10'000};
+
 class SqliteConnection final : public SqlConnection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, std::shared_ptr<WriteGate> gate, WritePriority priority)
+      : db_(db), gate_(std::move(gate)), priority_(priority) {}
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
+    if (gate_held_) gate_->release();
   }
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;
@@ -45,7 +52,60 @@ class SqliteConnection final : public SqlConnection {
     return static_cast<int64_t>(sqlite3_changes64(db_));
   }
 
+  // A script may write: outside a transaction it takes the gate for its run
+  // (and keeps it if it leaves a transaction open).
   Status execute_script(std::string_view sql) override {
+    const bool took = !gate_held_ && in_autocommit();
+    if (took) {
+      if (Status s = take_gate(); !s) return s;
+    }
+    Status s = exec(sql);
+    if (took) release_gate_if_done();
+    return s;
+  }
+
+  Status begin(TxMode mode) override {
+    // IMMEDIATE takes the write lock up front, so a read-then-write transaction
+    // never fails half-way with SQLITE_BUSY. The gate is taken first: it, not
+    // SQLite's busy handler, decides whose turn it is.
+    if (mode == TxMode::kRead) return exec("BEGIN DEFERRED");
+    if (!gate_held_) {
+      if (Status s = take_gate(); !s) return s;
+    }
+    Status s = exec("BEGIN IMMEDIATE");
+    release_gate_if_done();
+    return s;
+  }
+  Status commit() override {
+    Status s = exec("COMMIT");
+    release_gate_if_done();  // a COMMIT that failed leaves the transaction open
+    return s;
+  }
+  void rollback() override {
+    if (!in_autocommit()) (void)exec("ROLLBACK");
+    release_gate_if_done();
+  }
+  // A connection given back inside a write transaction (a bug) is dropped: closing
+  // it rolls back and frees the gate.
+  bool usable() const override { return !gate_held_; }
+
+ private:
+  bool in_autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+  Status take_gate() {
+    if (Status s = gate_->acquire(priority_, kGateTimeout); !s) return s;
+    gate_held_ = true;
+    return Status::ok();
+  }
+  // The gate goes back as soon as SQLite is out of any transaction.
+  void release_gate_if_done() {
+    if (gate_held_ && in_autocommit()) {
+      gate_held_ = false;
+      gate_->release();
+    }
+  }
+
+  Status exec(std::string_view sql) {
     char* err = nullptr;
     const std::string text(sql);
     const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
@@ -57,18 +117,6 @@ class SqliteConnection final : public SqlConnection {
     return Status::ok();
   }
 
-  Status begin(TxMode mode) override {
-    // IMMEDIATE takes the write lock up front, so a read-then-write transaction
-    // never fails half-way with SQLITE_BUSY; busy_timeout queues writers.
-    return execute_script(mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
-  }
-  Status commit() override { return execute_script("COMMIT"); }
-  void rollback() override {
-    if (sqlite3_get_autocommit(db_) == 0) (void)execute_script("ROLLBACK");
-  }
-  bool usable() const override { return true; }
-
- private:
   Result<sqlite3_stmt*> prepare(std::string_view sql) {
     auto it = cache_.find(std::string(sql));
     if (it != cache_.end()) return it->second;
@@ -108,6 +156,21 @@ class SqliteConnection final : public SqlConnection {
     auto stmt = prepare(sql);
     if (!stmt) return stmt.error();
     sqlite3_stmt* st = *stmt;
+    // A writing statement outside a transaction (a claim, a heartbeat) is a
+    // write transaction of its own: it queues at the gate like BEGIN IMMEDIATE.
+    const bool took = !gate_held_ && in_autocommit() && sqlite3_stmt_readonly(st) == 0;
+    if (took) {
+      if (Status s = take_gate(); !s) return s;
+    }
+    // Declared in this order so that the statement is reset (its implicit
+    // transaction ended) before the gate goes back.
+    struct GiveBack {
+      SqliteConnection* self;
+      bool took;
+      ~GiveBack() {
+        if (took) self->release_gate_if_done();
+      }
+    } give_back{this, took};
     struct Reset {
       sqlite3_stmt* st;
       ~Reset() {
@@ -137,12 +200,16 @@ class SqliteConnection final : public SqlConnection {
   }
 
   sqlite3* db_;
+  std::shared_ptr<WriteGate> gate_;
+  WritePriority priority_;
+  bool gate_held_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path) {
+Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path,
+                                                   WritePriority priority) {
   const std::filesystem::path p(path);
   if (p.has_parent_path()) {
     std::error_code ec;
@@ -162,13 +229,19 @@ Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path) {
     e.code = ErrorCode::kUnavailable;
     return e;
   }
-  auto conn = std::make_unique<SqliteConnection>(db);
-  sqlite3_busy_timeout(db, 10000);
+  // SQLite's own full path name: every spelling of one file shares one gate.
+  const char* full = sqlite3_db_filename(db, "main");
+  auto conn = std::make_unique<SqliteConnection>(
+      db, WriteGate::for_file(full != nullptr && *full != '\0' ? full : path), priority);
+  sqlite3_busy_timeout(db, static_cast<int>(kGateTimeout.count()));
   // WAL lets readers run beside the writer; synchronous=FULL makes every commit
   // (and so every ack) survive a crash of the process and of the machine.
-  const Status s = conn->execute_script(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
-  if (!s) return s.error();
+  // Not through the gate: a thread may open a connection while it writes on
+  // another (the switch to WAL, once per file, waits in SQLite's busy handler).
+  const int pragmas =
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                   nullptr, nullptr, nullptr);
+  if (pragmas != SQLITE_OK) return sqlite_error(db, pragmas, "set up the connection");
   return std::unique_ptr<SqlConnection>(std::move(conn));
 }
 

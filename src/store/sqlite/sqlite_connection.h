@@ -8,7 +8,9 @@
 
 namespace insightd::store {
 
-// Opens (creating the file and its folder if needed) a SQLite database.
-Result<std::unique_ptr<SqlConnection>> open_sqlite(const std::string& path);
+// Opens (creating the file and its folder if needed) a SQLite database. Its
+// writes queue at the file's WriteGate with `priority`.
+Result<std::unique_ptr<SqlConnection>> open_sqlite(
+    const std::string& path, WritePriority priority = WritePriority::kBackground);
 
 }  // namespace insightd::store
