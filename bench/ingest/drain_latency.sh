@@ -14,6 +14,8 @@
 # Needs `npm ci` at the root. docs/BENCHMARKS.md quotes the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source bench/ingest/lib.sh
 old=${1:?usage: drain_latency.sh OLD NEW [ROUNDS] [sqlite|POSTGRESQL_URL]}
 new=${2:?}
 rounds=${3:-3}
@@ -24,26 +26,17 @@ pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   wait 2>/dev/null || true
-  if [ "$database" != sqlite ]; then
-    psql "$database" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_drain CASCADE" \
-      >/dev/null 2>&1 || true
-  fi
+  [ "$database" = sqlite ] || drop_schema "$database" bench_drain
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 fresh_db() {
   if [ "$database" = sqlite ]; then
     rm -rf "$work/db"
     echo "sqlite://$work/db/insightd.db"
   else
-    psql "$database" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_drain CASCADE; CREATE SCHEMA bench_drain" >/dev/null
-    echo "${database}$([[ $database == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3Dbench_drain"
+    fresh_schema "$database" bench_drain
   fi
 }
 # The jobs still to run (pending + running), from /metrics.

@@ -8,6 +8,8 @@
 # The database named in the URL is used for scratch schemas, dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source bench/ingest/lib.sh
 url=${1:?usage: bench/ingest/run.sh POSTGRESQL_URL [SECONDS]}
 secs=${2:-10}
 port=3190
@@ -16,17 +18,11 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_ingest CASCADE" \
-    >/dev/null 2>&1 || true
+  drop_schema "$url" bench_ingest
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 loadgen() { node bench/ingest/loadgen.mjs --url "http://127.0.0.1:$port" --duration "$secs" "$@"; }
 # The C++ client (bench/ingest/loadgen_ws.cpp): the same events for a fraction of the CPU.
 loadgen_cxx() { build/bench/loadgen_ws --port "$port" --duration "$secs" --connections 8 --window 64; }
@@ -44,10 +40,7 @@ stop_last() {
   wait "${pids[-1]}" 2>/dev/null || true
   unset 'pids[-1]'
 }
-fresh_pg() {
-  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_ingest CASCADE; CREATE SCHEMA bench_ingest" >/dev/null
-  echo "${url}$([[ $url == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3Dbench_ingest"
-}
+fresh_pg() { fresh_schema "$url" bench_ingest; }
 
 echo "== PostgreSQL's own multi-row INSERT into the Event shape (the baseline)"
 build/bench/pg_insert_baseline "$url" 200000 100 values

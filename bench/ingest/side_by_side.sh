@@ -8,6 +8,8 @@
 # Needs `npm ci` at the root and build/bench/loadgen_ws.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source bench/ingest/lib.sh
 old=${1:?usage: side_by_side.sh OLD NEW POSTGRESQL_URL [ROUNDS] [SECONDS]}
 new=${2:?}
 url=${3:?}
@@ -19,21 +21,12 @@ pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   wait 2>/dev/null || true
-  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_sbs CASCADE" \
-    >/dev/null 2>&1 || true
+  drop_schema "$url" bench_sbs
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on $1" >&2
-  return 1
-}
-fresh_pg() {
-  psql "$url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench_sbs CASCADE; CREATE SCHEMA bench_sbs" >/dev/null
-  echo "${url}$([[ $url == *\?* ]] && echo '&' || echo '?')options=-csearch_path%3Dbench_sbs"
-}
+fresh_pg() { fresh_schema "$url" bench_sbs; }
 # Runs one figure against a fresh insightd ($1) on a fresh schema; prints the JSON line.
 figure() {
   local bin=$1
