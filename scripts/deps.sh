@@ -10,6 +10,7 @@ build_pkgs=(
   libpq-dev libsqlite3-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libsodium-dev
+  librdkafka-dev  # the outbox relay to Kafka (and its mock cluster for the tests)
   nodejs  # npm installs the dashboard's browser libraries (web/package.json)
 )
 test_pkgs=(

@@ -247,21 +247,37 @@ class DeadLetterStore {
 
 struct OutboxMessage {
   int64_t id = 0;
-  std::string topic;
-  std::string key;
+  std::string kind;  // batch.sealed, insight.created, job.dead_lettered, circuit.state_changed
+  std::string key;   // the aggregate's id: the batch id, or the breaker's name
   std::string payload_json;
   Timestamp created_at;
   int64_t attempts = 0;
+  // Set by mark_failed(): not to be sent again before then.
+  std::optional<Timestamp> next_attempt_at;
 };
 
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;
-  // Unpublished messages due now, in id order.
-  virtual Result<std::vector<OutboxMessage>> pending(size_t limit, Timestamp now) = 0;
+  // Unpublished messages with an id above `after_id`, in id order, due or not:
+  // a relay keeps back every later message of a key whose earlier one waits
+  // for its retry.
+  virtual Result<std::vector<OutboxMessage>> unpublished(int64_t after_id, size_t limit) = 0;
   virtual Result<int64_t> count_pending() = 0;
   virtual Status mark_published(std::span<const int64_t> ids, Timestamp now) = 0;
   virtual Status mark_failed(int64_t id, std::string_view error, Timestamp next_attempt_at) = 0;
+  // Takes the lease `name` for `owner` until `until` when it is free, expired
+  // (at `now`) or already the owner's; true when the owner holds it.
+  virtual Result<bool> take_lease(std::string_view name, std::string_view owner, Timestamp now,
+                                  Timestamp until) = 0;
+  // Gives the lease back, if the owner holds it, so another node need not wait
+  // for it to expire.
+  virtual Status release_lease(std::string_view name, std::string_view owner) = 0;
+  // Deletes up to `limit` messages created before `cutoff`: the published ones,
+  // and the unpublished ones too when `including_unpublished` (no relay runs).
+  // Returns how many.
+  virtual Result<int64_t> delete_created_before(Timestamp cutoff, bool including_unpublished,
+                                                size_t limit) = 0;
 };
 
 // The shared state of circuit breakers (BreakerRecord, core/model.h).

@@ -64,9 +64,9 @@ class StoreContract : public ::testing::Test {
 };
 
 TEST_F(StoreContract, MigrationsCreateEveryTableAndAreIdempotent) {
-  for (const char* table :
-       {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob", "KafkaOutbox", "ArchivedBatch",
-        "CircuitBreaker", "AdminCredential", "AdminSession", "ApiToken", "AppSecret"}) {
+  for (const char* table : {"Event", "Batch", "AnalysisJob", "Insight", "DeadLetterJob",
+                            "KafkaOutbox", "ArchivedBatch", "CircuitBreaker", "AdminCredential",
+                            "AdminSession", "ApiToken", "AppSecret", "RelayLease"}) {
     EXPECT_EQ(scalar(fmt::format("SELECT COUNT(*) FROM \"{}\"", table)), 0) << table;
   }
   auto again = migrate_up(db_->pool(), SystemClock::instance());
@@ -94,13 +94,14 @@ TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
           ? "DROP TABLE \"Event\", \"Insight\", \"DeadLetterJob\", \"AnalysisJob\", "
             "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", "
             "\"AdminCredential\", \"AdminSession\", \"ApiToken\", \"AppSecret\", "
-            "schema_migrations; "
+            "\"RelayLease\", schema_migrations; "
             "DROP FUNCTION insightd_expect_open_batch"
           : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
             "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
             "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; "
             "DROP TABLE \"AdminCredential\"; DROP TABLE \"AdminSession\"; "
-            "DROP TABLE \"ApiToken\"; DROP TABLE \"AppSecret\"; DROP TABLE schema_migrations"));
+            "DROP TABLE \"ApiToken\"; DROP TABLE \"AppSecret\"; DROP TABLE \"RelayLease\"; "
+            "DROP TABLE schema_migrations"));
   OpenedStore a = other->open_another();
   OpenedStore b = other->open_another();
   std::atomic<int> applied{0};
@@ -984,19 +985,69 @@ TEST_F(StoreContract, MonitoringReadsCreateNothingAndCountOnlyWaitingDeadLetters
 
 TEST_F(StoreContract, OutboxHandsOutMessagesInOrderUntilPublished) {
   fill("o", 6, 2);  // three batch.sealed messages
-  auto pending = store().outbox().pending(10, kT0);
+  auto pending = store().outbox().unpublished(0, 10);
   ASSERT_TRUE(pending.is_ok()) << pending.error().message;
   ASSERT_EQ(pending->size(), 3u);
   EXPECT_LT((*pending)[0].id, (*pending)[1].id);
-  EXPECT_EQ((*pending)[0].topic, "batch.sealed");
+  EXPECT_EQ((*pending)[0].kind, "batch.sealed");
+  EXPECT_FALSE((*pending)[0].next_attempt_at.has_value());
   auto payload = boost::json::parse((*pending)[0].payload_json);
   EXPECT_EQ(payload.at("event_count").as_int64(), 2);
+  // A failed message stays unpublished, with the time of its next attempt.
   ASSERT_TRUE(store().outbox().mark_failed((*pending)[0].id, "broker down", kT0 + 1min).is_ok());
-  EXPECT_EQ(store().outbox().pending(10, kT0)->size(), 2u);
-  EXPECT_EQ(store().outbox().pending(10, kT0 + 1min)->size(), 3u);
+  auto after_failure = store().outbox().unpublished(0, 10);
+  ASSERT_EQ(after_failure->size(), 3u);
+  EXPECT_EQ((*after_failure)[0].next_attempt_at, kT0 + 1min);
+  EXPECT_EQ((*after_failure)[0].attempts, 1);
+  // Paging by id.
+  auto page = store().outbox().unpublished((*pending)[0].id, 1);
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].id, (*pending)[1].id);
   const int64_t ids[] = {(*pending)[0].id, (*pending)[1].id};
   ASSERT_TRUE(store().outbox().mark_published(ids, kT0 + 2min).is_ok());
   EXPECT_EQ(*store().outbox().count_pending(), 1);
+  EXPECT_EQ(store().outbox().unpublished(0, 10)->front().id, (*pending)[2].id);
+}
+
+TEST_F(StoreContract, OutboxMarksThousandsPublishedAtOnce) {
+  fill("m", 1200, 1);  // 1,200 batch.sealed messages
+  auto pending = store().outbox().unpublished(0, 2000);
+  ASSERT_TRUE(pending.is_ok()) << pending.error().message;
+  ASSERT_EQ(pending->size(), 1200u);
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i + 1 < pending->size(); ++i) ids.push_back((*pending)[i].id);
+  ASSERT_TRUE(store().outbox().mark_published(ids, kT0).is_ok());
+  EXPECT_EQ(*store().outbox().count_pending(), 1);
+}
+
+TEST_F(StoreContract, RelayLeaseHasOneOwnerUntilItExpiresOrIsReleased) {
+  OutboxStore& o = store().outbox();
+  EXPECT_TRUE(*o.take_lease("outbox", "a", kT0, kT0 + 10s));
+  EXPECT_FALSE(*o.take_lease("outbox", "b", kT0 + 5s, kT0 + 15s));  // held by a
+  EXPECT_TRUE(*o.take_lease("outbox", "a", kT0 + 5s, kT0 + 15s));   // renewed
+  EXPECT_FALSE(*o.take_lease("outbox", "b", kT0 + 14s, kT0 + 24s));
+  EXPECT_TRUE(*o.take_lease("outbox", "b", kT0 + 16s, kT0 + 26s));  // a's expired
+  EXPECT_FALSE(*o.take_lease("outbox", "a", kT0 + 17s, kT0 + 27s));
+  EXPECT_TRUE(*o.take_lease("other", "a", kT0 + 17s, kT0 + 27s));  // leases are by name
+  ASSERT_TRUE(o.release_lease("outbox", "a").is_ok());             // not a's: nothing happens
+  EXPECT_FALSE(*o.take_lease("outbox", "a", kT0 + 18s, kT0 + 28s));
+  ASSERT_TRUE(o.release_lease("outbox", "b").is_ok());
+  EXPECT_TRUE(*o.take_lease("outbox", "a", kT0 + 18s, kT0 + 28s));
+}
+
+TEST_F(StoreContract, OutboxRetentionKeepsUnpublishedRowsUnlessAsked) {
+  fill("r", 4, 1);  // four messages, created at kT0
+  auto pending = store().outbox().unpublished(0, 10);
+  ASSERT_EQ(pending->size(), 4u);
+  const int64_t published[] = {(*pending)[0].id};
+  ASSERT_TRUE(store().outbox().mark_published(published, kT0).is_ok());
+  OutboxStore& o = store().outbox();
+  EXPECT_EQ(*o.delete_created_before(kT0, true, 100), 0);        // none older than kT0
+  EXPECT_EQ(*o.delete_created_before(kT0 + 1s, false, 100), 1);  // only the published one
+  EXPECT_EQ(*o.count_pending(), 3);
+  EXPECT_EQ(*o.delete_created_before(kT0 + 1s, true, 2), 2);  // bounded per call
+  EXPECT_EQ(*o.delete_created_before(kT0 + 1s, true, 100), 1);
+  EXPECT_EQ(*o.count_pending(), 0);
 }
 
 TEST_F(StoreContract, ListsPageNewestFirst) {

@@ -35,7 +35,8 @@ constexpr std::string_view kDeadLetterColumns =
     "redriven_job_id";
 constexpr std::string_view kBreakerColumns =
     "name, state, failure_count, changed_at, open_until, probe_owner, probe_expires_at, version";
-constexpr std::string_view kOutboxColumns = "id, topic, key, payload, created_at, attempts";
+constexpr std::string_view kOutboxColumns =
+    "id, topic, key, payload, created_at, attempts, next_attempt_at";
 
 // Opens a batch unless one is open (the unique index on the open batch).
 constexpr std::string_view kInsertBatch =

@@ -106,7 +106,7 @@ BreakerRecord breaker_from(const Row& r) {
 }
 
 OutboxMessage outbox_from(const Row& r) {
-  return {r.integer(0), r.text(1), r.text(2), r.text(3), r.time(4), r.integer(5)};
+  return {r.integer(0), r.text(1), r.text(2), r.text(3), r.time(4), r.integer(5), r.opt_time(6)};
 }
 
 }  // namespace insightd::store::detail

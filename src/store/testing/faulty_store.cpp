@@ -275,8 +275,8 @@ class FaultyDeadLetters final : public DeadLetterStore {
 class FaultyOutbox final : public OutboxStore {
  public:
   FaultyOutbox(OutboxStore& inner, StoreFaults& faults) : in_(inner), f_(faults) {}
-  Result<std::vector<OutboxMessage>> pending(size_t limit, Timestamp now) override {
-    return through(f_, "outbox.pending", [&] { return in_.pending(limit, now); });
+  Result<std::vector<OutboxMessage>> unpublished(int64_t after_id, size_t limit) override {
+    return through(f_, "outbox.unpublished", [&] { return in_.unpublished(after_id, limit); });
   }
   Result<int64_t> count_pending() override {
     return through(f_, "outbox.count_pending", [&] { return in_.count_pending(); });
@@ -287,6 +287,19 @@ class FaultyOutbox final : public OutboxStore {
   Status mark_failed(int64_t id, std::string_view error, Timestamp next_attempt_at) override {
     return through(f_, "outbox.mark_failed",
                    [&] { return in_.mark_failed(id, error, next_attempt_at); });
+  }
+  Result<bool> take_lease(std::string_view name, std::string_view owner, Timestamp now,
+                          Timestamp until) override {
+    return through(f_, "outbox.take_lease",
+                   [&] { return in_.take_lease(name, owner, now, until); });
+  }
+  Status release_lease(std::string_view name, std::string_view owner) override {
+    return through(f_, "outbox.release_lease", [&] { return in_.release_lease(name, owner); });
+  }
+  Result<int64_t> delete_created_before(Timestamp cutoff, bool including_unpublished,
+                                        size_t limit) override {
+    return through(f_, "outbox.delete_created_before",
+                   [&] { return in_.delete_created_before(cutoff, including_unpublished, limit); });
   }
 
  private:

@@ -1,0 +1,401 @@
+#include "relay/outbox_relay.h"
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "obs/metrics.h"
+
+namespace insightd::relay {
+
+namespace {
+
+constexpr std::string_view kLeaseName = "outbox";
+
+std::string default_owner() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  return fmt::format("{}:{}:{:08x}", host.data(), getpid(), rd());
+}
+
+}  // namespace
+
+std::optional<std::string> topic_for(std::string_view kind, std::string_view prefix) {
+  if (kind == "batch.sealed" || kind == "insight.created" || kind == "job.dead_lettered") {
+    return fmt::format("{}batches", prefix);
+  }
+  if (kind == "circuit.state_changed") return fmt::format("{}breaker", prefix);
+  return std::nullopt;
+}
+
+struct OutboxRelay::Meters {
+  obs::Counter& published;
+  obs::Counter& failed;
+  obs::Gauge& leader;
+  obs::Gauge& broker_up;
+};
+
+// What one pass produced and what the broker said about each row. Written by
+// librdkafka's delivery-report callback, which runs inside rd_kafka_poll() on
+// the relay's own thread: no lock needed.
+struct OutboxRelay::Pass {
+  struct Sent {
+    int64_t id = 0;
+    int64_t attempts = 0;
+    bool reported = false;
+    rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;
+  };
+  std::vector<Sent> sent;
+  size_t waiting = 0;  // produced, not reported yet
+  size_t reports = 0;  // reports received (progress, for the outage warning)
+};
+
+// The librdkafka producer handle and its callbacks.
+struct OutboxRelay::Producer {
+  rd_kafka_t* rk = nullptr;
+  Pass* pass = nullptr;    // the pass being reported on
+  bool fatal = false;      // the idempotent producer hit a fatal error
+  std::string last_error;  // the last broker-level error, for the warning
+  ~Producer() {
+    if (rk == nullptr) return;
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk, 0);
+    rd_kafka_destroy(rk);
+  }
+
+  static void on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    if (self->pass == nullptr) return;
+    const auto index = reinterpret_cast<uintptr_t>(m->_private);
+    if (index >= self->pass->sent.size()) return;
+    Pass::Sent& s = self->pass->sent[index];
+    if (s.reported) return;
+    s.reported = true;
+    s.error = m->err;
+    --self->pass->waiting;
+    ++self->pass->reports;
+  }
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    self->last_error = reason;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      std::array<char, 512> why{};
+      rd_kafka_fatal_error(rk, why.data(), why.size());
+      self->last_error = why.data();
+      self->fatal = true;
+    }
+  }
+  static void on_log(const rd_kafka_t* /*rk*/, int level, const char* fac, const char* buf) {
+    // librdkafka's own lines are detail (reconnects say so every few seconds):
+    // debug only; the relay logs the outage itself, once.
+    if (level <= 3) spdlog::debug("[Kafka] {}: {}", fac, buf);
+  }
+};
+
+OutboxRelay::OutboxRelay(store::OutboxStore& store, const WaitClock& clock, RelayOptions options,
+                         obs::Registry* metrics)
+    : store_(store), clock_(clock), options_(std::move(options)) {
+  if (options_.owner.empty()) options_.owner = default_owner();
+  if (metrics != nullptr) {
+    meters_ = std::make_unique<Meters>(Meters{
+        .published = metrics
+                         ->counter("insightd_kafka_published_total",
+                                   "Outbox rows the broker acknowledged (this node's relay).")
+                         .with({}),
+        .failed = metrics
+                      ->counter("insightd_kafka_failed_total",
+                                "Outbox rows the broker refused; each is retried after a pause.")
+                      .with({}),
+        .leader = metrics
+                      ->gauge("insightd_kafka_relay_leader",
+                              "1 when this node holds the outbox relay's lease.")
+                      .with({}),
+        .broker_up = metrics
+                         ->gauge("insightd_kafka_up",
+                                 "0 while the relay's deliveries are stalled (broker unreachable).")
+                         .with({})});
+    meters_->broker_up.set(1);
+  }
+}
+
+OutboxRelay::~OutboxRelay() {
+  stop();
+}
+
+Status OutboxRelay::make_producer() {
+  auto producer = std::make_unique<Producer>();
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::array<char, 512> err{};
+  std::vector<std::pair<std::string, std::string>> props = {
+      {"bootstrap.servers", options_.brokers},
+      {"client.id", options_.client_id},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      // Never give up on a message: while the broker is down, rows wait here
+      // and in the outbox, in order. librdkafka reconnects with exponential
+      // backoff and jitter between these bounds.
+      {"message.timeout.ms", "0"},
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "10000"},
+      {"retry.backoff.ms", "100"},
+      {"linger.ms", "5"},
+      {"compression.codec", "lz4"},
+  };
+  for (const auto& kv : options_.extra) props.push_back(kv);
+  for (const auto& [name, value] : props) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err.data(), err.size()) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("Kafka setting {}: {}", name, err.data()));
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf, &Producer::on_delivery);
+  rd_kafka_conf_set_error_cb(conf, &Producer::on_error);
+  rd_kafka_conf_set_log_cb(conf, &Producer::on_log);
+  producer->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err.data(), err.size());
+  if (producer->rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("Kafka producer: {}", err.data()));
+  }
+  producer_ = std::move(producer);
+  return Status::ok();
+}
+
+Status OutboxRelay::start() {
+  if (thread_.joinable()) return Status::ok();
+  if (Status s = make_producer(); !s) return s;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+  spdlog::info("[Kafka] Outbox relay started: brokers {}, topics {}batches and {}breaker, as {}",
+               options_.brokers, options_.topic_prefix, options_.topic_prefix, options_.owner);
+  return Status::ok();
+}
+
+void OutboxRelay::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  producer_.reset();
+}
+
+void OutboxRelay::sleep_for(Millis d) {
+  std::unique_lock lock(mu_);
+  clock_.wait_for(lock, cv_, d, [this] { return stopping_; });
+}
+
+Millis OutboxRelay::retry_pause(int64_t attempts) {
+  const int64_t shift = std::clamp<int64_t>(attempts - 1, 0, 20);
+  const Millis base = std::min(options_.retry_max, options_.retry_base * (int64_t{1} << shift));
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  // Full jitter in [base/2, base]: relays retrying together spread out.
+  std::uniform_int_distribution<int64_t> jitter(base.count() / 2, base.count());
+  return Millis(jitter(rng));
+}
+
+bool OutboxRelay::renew_lease() {
+  const Timestamp now = clock_.now();
+  auto held = store_.take_lease(kLeaseName, options_.owner, now, now + options_.lease);
+  const bool is_leader = held.is_ok() && *held;
+  if (!held.is_ok()) {
+    spdlog::warn("[Kafka] Cannot renew the relay lease: {}", held.error().message);
+  }
+  if (is_leader != leader_.load()) {
+    if (is_leader) {
+      spdlog::info("[Kafka] This node relays the outbox now");
+    } else if (held.is_ok()) {
+      spdlog::info("[Kafka] Another node relays the outbox now");
+    }
+  }
+  leader_ = is_leader;
+  if (meters_) meters_->leader.set(is_leader ? 1 : 0);
+  if (is_leader) lease_renewed_at_ = clock_.steady_now();
+  return is_leader;
+}
+
+void OutboxRelay::run() {
+  Millis db_backoff{0};
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    if (!producer_) {
+      if (Status st = make_producer(); !st) {
+        spdlog::error("[Kafka] Cannot start a new producer: {}", st.message());
+        sleep_for(options_.retry_max);
+        continue;
+      }
+    }
+    if (!renew_lease()) {
+      sleep_for(options_.lease / 3);
+      continue;
+    }
+    auto produced = pass();
+    if (!produced) {
+      db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
+      spdlog::warn("[Kafka] Relay pass failed (retrying in {} ms): {}", db_backoff.count(),
+                   produced.error().message);
+      sleep_for(db_backoff);
+      continue;
+    }
+    db_backoff = Millis(0);
+    if (producer_->fatal) {
+      // The idempotent producer cannot go on after a fatal error: a new one
+      // starts a new producer id; what was not delivered is still unpublished.
+      spdlog::warn("[Kafka] Producer failed ({}); starting a new one", producer_->last_error);
+      producer_.reset();
+      continue;
+    }
+    if (*produced == 0) sleep_for(options_.idle_poll);
+  }
+  if (leader_.load()) {
+    (void)store_.release_lease(kLeaseName, options_.owner);
+    leader_ = false;
+    if (meters_) meters_->leader.set(0);
+  }
+}
+
+Result<size_t> OutboxRelay::pass() {
+  Pass pass;
+  const Timestamp now = clock_.now();
+  std::set<std::string, std::less<>> keys_seen;  // topic + key: the first row of each only
+  std::vector<std::pair<int64_t, std::string>> unknown;
+  int64_t after = 0;
+  while (pass.sent.size() < options_.max_per_pass) {
+    auto rows = store_.unpublished(after, 5'000);
+    if (!rows) return rows.error();
+    if (rows->empty()) break;
+    for (store::OutboxMessage& m : *rows) {
+      after = m.id;
+      auto topic = topic_for(m.kind, options_.topic_prefix);
+      const std::string order_key = fmt::format("{}\n{}", topic.value_or(m.kind), m.key);
+      if (!keys_seen.insert(order_key).second) continue;  // an earlier row of its key waits
+      if (m.next_attempt_at && *m.next_attempt_at > now) continue;  // waits for its retry
+      if (!topic) {
+        unknown.emplace_back(m.id, m.kind);
+        continue;
+      }
+      const std::string id_text = std::to_string(m.id);
+      const auto index = pass.sent.size();
+      pass.sent.push_back({.id = m.id, .attempts = m.attempts});
+      for (;;) {
+        const rd_kafka_resp_err_t err = rd_kafka_producev(
+            producer_->rk, RD_KAFKA_V_TOPIC(topic->c_str()),
+            RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+            RD_KAFKA_V_VALUE(m.payload_json.data(), m.payload_json.size()),
+            RD_KAFKA_V_HEADER("outbox-id", id_text.data(), static_cast<ssize_t>(id_text.size())),
+            RD_KAFKA_V_HEADER("kind", m.kind.data(), static_cast<ssize_t>(m.kind.size())),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(index))),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          producer_->pass = &pass;
+          rd_kafka_poll(producer_->rk, 50);
+          continue;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          // Refused before it left (too large, ...): a delivery failure.
+          pass.sent[index].reported = true;
+          pass.sent[index].error = err;
+        } else {
+          ++pass.waiting;
+        }
+        break;
+      }
+      if (pass.sent.size() >= options_.max_per_pass) break;
+    }
+  }
+  for (const auto& [id, kind] : unknown) {
+    (void)store_.mark_failed(id, fmt::format("no Kafka topic for outbox kind '{}'", kind),
+                             now + options_.retry_max);
+  }
+  if (pass.sent.empty()) return size_t{0};
+
+  // Wait for every report, renewing the lease; a stop waits ~2 s more at most.
+  producer_->pass = &pass;
+  auto last_progress = clock_.steady_now();
+  size_t reports_seen = 0;
+  bool warned = false;
+  std::optional<WaitClock::SteadyTime> stop_deadline;
+  while (pass.waiting > 0) {
+    rd_kafka_poll(producer_->rk, 100);
+    const auto t = clock_.steady_now();
+    if (pass.reports != reports_seen) {
+      reports_seen = pass.reports;
+      last_progress = t;
+      if (warned) {
+        spdlog::info("[Kafka] Deliveries resumed; {} messages of this pass still waiting",
+                     pass.waiting);
+        warned = false;
+        if (meters_) meters_->broker_up.set(1);
+      }
+    } else if (!warned && t - last_progress >= options_.outage_warning) {
+      spdlog::warn(
+          "[Kafka] No delivery report for {:.1f} s ({}): {} messages waiting; the outbox keeps "
+          "them and the relay goes on trying",
+          std::chrono::duration<double>(t - last_progress).count(),
+          producer_->last_error.empty() ? "broker unreachable?" : producer_->last_error,
+          pass.waiting);
+      warned = true;
+      if (meters_) meters_->broker_up.set(0);
+    }
+    if (t - lease_renewed_at_ >= options_.lease / 3) (void)renew_lease();
+    if (producer_->fatal) break;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ && !stop_deadline) stop_deadline = t + std::chrono::seconds(2);
+    }
+    if (stop_deadline && t >= *stop_deadline) break;
+  }
+  producer_->pass = nullptr;
+  if (warned && pass.waiting == 0) {
+    spdlog::info("[Kafka] Deliveries resumed");
+    if (meters_) meters_->broker_up.set(1);
+  }
+
+  std::vector<int64_t> delivered;
+  delivered.reserve(pass.sent.size());
+  size_t failed = 0;
+  for (const Pass::Sent& s : pass.sent) {
+    if (!s.reported) continue;  // still in flight (stopping): sent again later
+    if (s.error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      delivered.push_back(s.id);
+      continue;
+    }
+    ++failed;
+    const Millis pause = retry_pause(s.attempts + 1);
+    spdlog::warn("[Kafka] Outbox row {} was not delivered ({}); its key waits {} ms for a retry",
+                 s.id, rd_kafka_err2str(s.error), pause.count());
+    if (Status st = store_.mark_failed(s.id, rd_kafka_err2str(s.error), clock_.now() + pause);
+        !st) {
+      return st.error();
+    }
+  }
+  if (!delivered.empty()) {
+    if (Status st = store_.mark_published(delivered, clock_.now()); !st) return st.error();
+    published_ += delivered.size();
+  }
+  if (meters_) {
+    meters_->published.inc(delivered.size());
+    meters_->failed.inc(failed);
+  }
+  return pass.sent.size();
+}
+
+}  // namespace insightd::relay

@@ -1,0 +1,115 @@
+// OutboxRelay: publishes the outbox ("KafkaOutbox", written in the same
+// transactions as what it reports) to Kafka, at least once and in order per
+// key, with librdkafka's idempotent producer (acks=all).
+//
+// One relay at a time publishes: each node's relay takes the "outbox" lease
+// (store's RelayLease, renewed every third of its length) and only the holder
+// works; the others wait for it to expire or be released. The holder works in
+// passes: it reads the unpublished rows in id order and produces the first of
+// each key only (a key whose first row waits for its retry is skipped whole),
+// waits for every delivery report, then marks the delivered rows published in
+// one transaction and the failed ones for a retry after a pause with jitter.
+// So a key never has two rows in flight: its order holds across retries,
+// restarts and relays, and a row is sent again only when its delivery was
+// not recorded (a crash, a lost lease): consumers drop duplicates by the
+// `outbox-id` header. Per key, ids follow commit order: a key's next row is
+// only ever written by a transaction that starts after the one that wrote its
+// previous row committed (docs/ARCHITECTURE.md, "The outbox relay").
+//
+// A broker that is down makes the pass wait (librdkafka reconnects with
+// exponential backoff and jitter; messages never time out), with one warning
+// when it starts and one line when deliveries resume; the rows stay in the
+// outbox meanwhile. Ingestion and the workers never wait on it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace insightd::obs {
+class Registry;
+}  // namespace insightd::obs
+
+namespace insightd::relay {
+
+// Where each outbox kind goes: `${prefix}batches` for everything keyed by a
+// batch (batch.sealed, insight.created, job.dead_lettered), so one batch's
+// messages share a partition and arrive in order; `${prefix}breaker` for
+// circuit.state_changed. nullopt for a kind the relay does not know.
+std::optional<std::string> topic_for(std::string_view kind, std::string_view prefix);
+
+struct RelayOptions {
+  std::string brokers;  // bootstrap.servers: host:port,host:port
+  std::string client_id = "insightd";
+  std::string topic_prefix = "insightd.";
+  std::string owner;  // this node's name for the lease (host:pid:random when empty)
+  Millis lease{10'000};
+  Millis idle_poll{200};         // between passes that found nothing to send
+  size_t max_per_pass = 20'000;  // rows produced per pass at most
+  Millis retry_base{1'000};      // a failed row's first pause; doubles per attempt
+  Millis retry_max{60'000};
+  Millis outage_warning{5'000};  // no delivery report this long: warn (once)
+  // librdkafka properties set last (tests: shorter timeouts); key=value.
+  std::vector<std::pair<std::string, std::string>> extra;
+};
+
+class OutboxRelay {
+ public:
+  // `store` and `clock` must outlive the relay; `metrics` may be null.
+  OutboxRelay(store::OutboxStore& store, const WaitClock& clock, RelayOptions options,
+              obs::Registry* metrics = nullptr);
+  ~OutboxRelay();
+  OutboxRelay(const OutboxRelay&) = delete;
+  OutboxRelay& operator=(const OutboxRelay&) = delete;
+
+  // Creates the producer (a bad property fails here) and starts the thread.
+  Status start();
+  // Ends the pass in progress (waiting at most ~2 s for reports in flight, then
+  // marking what was delivered), gives the lease back and joins. Idempotent.
+  void stop();
+
+  // Rows published since start (delivery reported).
+  uint64_t published() const { return published_.load(); }
+  // Whether this node holds the lease now.
+  bool leader() const { return leader_.load(); }
+
+ private:
+  struct Producer;
+  struct Pass;
+
+  Status make_producer();
+  void run();
+  // One pass; returns how many rows it produced (0: nothing to do).
+  Result<size_t> pass();
+  bool renew_lease();
+  void sleep_for(Millis d);
+  Millis retry_pause(int64_t attempts);
+
+  store::OutboxStore& store_;
+  const WaitClock& clock_;
+  RelayOptions options_;
+  std::unique_ptr<Producer> producer_;
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  bool stopping_ = false;
+  std::atomic<bool> leader_{false};
+  std::atomic<uint64_t> published_{0};
+  WaitClock::SteadyTime lease_renewed_at_{};
+  std::thread thread_;
+  // Metrics (null without a registry).
+  struct Meters;
+  std::unique_ptr<Meters> meters_;
+};
+
+}  // namespace insightd::relay
