@@ -1,6 +1,7 @@
 #include "app/server.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -34,6 +35,7 @@
 #include "net/router.h"
 #include "obs/metrics.h"
 #include "pipeline/batch_sealer.h"
+#include "relay/outbox_relay.h"
 #include "socketio/socketio_server.h"
 #include "store/open_store.h"
 
@@ -62,10 +64,10 @@ void log_config(const Config& c, std::string_view mode) {
         "[Config] REDIS_URL is set but not used yet: each node fans out and limits "
         "on its own");
   }
-  if (!c.kafka_brokers.empty()) {
-    spdlog::warn(
-        "[Config] KAFKA_BROKERS is set but the outbox relay is not built yet: outbox "
-        "rows are recorded and not published");
+  if (!c.kafka_brokers.empty() && mode == "serve") {
+    spdlog::info(
+        "[Config] KAFKA_BROKERS is set: the outbox relay runs in `insightd work` (and the "
+        "all-in-one), not in `serve`");
   }
   spdlog::info("[Config] ARCHIVE_AFTER_DAYS={} has no effect yet: events are never archived",
                c.archive_after_days);
@@ -157,6 +159,7 @@ struct Server::Parts {
   // GET /metrics: declared early, so it outlives everything that counts into it.
   std::unique_ptr<obs::Registry> metrics;
   std::unique_ptr<Workers> workers;
+  std::unique_ptr<relay::OutboxRelay> relay;  // when KAFKA_BROKERS is set
   std::unique_ptr<ingest::LiveHub> live;
   std::unique_ptr<ingest::IngestMetrics> ingest_metrics;
   std::optional<store::OpenedStore> ingest_store;
@@ -231,6 +234,15 @@ Status Server::build() {
   // The all-in-one runs the workers beside ingestion, and every seal (by size
   // in the writer's commit, by age in the sealer) wakes them at once.
   if (has_workers()) p.workers = std::make_unique<Workers>(config, store, clock, p.metrics.get());
+  // The outbox relay runs where the workers do (they write most of the outbox).
+  if (has_workers() && !config.kafka_brokers.empty()) {
+    relay::RelayOptions options;
+    options.brokers = fmt::format("{}", fmt::join(config.kafka_brokers, ","));
+    options.client_id = config.kafka_client_id;
+    options.topic_prefix = config.kafka_topic_prefix;
+    p.relay = std::make_unique<relay::OutboxRelay>(store.outbox(), clock, std::move(options),
+                                                   p.metrics.get());
+  }
   if (!has_http()) return Status::ok();
   auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
   obs::Registry& metrics = *p.metrics;
@@ -365,6 +377,12 @@ void Server::plan_lifecycle() {
           workers_report_ = p.workers->stop();
           if (workers_report_.abandoned > 0) exit_abandoning(workers_report_.abandoned);
         });
+  }
+  // Last to stop: what the workers wrote on their way out can still leave.
+  if (p.relay) {
+    add(7,
+        logs_failure("[Startup] Cannot start the Kafka relay: ", [&p] { return p.relay->start(); }),
+        [&p] { p.relay->stop(); });
   }
 }
 

@@ -55,6 +55,18 @@ void MockCluster::fail_next_produce_requests(const std::vector<int>& errors) {
 
 std::vector<Received> consume(const std::string& bootstraps, const std::vector<std::string>& topics,
                               int partitions, size_t count, std::chrono::milliseconds timeout) {
+  std::vector<Received> out;
+  if (count == 0) return out;
+  consume_each(bootstraps, topics, partitions, timeout, [&](const Received& r) {
+    out.push_back(r);
+    return out.size() < count;
+  });
+  return out;
+}
+
+void consume_each(const std::string& bootstraps, const std::vector<std::string>& topics,
+                  int partitions, std::chrono::milliseconds timeout,
+                  const std::function<bool(const Received&)>& each) {
   std::array<char, 512> err{};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err.data(), err.size());
@@ -73,9 +85,9 @@ std::vector<Received> consume(const std::string& bootstraps, const std::vector<s
   rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
 
-  std::vector<Received> out;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+  bool more = true;
+  while (more && std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -96,13 +108,12 @@ std::vector<Received> consume(const std::string& bootstraps, const std::vector<s
           r.headers[name] = std::string(static_cast<const char*>(value), size);
         }
       }
-      out.push_back(std::move(r));
+      more = each(r);
     }
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
-  return out;
 }
 
 }  // namespace insightd::relay::testing

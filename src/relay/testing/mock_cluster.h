@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -51,5 +52,11 @@ struct Received {
 // each partition holds it.
 std::vector<Received> consume(const std::string& bootstraps, const std::vector<std::string>& topics,
                               int partitions, size_t count, std::chrono::milliseconds timeout);
+
+// The same, handing each message to `each` as it arrives, until `each` returns
+// false or `timeout` passes.
+void consume_each(const std::string& bootstraps, const std::vector<std::string>& topics,
+                  int partitions, std::chrono::milliseconds timeout,
+                  const std::function<bool(const Received&)>& each);
 
 }  // namespace insightd::relay::testing
