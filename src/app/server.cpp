@@ -36,6 +36,7 @@
 #include "obs/metrics.h"
 #include "pipeline/batch_sealer.h"
 #include "relay/outbox_relay.h"
+#include "relay/outbox_retention.h"
 #include "socketio/socketio_server.h"
 #include "store/open_store.h"
 
@@ -160,6 +161,7 @@ struct Server::Parts {
   std::unique_ptr<obs::Registry> metrics;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<relay::OutboxRelay> relay;  // when KAFKA_BROKERS is set
+  std::unique_ptr<relay::OutboxRetention> outbox_retention;
   std::unique_ptr<ingest::LiveHub> live;
   std::unique_ptr<ingest::IngestMetrics> ingest_metrics;
   std::optional<store::OpenedStore> ingest_store;
@@ -242,6 +244,11 @@ Status Server::build() {
     options.topic_prefix = config.kafka_topic_prefix;
     p.relay = std::make_unique<relay::OutboxRelay>(store.outbox(), clock, std::move(options),
                                                    p.metrics.get());
+  }
+  if (has_workers()) {
+    p.outbox_retention = std::make_unique<relay::OutboxRetention>(
+        store.outbox(), clock, std::chrono::days(config.outbox_retention_days),
+        !config.kafka_brokers.empty());
   }
   if (!has_http()) return Status::ok();
   auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
@@ -377,6 +384,10 @@ void Server::plan_lifecycle() {
           workers_report_ = p.workers->stop();
           if (workers_report_.abandoned > 0) exit_abandoning(workers_report_.abandoned);
         });
+  }
+  if (p.outbox_retention) {
+    add(7, cannot_fail([&p] { p.outbox_retention->start(); }),
+        [&p] { p.outbox_retention->stop(); });
   }
   // Last to stop: what the workers wrote on their way out can still leave.
   if (p.relay) {

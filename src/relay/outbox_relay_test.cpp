@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "relay/outbox_retention.h"
 #include "relay/testing/mock_cluster.h"
 #include "store/detail/queries.h"
 #include "store/testing/test_database.h"
@@ -46,12 +47,13 @@ class OutboxRelayTest : public ::testing::Test {
   }
 
   // Writes one outbox row, as the store's transactions do, and remembers it.
-  void write(const std::string& kind, const std::string& key, int n) {
+  void write(const std::string& kind, const std::string& key, int n,
+             Timestamp at = SystemClock::instance().now()) {
     auto conn = db_->pool().acquire();
     ASSERT_TRUE(conn.is_ok());
     const std::string payload = fmt::format(R"({{"key":"{}","n":{}}})", key, n);
-    auto r = (*conn)->execute(store::detail::kInsertOutbox,
-                              {kind, key, payload, store::sql_time(SystemClock::instance().now())});
+    auto r =
+        (*conn)->execute(store::detail::kInsertOutbox, {kind, key, payload, store::sql_time(at)});
     ASSERT_TRUE(r.is_ok()) << r.error().message;
     auto rows = (*conn)->query("SELECT max(id) FROM \"KafkaOutbox\"", {});
     ASSERT_TRUE(rows.is_ok());
@@ -220,6 +222,48 @@ TEST_F(OutboxRelayTest, AFailedRowHoldsBackItsKeyUntilItsRetry) {
   relay.stop();
   EXPECT_EQ(relay.published(), 1u);  // batch_free only; batch_held's second row waits too
   EXPECT_EQ(*db_->store().outbox().count_pending(), 2);
+}
+
+// Eight days ago: older than the default retention of seven days.
+Timestamp days_ago(int days) {
+  return SystemClock::instance().now() - std::chrono::days(days);
+}
+
+TEST_F(OutboxRelayTest, RetentionWithoutKafkaDeletesEveryOldRowAndKeepsRecentOnes) {
+  for (int i = 0; i < 25; ++i) write("batch.sealed", fmt::format("old_{}", i), i, days_ago(8));
+  write("batch.sealed", "recent", 0, days_ago(6));
+  OutboxRetention retention(db_->store().outbox(), RealClock::instance(), std::chrono::days(7),
+                            /*relay_configured=*/false);
+  retention.start();  // its first pass runs at once
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (*db_->store().outbox().count_pending() > 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  retention.stop();
+  EXPECT_EQ(*db_->store().outbox().count_pending(), 1);
+  auto left = db_->store().outbox().unpublished(0, 10);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().key, "recent");
+}
+
+TEST_F(OutboxRelayTest, RetentionWithKafkaNeverDeletesAnUnpublishedRow) {
+  write("batch.sealed", "old_published", 0, days_ago(9));
+  write("batch.sealed", "old_waiting", 0, days_ago(9));
+  write("batch.sealed", "recent_published", 0, days_ago(1));
+  const int64_t published[] = {rows_[0].id, rows_[2].id};
+  ASSERT_TRUE(
+      db_->store().outbox().mark_published(published, SystemClock::instance().now()).is_ok());
+  OutboxRetention retention(db_->store().outbox(), RealClock::instance(), std::chrono::days(7),
+                            /*relay_configured=*/true);
+  EXPECT_EQ(retention.run_once(), 1);  // old_published only
+  EXPECT_EQ(retention.run_once(), 0);
+  auto conn = db_->pool().acquire();
+  auto keys = (*conn)->query("SELECT key FROM \"KafkaOutbox\" ORDER BY id", {});
+  ASSERT_TRUE(keys.is_ok());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].text(0), "old_waiting");
+  EXPECT_EQ((*keys)[1].text(0), "recent_published");
 }
 
 }  // namespace
