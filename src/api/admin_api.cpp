@@ -132,18 +132,6 @@ object dead_letter_json(const store::DeadLetter& d) {
 
 }  // namespace
 
-object event_json(const StoredEvent& s) {
-  const NewEvent& e = s.event;
-  return {{"eventId", e.event_id},
-          {"eventType", e.event_type},
-          {"userId", or_null(e.user_id)},
-          {"sessionId", or_null(e.session_id)},
-          {"timestamp", format_timestamp(e.timestamp)},
-          {"receivedAt", format_timestamp(e.received_at)},
-          {"metadata", parsed(e.metadata_json)},
-          {"batchId", s.batch_id}};
-}
-
 namespace {
 
 net::Response ok(const object& body, http::status status = http::status::ok) {

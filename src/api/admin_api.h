@@ -23,6 +23,7 @@
 #include <string>
 
 #include "auth/auth_service.h"
+#include "core/event_json.h"
 #include "core/time.h"
 #include "net/router.h"
 #include "store/store.h"
@@ -38,9 +39,6 @@ struct AdminApiOptions {
 // What GET /api/admin/metrics answers; also what the dashboard's cards show.
 Result<boost::json::object> pipeline_metrics(store::Store& store, const std::string& breaker_name,
                                              Timestamp now);
-
-// An event as the API and the live stream show it (camelCase, metadata as JSON).
-boost::json::object event_json(const StoredEvent& event);
 
 // Registers the routes above. `auth`, `store` and `clock` must outlive the router.
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <random>
 #include <set>
 #include <utility>
 
+#include "core/backoff.h"
+#include "core/event_json.h"
 #include "obs/metrics.h"
 
 namespace insightd::relay {
@@ -18,6 +21,7 @@ namespace insightd::relay {
 namespace {
 
 constexpr std::string_view kLeaseName = "outbox";
+constexpr std::string_view kEventsCursor = "events";
 
 std::string default_owner() {
   std::array<char, 256> host{};
@@ -41,6 +45,8 @@ struct OutboxRelay::Meters {
   obs::Counter& failed;
   obs::Gauge& leader;
   obs::Gauge& broker_up;
+  obs::Counter& events_published;
+  obs::Histogram& event_lag;
 };
 
 // What one pass produced and what the broker said about each row. Written by
@@ -121,6 +127,16 @@ OutboxRelay::OutboxRelay(store::OutboxStore& store, const WaitClock& clock, Rela
         .broker_up = metrics
                          ->gauge("insightd_kafka_up",
                                  "0 while the relay's deliveries are stalled (broker unreachable).")
+                         .with({}),
+        .events_published = metrics
+                                ->counter("insightd_kafka_events_published_total",
+                                          "Events the broker acknowledged (KAFKA_EVENTS).")
+                                .with({}),
+        .event_lag = metrics
+                         ->histogram("insightd_kafka_event_lag_seconds",
+                                     "From an event's receipt to the broker's acknowledgement "
+                                     "(KAFKA_EVENTS).",
+                                     {}, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10})
                          .with({})});
     meters_->broker_up.set(1);
   }
@@ -200,12 +216,11 @@ void OutboxRelay::sleep_for(Millis d) {
 }
 
 Millis OutboxRelay::retry_pause(int64_t attempts) {
-  const int64_t shift = std::clamp<int64_t>(attempts - 1, 0, 20);
-  const Millis base = std::min(options_.retry_max, options_.retry_base * (int64_t{1} << shift));
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  // Full jitter in [base/2, base]: relays retrying together spread out.
-  std::uniform_int_distribution<int64_t> jitter(base.count() / 2, base.count());
-  return Millis(jitter(rng));
+  std::uniform_real_distribution<double> random01(0.0, 1.0);
+  // Exponential with equal jitter (core/backoff.h): relays retrying together spread out.
+  return retry_delay(static_cast<int>(std::min<int64_t>(attempts, 1000)), options_.retry_base,
+                     options_.retry_max, random01(rng));
 }
 
 bool OutboxRelay::renew_lease() {
@@ -222,6 +237,8 @@ bool OutboxRelay::renew_lease() {
       spdlog::info("[Kafka] Another node relays the outbox now");
     }
   }
+  // Another node may have moved the event stream while this one did not lead.
+  if (is_leader && !leader_.load()) event_cursor_.reset();
   leader_ = is_leader;
   if (meters_) meters_->leader.set(is_leader ? 1 : 0);
   if (is_leader) lease_renewed_at_ = clock_.steady_now();
@@ -247,6 +264,14 @@ void OutboxRelay::run() {
       continue;
     }
     auto produced = pass();
+    if (produced && options_.events && !producer_->fatal) {
+      auto streamed = events_pass();
+      if (streamed) {
+        *produced += *streamed;
+      } else {
+        produced = streamed.error();
+      }
+    }
     if (!produced) {
       db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
       spdlog::warn("[Kafka] Relay pass failed (retrying in {} ms): {}", db_backoff.count(),
@@ -271,64 +296,39 @@ void OutboxRelay::run() {
   }
 }
 
-Result<size_t> OutboxRelay::pass() {
-  Pass pass;
-  const Timestamp now = clock_.now();
-  std::set<std::string, std::less<>> keys_seen;  // topic + key: the first row of each only
-  std::vector<std::pair<int64_t, std::string>> unknown;
-  int64_t after = 0;
-  while (pass.sent.size() < options_.max_per_pass) {
-    auto rows = store_.unpublished(after, 5'000);
-    if (!rows) return rows.error();
-    if (rows->empty()) break;
-    for (store::OutboxMessage& m : *rows) {
-      after = m.id;
-      auto topic = topic_for(m.kind, options_.topic_prefix);
-      const std::string order_key = fmt::format("{}\n{}", topic.value_or(m.kind), m.key);
-      if (!keys_seen.insert(order_key).second) continue;  // an earlier row of its key waits
-      if (m.next_attempt_at && *m.next_attempt_at > now) continue;  // waits for its retry
-      if (!topic) {
-        unknown.emplace_back(m.id, m.kind);
+// Produces `out` in order (each with its outbox id or event id as a header),
+// then waits for every delivery report, renewing the lease meanwhile; a stop
+// ends the wait ~2 s later. Fills pass.sent (one entry per message).
+void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
+  pass.sent.assign(out.size(), Pass::Sent{});
+  producer_->pass = &pass;
+  for (size_t index = 0; index < out.size(); ++index) {
+    const Outgoing& m = out[index];
+    for (;;) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer_->rk, RD_KAFKA_V_TOPIC(m.topic.c_str()),
+          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+          RD_KAFKA_V_HEADER(m.id_header, m.id.data(), static_cast<ssize_t>(m.id.size())),
+          RD_KAFKA_V_HEADER("kind", m.kind.data(), static_cast<ssize_t>(m.kind.size())),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(index))),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(producer_->rk, 50);
         continue;
       }
-      const std::string id_text = std::to_string(m.id);
-      const auto index = pass.sent.size();
-      pass.sent.push_back({.id = m.id, .attempts = m.attempts});
-      for (;;) {
-        const rd_kafka_resp_err_t err = rd_kafka_producev(
-            producer_->rk, RD_KAFKA_V_TOPIC(topic->c_str()),
-            RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
-            RD_KAFKA_V_VALUE(m.payload_json.data(), m.payload_json.size()),
-            RD_KAFKA_V_HEADER("outbox-id", id_text.data(), static_cast<ssize_t>(id_text.size())),
-            RD_KAFKA_V_HEADER("kind", m.kind.data(), static_cast<ssize_t>(m.kind.size())),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(index))),
-            RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-          producer_->pass = &pass;
-          rd_kafka_poll(producer_->rk, 50);
-          continue;
-        }
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          // Refused before it left (too large, ...): a delivery failure.
-          pass.sent[index].reported = true;
-          pass.sent[index].error = err;
-        } else {
-          ++pass.waiting;
-        }
-        break;
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Refused before it left (too large, ...): a delivery failure.
+        pass.sent[index].reported = true;
+        pass.sent[index].error = err;
+      } else {
+        ++pass.waiting;
       }
-      if (pass.sent.size() >= options_.max_per_pass) break;
+      break;
     }
   }
-  for (const auto& [id, kind] : unknown) {
-    (void)store_.mark_failed(id, fmt::format("no Kafka topic for outbox kind '{}'", kind),
-                             now + options_.retry_max);
-  }
-  if (pass.sent.empty()) return size_t{0};
 
-  // Wait for every report, renewing the lease; a stop waits ~2 s more at most.
-  producer_->pass = &pass;
   auto last_progress = clock_.steady_now();
   size_t reports_seen = 0;
   bool warned = false;
@@ -368,21 +368,60 @@ Result<size_t> OutboxRelay::pass() {
     spdlog::info("[Kafka] Deliveries resumed");
     if (meters_) meters_->broker_up.set(1);
   }
+}
+
+Result<size_t> OutboxRelay::pass() {
+  const Timestamp now = clock_.now();
+  std::set<std::string, std::less<>> keys_seen;  // topic + key: the first row of each only
+  std::vector<Outgoing> out;
+  std::vector<int64_t> attempts;
+  int64_t after = 0;
+  while (out.size() < options_.max_per_pass) {
+    auto rows = store_.unpublished(after, 5'000);
+    if (!rows) return rows.error();
+    if (rows->empty()) break;
+    for (store::OutboxMessage& m : *rows) {
+      after = m.id;
+      auto topic = topic_for(m.kind, options_.topic_prefix);
+      const std::string order_key = fmt::format("{}\n{}", topic.value_or(m.kind), m.key);
+      if (!keys_seen.insert(order_key).second) continue;  // an earlier row of its key waits
+      if (m.next_attempt_at && *m.next_attempt_at > now) continue;  // waits for its retry
+      if (!topic) {
+        (void)store_.mark_failed(m.id, fmt::format("no Kafka topic for outbox kind '{}'", m.kind),
+                                 now + options_.retry_max);
+        continue;
+      }
+      out.push_back({.topic = std::move(*topic),
+                     .key = std::move(m.key),
+                     .value = std::move(m.payload_json),
+                     .id_header = "outbox-id",
+                     .id = std::to_string(m.id),
+                     .kind = std::move(m.kind),
+                     .row_id = m.id});
+      attempts.push_back(m.attempts);
+      if (out.size() >= options_.max_per_pass) break;
+    }
+  }
+  if (out.empty()) return size_t{0};
+  Pass pass;
+  deliver(pass, out);
 
   std::vector<int64_t> delivered;
-  delivered.reserve(pass.sent.size());
+  delivered.reserve(out.size());
   size_t failed = 0;
-  for (const Pass::Sent& s : pass.sent) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Pass::Sent& s = pass.sent[i];
     if (!s.reported) continue;  // still in flight (stopping): sent again later
     if (s.error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      delivered.push_back(s.id);
+      delivered.push_back(out[i].row_id);
       continue;
     }
     ++failed;
-    const Millis pause = retry_pause(s.attempts + 1);
+    const Millis pause = retry_pause(attempts[i] + 1);
     spdlog::warn("[Kafka] Outbox row {} was not delivered ({}); its key waits {} ms for a retry",
-                 s.id, rd_kafka_err2str(s.error), pause.count());
-    if (Status st = store_.mark_failed(s.id, rd_kafka_err2str(s.error), clock_.now() + pause);
+                 out[i].row_id, rd_kafka_err2str(s.error), pause.count());
+    if (Status st =
+            store_.mark_failed(out[i].row_id, rd_kafka_err2str(s.error), clock_.now() + pause);
         !st) {
       return st.error();
     }
@@ -395,7 +434,69 @@ Result<size_t> OutboxRelay::pass() {
     meters_->published.inc(delivered.size());
     meters_->failed.inc(failed);
   }
-  return pass.sent.size();
+  return out.size();
+}
+
+// The event stream: the events after the saved position, in id (= commit)
+// order, keyed by user (else session, else event id); the position moves to
+// the last event before the first one not delivered.
+Result<size_t> OutboxRelay::events_pass() {
+  if (!event_cursor_) {
+    auto saved = store_.cursor(kEventsCursor);
+    if (!saved) return saved.error();
+    if (!*saved) {
+      // First run with KAFKA_EVENTS: the stream starts now, not with the history.
+      auto last = store_.last_event_id();
+      if (!last) return last.error();
+      if (Status st = store_.save_cursor(kEventsCursor, *last); !st) return st.error();
+      spdlog::info("[Kafka] Event stream starts after event #{}", *last);
+      *saved = *last;
+    }
+    event_cursor_ = **saved;
+  }
+  auto events = store_.events_after(*event_cursor_, options_.max_per_pass);
+  if (!events) return events.error();
+  if (events->empty()) return size_t{0};
+  std::vector<Outgoing> out;
+  out.reserve(events->size());
+  const std::string topic = fmt::format("{}events", options_.topic_prefix);
+  for (const auto& [id, e] : *events) {
+    const NewEvent& ev = e.event;
+    out.push_back({.topic = topic,
+                   .key = ev.user_id.value_or(ev.session_id.value_or(ev.event_id)),
+                   .value = boost::json::serialize(event_json(e)),
+                   .id_header = "event-id",
+                   .id = ev.event_id,
+                   .kind = "event",
+                   .row_id = id});
+  }
+  Pass pass;
+  deliver(pass, out);
+  size_t ok = 0;
+  while (ok < out.size() && pass.sent[ok].reported &&
+         pass.sent[ok].error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ++ok;
+  }
+  if (ok < out.size() && pass.sent[ok].reported) {
+    spdlog::warn("[Kafka] Event {} was not delivered ({}); the stream resends from it", out[ok].id,
+                 rd_kafka_err2str(pass.sent[ok].error));
+    sleep_for(retry_pause(1));
+  }
+  if (ok > 0) {
+    const int64_t position = out[ok - 1].row_id;
+    if (Status st = store_.save_cursor(kEventsCursor, position); !st) return st.error();
+    event_cursor_ = position;
+    events_published_ += ok;
+    if (meters_) {
+      meters_->events_published.inc(ok);
+      const Timestamp now = clock_.now();
+      for (size_t i = 0; i < ok; ++i) {
+        const auto lag = now - (*events)[i].second.event.received_at;
+        meters_->event_lag.observe(std::chrono::duration<double>(lag).count());
+      }
+    }
+  }
+  return out.size();
 }
 
 }  // namespace insightd::relay

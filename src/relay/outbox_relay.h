@@ -60,6 +60,9 @@ struct RelayOptions {
   Millis retry_base{1'000};      // a failed row's first pause; doubles per attempt
   Millis retry_max{60'000};
   Millis outage_warning{5'000};  // no delivery report this long: warn (once)
+  // KAFKA_EVENTS: every committed event also goes to `${prefix}events`, read
+  // from the event log after a saved position (no second copy in the outbox).
+  bool events = false;
   // librdkafka properties set last (tests: shorter timeouts); key=value.
   std::vector<std::pair<std::string, std::string>> extra;
 };
@@ -81,17 +84,32 @@ class OutboxRelay {
 
   // Rows published since start (delivery reported).
   uint64_t published() const { return published_.load(); }
+  // Events published since start (KAFKA_EVENTS).
+  uint64_t events_published() const { return events_published_.load(); }
   // Whether this node holds the lease now.
   bool leader() const { return leader_.load(); }
 
  private:
   struct Producer;
   struct Pass;
+  // One message to produce: the id header (outbox-id or event-id) lets a
+  // consumer drop duplicates.
+  struct Outgoing {
+    std::string topic;
+    std::string key;
+    std::string value;
+    const char* id_header = "outbox-id";
+    std::string id;
+    std::string kind;
+    int64_t row_id = 0;  // the outbox row's or the event's id
+  };
 
   Status make_producer();
   void run();
   // One pass; returns how many rows it produced (0: nothing to do).
   Result<size_t> pass();
+  Result<size_t> events_pass();
+  void deliver(Pass& pass, const std::vector<Outgoing>& out);
   bool renew_lease();
   void sleep_for(Millis d);
   Millis retry_pause(int64_t attempts);
@@ -105,6 +123,8 @@ class OutboxRelay {
   bool stopping_ = false;
   std::atomic<bool> leader_{false};
   std::atomic<uint64_t> published_{0};
+  std::atomic<uint64_t> events_published_{0};
+  std::optional<int64_t> event_cursor_;  // the relay thread's copy of the saved position
   WaitClock::SteadyTime lease_renewed_at_{};
   std::thread thread_;
   // Metrics (null without a registry).

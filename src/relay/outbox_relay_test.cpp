@@ -224,6 +224,82 @@ TEST_F(OutboxRelayTest, AFailedRowHoldsBackItsKeyUntilItsRetry) {
   EXPECT_EQ(*db_->store().outbox().count_pending(), 2);
 }
 
+TEST_F(OutboxRelayTest, TheEventStreamPublishesEveryCommittedEventOnceFromWhenItWasTurnedOn) {
+  cluster_.create_topic(prefix_ + "events", kPartitions);
+  auto append = [&](const std::string& prefix, int n) {
+    std::vector<NewEvent> events;
+    for (int i = 0; i < n; ++i) {
+      NewEvent e;
+      e.event_id = fmt::format("{}-{}", prefix, i);
+      e.event_type = "click";
+      if (i % 5 != 0) e.user_id = fmt::format("user_{}", i % 3);
+      e.session_id = fmt::format("session_{}", i % 4);
+      e.timestamp = e.received_at = SystemClock::instance().now();
+      e.metadata_json = fmt::format(R"({{"i":{}}})", i);
+      events.push_back(e);
+    }
+    auto r = db_->store().events().append(events, {50, 3}, SystemClock::instance().now());
+    ASSERT_TRUE(r.is_ok()) << r.error().message;
+  };
+  append("history", 20);  // before KAFKA_EVENTS: not streamed
+  RelayOptions o = options();
+  o.events = true;
+  {
+    OutboxRelay relay(db_->store().outbox(), RealClock::instance(), o);
+    ASSERT_TRUE(relay.start().is_ok());
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!db_->store().outbox().cursor("events")->has_value() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    for (int round = 0; round < 3; ++round) append(fmt::format("live{}", round), 100);
+    while (relay.events_published() < 300 && std::chrono::steady_clock::now() < deadline + 10s) {
+      std::this_thread::sleep_for(10ms);
+    }
+    relay.stop();
+    EXPECT_EQ(relay.events_published(), 300u);
+  }
+  append("later", 50);  // while no relay runs: streamed by the next one
+  {
+    OutboxRelay relay(db_->store().outbox(), RealClock::instance(), o);
+    ASSERT_TRUE(relay.start().is_ok());
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (relay.events_published() < 50 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    relay.stop();
+    EXPECT_EQ(relay.events_published(), 50u);
+  }
+  // 3 × 100 + 50, no history; a duplicate would leave one of them unread.
+  auto got = consume(cluster_.bootstraps(), {prefix_ + "events"}, kPartitions, 350, 10s);
+  ASSERT_EQ(got.size(), 350u);
+  std::set<std::string> ids;
+  std::map<std::string, std::pair<int, int>> last_per_key;  // key -> (round, index)
+  for (const Received& m : got) {
+    auto v = boost::json::parse(m.value).as_object();
+    const std::string event_id(v.at("eventId").as_string());
+    EXPECT_EQ(m.headers.at("event-id"), event_id);
+    EXPECT_EQ(m.headers.at("kind"), "event");
+    EXPECT_FALSE(event_id.starts_with("history"));
+    EXPECT_TRUE(ids.insert(event_id).second) << event_id << " twice";
+    // Keyed by user, else by session.
+    if (v.at("userId").is_string()) {
+      EXPECT_EQ(m.key, v.at("userId").as_string());
+    } else {
+      EXPECT_EQ(m.key, v.at("sessionId").as_string());
+    }
+    EXPECT_FALSE(v.at("batchId").as_string().empty());
+    // Per key, in the order they were committed.
+    const int round = event_id.starts_with("later") ? 3 : event_id[4] - '0';
+    const int index = std::stoi(event_id.substr(event_id.find('-') + 1));
+    auto last = last_per_key.find(m.key);
+    if (last != last_per_key.end()) {
+      EXPECT_LT(last->second, std::make_pair(round, index)) << "key " << m.key;
+    }
+    last_per_key[m.key] = {round, index};
+  }
+}
+
 // Eight days ago: older than the default retention of seven days.
 Timestamp days_ago(int days) {
   return SystemClock::instance().now() - std::chrono::days(days);

@@ -16,7 +16,10 @@ namespace insightd::store {
 namespace {
 
 using detail::all;
+using detail::event_from;
 using detail::fetch;
+using detail::first;
+using detail::kEventColumns;
 using detail::kOutboxColumns;
 using detail::outbox_from;
 using detail::single_integer;
@@ -91,6 +94,38 @@ class SqlOutboxStore final : public OutboxStore {
     if (!conn) return conn.error();
     auto r = (*conn)->execute("DELETE FROM \"RelayLease\" WHERE name = $1 AND owner = $2",
                               {std::string(name), std::string(owner)});
+    return r ? Status::ok() : r.status();
+  }
+
+  Result<std::vector<std::pair<int64_t, StoredEvent>>> events_after(int64_t after_id,
+                                                                    size_t limit) override {
+    static const std::string kSql = fmt::format(
+        "SELECT {}, id FROM \"Event\" WHERE id > $1 ORDER BY id LIMIT $2", kEventColumns);
+    constexpr size_t kIdColumn = 9;  // after kEventColumns
+    return fetch(pool_, kSql, {after_id, static_cast<int64_t>(limit)}, [](const Rows& rows) {
+      std::vector<std::pair<int64_t, StoredEvent>> out;
+      out.reserve(rows.size());
+      for (const Row& r : rows) out.emplace_back(r.integer(kIdColumn), event_from(r));
+      return out;
+    });
+  }
+
+  Result<int64_t> last_event_id() override {
+    return fetch(pool_, "SELECT COALESCE(MAX(id), 0) FROM \"Event\"", {}, single_integer);
+  }
+
+  Result<std::optional<int64_t>> cursor(std::string_view name) override {
+    return fetch(pool_, "SELECT position FROM \"RelayCursor\" WHERE name = $1", {std::string(name)},
+                 first([](const Row& r) { return r.integer(0); }));
+  }
+
+  Status save_cursor(std::string_view name, int64_t position) override {
+    auto conn = pool_.acquire();
+    if (!conn) return conn.error();
+    auto r = (*conn)->execute(
+        "INSERT INTO \"RelayCursor\" (name, position) VALUES ($1, $2) "
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        {std::string(name), position});
     return r ? Status::ok() : r.status();
   }
 

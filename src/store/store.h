@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"
@@ -273,6 +274,15 @@ class OutboxStore {
   // Gives the lease back, if the owner holds it, so another node need not wait
   // for it to expire.
   virtual Status release_lease(std::string_view name, std::string_view owner) = 0;
+  // The event stream (KAFKA_EVENTS) reads the event log itself: events with an
+  // id above `after_id`, in id order (which is commit order), with their ids.
+  virtual Result<std::vector<std::pair<int64_t, StoredEvent>>> events_after(int64_t after_id,
+                                                                            size_t limit) = 0;
+  // The highest event id so far (0 when there is none).
+  virtual Result<int64_t> last_event_id() = 0;
+  // A stream's saved position (nullopt before the first save), and saving it.
+  virtual Result<std::optional<int64_t>> cursor(std::string_view name) = 0;
+  virtual Status save_cursor(std::string_view name, int64_t position) = 0;
   // Deletes up to `limit` messages created before `cutoff`: the published ones,
   // and the unpublished ones too when `including_unpublished` (no relay runs).
   // Returns how many.

@@ -94,13 +94,14 @@ TEST_F(StoreContract, MigrationsFromTwoConnectionsAtOnceApplyOnce) {
           ? "DROP TABLE \"Event\", \"Insight\", \"DeadLetterJob\", \"AnalysisJob\", "
             "\"ArchivedBatch\", \"Batch\", \"KafkaOutbox\", \"CircuitBreaker\", "
             "\"AdminCredential\", \"AdminSession\", \"ApiToken\", \"AppSecret\", "
-            "\"RelayLease\", schema_migrations; "
+            "\"RelayLease\", \"RelayCursor\", schema_migrations; "
             "DROP FUNCTION insightd_expect_open_batch"
           : "DROP TABLE \"Event\"; DROP TABLE \"Insight\"; DROP TABLE \"DeadLetterJob\"; "
             "DROP TABLE \"AnalysisJob\"; DROP TABLE \"ArchivedBatch\"; DROP TABLE \"Batch\"; "
             "DROP TABLE \"KafkaOutbox\"; DROP TABLE \"CircuitBreaker\"; "
             "DROP TABLE \"AdminCredential\"; DROP TABLE \"AdminSession\"; "
             "DROP TABLE \"ApiToken\"; DROP TABLE \"AppSecret\"; DROP TABLE \"RelayLease\"; "
+            "DROP TABLE \"RelayCursor\"; "
             "DROP TABLE schema_migrations"));
   OpenedStore a = other->open_another();
   OpenedStore b = other->open_another();
@@ -1033,6 +1034,29 @@ TEST_F(StoreContract, RelayLeaseHasOneOwnerUntilItExpiresOrIsReleased) {
   EXPECT_FALSE(*o.take_lease("outbox", "a", kT0 + 18s, kT0 + 28s));
   ASSERT_TRUE(o.release_lease("outbox", "b").is_ok());
   EXPECT_TRUE(*o.take_lease("outbox", "a", kT0 + 18s, kT0 + 28s));
+}
+
+TEST_F(StoreContract, TheEventStreamReadsTheLogInIdOrderFromItsCursor) {
+  OutboxStore& o = store().outbox();
+  EXPECT_EQ(*o.last_event_id(), 0);
+  EXPECT_FALSE(o.cursor("events")->has_value());
+  fill("s", 7, 100);
+  const int64_t last = *o.last_event_id();
+  auto all_events = o.events_after(0, 100);
+  ASSERT_TRUE(all_events.is_ok()) << all_events.error().message;
+  ASSERT_EQ(all_events->size(), 7u);
+  EXPECT_EQ(all_events->back().first, last);
+  for (size_t i = 1; i < all_events->size(); ++i) {
+    EXPECT_LT((*all_events)[i - 1].first, (*all_events)[i].first);
+  }
+  EXPECT_EQ((*all_events)[0].second.event.event_id, "s-0");
+  EXPECT_FALSE((*all_events)[0].second.batch_id.empty());
+  auto rest = o.events_after((*all_events)[4].first, 100);
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ(o.events_after(0, 3)->size(), 3u);
+  ASSERT_TRUE(o.save_cursor("events", 5).is_ok());
+  ASSERT_TRUE(o.save_cursor("events", 9).is_ok());
+  EXPECT_EQ(o.cursor("events")->value_or(-1), 9);
 }
 
 TEST_F(StoreContract, OutboxRetentionKeepsUnpublishedRowsUnlessAsked) {

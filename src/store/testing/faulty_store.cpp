@@ -296,6 +296,19 @@ class FaultyOutbox final : public OutboxStore {
   Status release_lease(std::string_view name, std::string_view owner) override {
     return through(f_, "outbox.release_lease", [&] { return in_.release_lease(name, owner); });
   }
+  Result<std::vector<std::pair<int64_t, StoredEvent>>> events_after(int64_t after_id,
+                                                                    size_t limit) override {
+    return through(f_, "outbox.events_after", [&] { return in_.events_after(after_id, limit); });
+  }
+  Result<int64_t> last_event_id() override {
+    return through(f_, "outbox.last_event_id", [&] { return in_.last_event_id(); });
+  }
+  Result<std::optional<int64_t>> cursor(std::string_view name) override {
+    return through(f_, "outbox.cursor", [&] { return in_.cursor(name); });
+  }
+  Status save_cursor(std::string_view name, int64_t position) override {
+    return through(f_, "outbox.save_cursor", [&] { return in_.save_cursor(name, position); });
+  }
   Result<int64_t> delete_created_before(Timestamp cutoff, bool including_unpublished,
                                         size_t limit) override {
     return through(f_, "outbox.delete_created_before",

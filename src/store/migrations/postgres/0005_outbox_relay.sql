@@ -8,5 +8,13 @@ CREATE TABLE "RelayLease" (
   owner       text NOT NULL,
   expires_at  timestamptz NOT NULL
 );
+-- How far each stream read from an immutable log has been published: the
+-- "events" stream (KAFKA_EVENTS) keeps the last "Event".id delivered. Ids of
+-- "Event" follow commit order (every append holds the open batch's lock while
+-- it inserts), so nothing below the position can still appear.
+CREATE TABLE "RelayCursor" (
+  name      text PRIMARY KEY,
+  position  bigint NOT NULL
+);
 -- Retention deletes rows by age (OUTBOX_RETENTION_DAYS).
 CREATE INDEX outbox_created ON "KafkaOutbox" (created_at);
