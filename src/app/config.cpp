@@ -177,6 +177,17 @@ std::optional<std::string> apply_redis_url(std::string_view v, Config& c) {
   return std::nullopt;
 }
 
+std::optional<std::string> apply_kafka_events(std::string_view v, Config& c) {
+  if (v == "true" || v == "1") {
+    c.kafka_events = true;
+  } else if (v == "false" || v == "0" || v.empty()) {
+    c.kafka_events = false;
+  } else {
+    return "must be true or false";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_kafka_brokers(std::string_view v, Config& c) {
   c.kafka_brokers.clear();
   for (const auto& b : split_list(v)) {
@@ -286,6 +297,9 @@ const std::vector<VariableSpec>& table() {
        text(&Config::kafka_client_id, 200)},
       {"KAFKA_TOPIC_PREFIX", "", "insightd.", "prefix of every topic the relay publishes to", false,
        apply_topic_prefix},
+      {"KAFKA_EVENTS", "", "false",
+       "also publish every committed event to ${KAFKA_TOPIC_PREFIX}events (needs KAFKA_BROKERS)",
+       false, apply_kafka_events},
       {"OUTBOX_RETENTION_DAYS", "", "7",
        "outbox rows older than this are deleted (published ones only, while Kafka is set)", false,
        integer(&Config::outbox_retention_days, 1, 36500, " days")},
@@ -511,6 +525,9 @@ Result<Config> load_config(const ConfigSources& sources) {
   if (config.stuck_job_timeout_ms < config.recovery_interval_ms) {
     return make_error(ErrorCode::kInvalidArgument,
                       "STUCK_JOB_TIMEOUT_MS must be at least RECOVERY_INTERVAL_MS");
+  }
+  if (config.kafka_events && config.kafka_brokers.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "KAFKA_EVENTS=true needs KAFKA_BROKERS");
   }
   if (config.retry_backoff_base_ms > config.retry_backoff_max_ms) {
     return make_error(ErrorCode::kInvalidArgument,

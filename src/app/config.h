@@ -41,6 +41,7 @@ struct Config {
   std::vector<std::string> kafka_brokers;
   std::string kafka_client_id = "insightd";
   std::string kafka_topic_prefix = "insightd.";
+  bool kafka_events = false;  // also the event stream, ${prefix}events
   int64_t outbox_retention_days = 7;
   // Listener
   uint16_t port = 3000;

@@ -181,6 +181,23 @@ TEST(Config, GoogleSignInNeedsBothClientSettingsAdminEmailsAndPublicUrl) {
   EXPECT_TRUE(load_config(from({{"ADMIN_EMAILS", "a@example.com"}})).is_ok());
 }
 
+TEST(Config, KafkaEventsNeedBrokersAndRetentionIsInDays) {
+  auto plain = load_config(from({}));
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_FALSE(plain->kafka_events);
+  EXPECT_EQ(plain->outbox_retention_days, 7);
+  auto events = load_config(from(
+      {{"KAFKA_BROKERS", "k1:9092"}, {"KAFKA_EVENTS", "true"}, {"OUTBOX_RETENTION_DAYS", "2"}}));
+  ASSERT_TRUE(events.is_ok()) << events.error().message;
+  EXPECT_TRUE(events->kafka_events);
+  EXPECT_EQ(events->outbox_retention_days, 2);
+  auto alone = load_config(from({{"KAFKA_EVENTS", "true"}}));
+  ASSERT_FALSE(alone.is_ok());
+  EXPECT_NE(alone.error().message.find("KAFKA_EVENTS=true needs KAFKA_BROKERS"), std::string::npos);
+  EXPECT_FALSE(load_config(from({{"KAFKA_EVENTS", "yes please"}})).is_ok());
+  EXPECT_FALSE(load_config(from({{"OUTBOX_RETENTION_DAYS", "0"}})).is_ok());
+}
+
 TEST(Config, CrossFieldRules) {
   auto lists = load_config(from({{"ADMIN_EMAILS", "Ops@Example.com, b@example.com"},
                                  {"KAFKA_BROKERS", "k1:9092, k2:9093"},

@@ -34,4 +34,31 @@ boost::json::object event_json(const StoredEvent& s) {
           {"batchId", s.batch_id}};
 }
 
+std::string event_json_text(const StoredEvent& s) {
+  const NewEvent& e = s.event;
+  auto quoted = [](const std::optional<std::string>& v) {
+    return v ? boost::json::serialize(boost::json::string_view(*v)) : std::string("null");
+  };
+  std::string out;
+  out.reserve(160 + e.metadata_json.size());
+  out += R"({"eventId":)";
+  out += boost::json::serialize(boost::json::string_view(e.event_id));
+  out += R"(,"eventType":)";
+  out += boost::json::serialize(boost::json::string_view(e.event_type));
+  out += R"(,"userId":)";
+  out += quoted(e.user_id);
+  out += R"(,"sessionId":)";
+  out += quoted(e.session_id);
+  out += R"(,"timestamp":")";
+  out += format_timestamp(e.timestamp);
+  out += R"(","receivedAt":")";
+  out += format_timestamp(e.received_at);
+  out += R"(","metadata":)";
+  out += e.metadata_json.empty() ? std::string("{}") : e.metadata_json;
+  out += R"(,"batchId":)";
+  out += boost::json::serialize(boost::json::string_view(s.batch_id));
+  out += '}';
+  return out;
+}
+
 }  // namespace insightd

@@ -5,11 +5,16 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <string>
 
 #include "core/model.h"
 
 namespace insightd {
 
 boost::json::object event_json(const StoredEvent& event);
+
+// The same object as JSON text, written directly (the event stream writes one
+// per event): the stored metadata is already serialised JSON and goes in as is.
+std::string event_json_text(const StoredEvent& event);
 
 }  // namespace insightd

@@ -163,7 +163,6 @@ Status OutboxRelay::make_producer() {
       {"reconnect.backoff.max.ms", "10000"},
       {"retry.backoff.ms", "100"},
       {"linger.ms", "5"},
-      {"compression.codec", "lz4"},
   };
   for (const auto& kv : options_.extra) props.push_back(kv);
   for (const auto& [name, value] : props) {
@@ -464,7 +463,7 @@ Result<size_t> OutboxRelay::events_pass() {
     const NewEvent& ev = e.event;
     out.push_back({.topic = topic,
                    .key = ev.user_id.value_or(ev.session_id.value_or(ev.event_id)),
-                   .value = boost::json::serialize(event_json(e)),
+                   .value = event_json_text(e),
                    .id_header = "event-id",
                    .id = ev.event_id,
                    .kind = "event",
