@@ -87,7 +87,10 @@ int run(const std::string& base_url, int64_t rows, size_t per_pass) {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - fill_start).count());
 
   relay::testing::MockCluster cluster(3);
-  cluster.create_topic("bench.batches", 4);
+  // The mock keeps the last 5 MB of each partition: 64 partitions hold every
+  // message of a million-row backlog, so all of it can be read back.
+  constexpr int kPartitions = 64;
+  cluster.create_topic("bench.batches", kPartitions);
   relay::RelayOptions options;
   options.brokers = cluster.bootstraps();
   options.topic_prefix = "bench.";
@@ -103,7 +106,7 @@ int run(const std::string& base_url, int64_t rows, size_t per_pass) {
   auto left = opened->store->outbox().count_pending();
   fmt::print("relayed {} rows in {:.2f} s: {:.0f} messages/s ({} left unpublished)\n", rows,
              seconds, static_cast<double>(rows) / seconds, left ? *left : -1);
-  const auto got = relay::testing::consume(cluster.bootstraps(), {"bench.batches"}, 4,
+  const auto got = relay::testing::consume(cluster.bootstraps(), {"bench.batches"}, kPartitions,
                                            static_cast<size_t>(rows), 120s);
   fmt::print("read back: {} messages\n", got.size());
   cleanup();
@@ -117,7 +120,7 @@ int main(int argc, char** argv) {
   CLI::App app{"The outbox relay's throughput into librdkafka's mock cluster"};
   std::string url;
   int64_t rows = 1'000'000;
-  size_t per_pass = 20'000;
+  size_t per_pass = 50'000;
   app.add_option("--url", url, "PostgreSQL URL or sqlite:///path")->required();
   app.add_option("--rows", rows, "the backlog")->check(CLI::Range(1, 100'000'000));
   app.add_option("--per-pass", per_pass, "rows produced per relay pass");

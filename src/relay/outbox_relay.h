@@ -56,7 +56,7 @@ struct RelayOptions {
   std::string owner;  // this node's name for the lease (host:pid:random when empty)
   Millis lease{10'000};
   Millis idle_poll{200};         // between passes that found nothing to send
-  size_t max_per_pass = 20'000;  // rows produced per pass at most
+  size_t max_per_pass = 50'000;  // rows produced per pass at most
   Millis retry_base{1'000};      // a failed row's first pause; doubles per attempt
   Millis retry_max{60'000};
   Millis outage_warning{5'000};  // no delivery report this long: warn (once)
