@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <future>
 #include <random>
 #include <set>
 #include <utility>
@@ -162,7 +164,7 @@ Status OutboxRelay::make_producer() {
       {"reconnect.backoff.ms", "100"},
       {"reconnect.backoff.max.ms", "10000"},
       {"retry.backoff.ms", "100"},
-      {"linger.ms", "5"},
+      {"linger.ms", "20"},
   };
   for (const auto& kv : options_.extra) props.push_back(kv);
   for (const auto& [name, value] : props) {
@@ -188,14 +190,32 @@ Status OutboxRelay::make_producer() {
 
 Status OutboxRelay::start() {
   if (thread_.joinable()) return Status::ok();
-  if (Status s = make_producer(); !s) return s;
   {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { run(); });
-  spdlog::info("[Kafka] Outbox relay started: brokers {}, topics {}batches and {}breaker, as {}",
-               options_.brokers, options_.topic_prefix, options_.topic_prefix, options_.owner);
+  // The producer is made on the relay's thread, after it lowered its
+  // priority, so librdkafka's threads inherit that priority too.
+  std::promise<Status> made;
+  auto ready = made.get_future();
+  thread_ = std::thread([this, &made] {
+    // Background work: when the machine is saturated, ingestion and the
+    // workers go first and the relay catches up later (nice +10).
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+    Status s = make_producer();
+    const bool ok = s.is_ok();
+    made.set_value(std::move(s));
+    if (ok) run();
+  });
+  Status s = ready.get();
+  if (!s) {
+    thread_.join();
+    return s;
+  }
+  spdlog::info("[Kafka] Outbox relay started: brokers {}, topics {}batches and {}breaker{}, as {}",
+               options_.brokers, options_.topic_prefix, options_.topic_prefix,
+               options_.events ? fmt::format(" and {}events", options_.topic_prefix) : "",
+               options_.owner);
   return Status::ok();
 }
 
@@ -237,7 +257,10 @@ bool OutboxRelay::renew_lease() {
     }
   }
   // Another node may have moved the event stream while this one did not lead.
-  if (is_leader && !leader_.load()) event_cursor_.reset();
+  if (is_leader && !leader_.load()) {
+    event_cursor_.reset();
+    saved_event_cursor_.reset();
+  }
   leader_ = is_leader;
   if (meters_) meters_->leader.set(is_leader ? 1 : 0);
   if (is_leader) lease_renewed_at_ = clock_.steady_now();
@@ -264,12 +287,10 @@ void OutboxRelay::run() {
     }
     auto produced = pass();
     if (produced && options_.events && !producer_->fatal) {
-      auto streamed = events_pass();
-      if (streamed) {
-        *produced += *streamed;
-      } else {
-        produced = streamed.error();
-      }
+      // The stream does not count towards "busy": while the outbox is idle the
+      // relay still pauses idle_poll between stream passes, so a steady stream
+      // is read in a few large pieces a second rather than many small ones.
+      if (auto streamed = events_pass(); !streamed) produced = streamed.error();
     }
     if (!produced) {
       db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
@@ -289,6 +310,7 @@ void OutboxRelay::run() {
     if (*produced == 0) sleep_for(options_.idle_poll);
   }
   if (leader_.load()) {
+    (void)save_event_cursor(/*now_or_never=*/true);
     (void)store_.release_lease(kLeaseName, options_.owner);
     leader_ = false;
     if (meters_) meters_->leader.set(0);
@@ -436,6 +458,19 @@ Result<size_t> OutboxRelay::pass() {
   return out.size();
 }
 
+// Saves the stream's position at most once a second (each save is a commit):
+// after a crash the next relay sends again what followed the saved position,
+// which the promise (at least once) allows. `now_or_never`: save if moved.
+Status OutboxRelay::save_event_cursor(bool now_or_never) {
+  if (!event_cursor_ || event_cursor_ == saved_event_cursor_) return Status::ok();
+  const auto t = clock_.steady_now();
+  if (!now_or_never && t - event_cursor_saved_at_ < std::chrono::seconds(1)) return Status::ok();
+  if (Status st = store_.save_cursor(kEventsCursor, *event_cursor_); !st) return st;
+  saved_event_cursor_ = event_cursor_;
+  event_cursor_saved_at_ = t;
+  return Status::ok();
+}
+
 // The event stream: the events after the saved position, in id (= commit)
 // order, keyed by user (else session, else event id); the position moves to
 // the last event before the first one not delivered.
@@ -452,6 +487,7 @@ Result<size_t> OutboxRelay::events_pass() {
       *saved = *last;
     }
     event_cursor_ = **saved;
+    saved_event_cursor_ = event_cursor_;
   }
   auto events = store_.events_after(*event_cursor_, options_.max_per_pass);
   if (!events) return events.error();
@@ -482,9 +518,8 @@ Result<size_t> OutboxRelay::events_pass() {
     sleep_for(retry_pause(1));
   }
   if (ok > 0) {
-    const int64_t position = out[ok - 1].row_id;
-    if (Status st = store_.save_cursor(kEventsCursor, position); !st) return st.error();
-    event_cursor_ = position;
+    event_cursor_ = out[ok - 1].row_id;
+    if (Status st = save_event_cursor(/*now_or_never=*/false); !st) return st.error();
     events_published_ += ok;
     if (meters_) {
       meters_->events_published.inc(ok);

@@ -109,6 +109,7 @@ class OutboxRelay {
   // One pass; returns how many rows it produced (0: nothing to do).
   Result<size_t> pass();
   Result<size_t> events_pass();
+  Status save_event_cursor(bool now_or_never);
   void deliver(Pass& pass, const std::vector<Outgoing>& out);
   bool renew_lease();
   void sleep_for(Millis d);
@@ -124,7 +125,9 @@ class OutboxRelay {
   std::atomic<bool> leader_{false};
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> events_published_{0};
-  std::optional<int64_t> event_cursor_;  // the relay thread's copy of the saved position
+  std::optional<int64_t> event_cursor_;        // the stream's position (relay thread only)
+  std::optional<int64_t> saved_event_cursor_;  // ... and the last one saved
+  WaitClock::SteadyTime event_cursor_saved_at_{};
   WaitClock::SteadyTime lease_renewed_at_{};
   std::thread thread_;
   // Metrics (null without a registry).
