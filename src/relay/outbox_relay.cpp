@@ -2,14 +2,16 @@
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <deque>
 #include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <utility>
@@ -72,11 +74,21 @@ struct OutboxRelay::Producer {
   Pass* pass = nullptr;    // the pass being reported on
   bool fatal = false;      // the idempotent producer hit a fatal error
   std::string last_error;  // the last broker-level error, for the warning
+  // Topic handles by name: looked up once, not for every message.
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics;
   ~Producer() {
     if (rk == nullptr) return;
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(rk, 0);
+    for (auto& [name, rkt] : topics) rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
+  }
+  rd_kafka_topic_t* topic(std::string_view name) {
+    auto it = topics.find(name);
+    if (it != topics.end()) return it->second;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, std::string(name).c_str(), nullptr);
+    if (rkt != nullptr) topics.emplace(std::string(name), rkt);
+    return rkt;
   }
 
   static void on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
@@ -194,14 +206,12 @@ Status OutboxRelay::start() {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
-  // The producer is made on the relay's thread, after it lowered its
-  // priority, so librdkafka's threads inherit that priority too.
+  // The producer is made on the relay's own thread (a fatal error makes a new
+  // one there too); start() waits for the first one to report a bad setting.
   std::promise<Status> made;
   auto ready = made.get_future();
   thread_ = std::thread([this, &made] {
-    // Background work: when the machine is saturated, ingestion and the
-    // workers go first and the relay catches up later (nice +10).
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+    pthread_setname_np(pthread_self(), "kafka-relay");
     Status s = make_producer();
     const bool ok = s.is_ok();
     made.set_value(std::move(s));
@@ -326,9 +336,14 @@ void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
   for (size_t index = 0; index < out.size(); ++index) {
     const Outgoing& m = out[index];
     for (;;) {
+      rd_kafka_topic_t* rkt = producer_->topic(m.topic);
+      if (rkt == nullptr) {
+        pass.sent[index].reported = true;
+        pass.sent[index].error = rd_kafka_last_error();
+        break;
+      }
       const rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_->rk, RD_KAFKA_V_TOPIC(m.topic.c_str()),
-          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          producer_->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
           RD_KAFKA_V_HEADER(m.id_header, m.id.data(), static_cast<ssize_t>(m.id.size())),
           RD_KAFKA_V_HEADER("kind", m.kind.data(), static_cast<ssize_t>(m.kind.size())),
@@ -394,6 +409,9 @@ void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
 Result<size_t> OutboxRelay::pass() {
   const Timestamp now = clock_.now();
   std::set<std::string, std::less<>> keys_seen;  // topic + key: the first row of each only
+  std::deque<store::OutboxMessage> rows_kept;    // what `out` points into (stable on push_back)
+  std::deque<std::string> topics;                // the topic names `out` points into
+  std::deque<std::string> ids;                   // the outbox ids as text, likewise
   std::vector<Outgoing> out;
   std::vector<int64_t> attempts;
   int64_t after = 0;
@@ -401,23 +419,26 @@ Result<size_t> OutboxRelay::pass() {
     auto rows = store_.unpublished(after, 5'000);
     if (!rows) return rows.error();
     if (rows->empty()) break;
-    for (store::OutboxMessage& m : *rows) {
-      after = m.id;
-      auto topic = topic_for(m.kind, options_.topic_prefix);
-      const std::string order_key = fmt::format("{}\n{}", topic.value_or(m.kind), m.key);
+    for (store::OutboxMessage& row : *rows) {
+      after = row.id;
+      auto topic = topic_for(row.kind, options_.topic_prefix);
+      const std::string order_key = fmt::format("{}\n{}", topic.value_or(row.kind), row.key);
       if (!keys_seen.insert(order_key).second) continue;  // an earlier row of its key waits
-      if (m.next_attempt_at && *m.next_attempt_at > now) continue;  // waits for its retry
+      if (row.next_attempt_at && *row.next_attempt_at > now) continue;  // waits for its retry
       if (!topic) {
-        (void)store_.mark_failed(m.id, fmt::format("no Kafka topic for outbox kind '{}'", m.kind),
+        (void)store_.mark_failed(row.id,
+                                 fmt::format("no Kafka topic for outbox kind '{}'", row.kind),
                                  now + options_.retry_max);
         continue;
       }
-      out.push_back({.topic = std::move(*topic),
-                     .key = std::move(m.key),
-                     .value = std::move(m.payload_json),
+      if (topics.empty() || topics.back() != *topic) topics.push_back(std::move(*topic));
+      const store::OutboxMessage& m = rows_kept.emplace_back(std::move(row));
+      out.push_back({.topic = topics.back(),
+                     .key = m.key,
+                     .value = m.payload_json,
                      .id_header = "outbox-id",
-                     .id = std::to_string(m.id),
-                     .kind = std::move(m.kind),
+                     .id = ids.emplace_back(std::to_string(m.id)),
+                     .kind = m.kind,
                      .row_id = m.id});
       attempts.push_back(m.attempts);
       if (out.size() >= options_.max_per_pass) break;
@@ -493,13 +514,18 @@ Result<size_t> OutboxRelay::events_pass() {
   if (!events) return events.error();
   if (events->empty()) return size_t{0};
   std::vector<Outgoing> out;
+  std::vector<std::string> texts;  // what `out` points into
   out.reserve(events->size());
+  texts.reserve(events->size());
   const std::string topic = fmt::format("{}events", options_.topic_prefix);
   for (const auto& [id, e] : *events) {
     const NewEvent& ev = e.event;
+    const std::string& key = ev.user_id      ? *ev.user_id
+                             : ev.session_id ? *ev.session_id
+                                             : ev.event_id;
     out.push_back({.topic = topic,
-                   .key = ev.user_id.value_or(ev.session_id.value_or(ev.event_id)),
-                   .value = event_json_text(e),
+                   .key = key,
+                   .value = texts.emplace_back(event_json_text(e)),
                    .id_header = "event-id",
                    .id = ev.event_id,
                    .kind = "event",

@@ -92,15 +92,16 @@ class OutboxRelay {
  private:
   struct Producer;
   struct Pass;
-  // One message to produce: the id header (outbox-id or event-id) lets a
-  // consumer drop duplicates.
+  // One message to produce (views into what the pass read, which outlives
+  // the delivery): the id header (outbox-id or event-id) lets a consumer drop
+  // duplicates.
   struct Outgoing {
-    std::string topic;
-    std::string key;
-    std::string value;
+    std::string_view topic;
+    std::string_view key;
+    std::string_view value;
     const char* id_header = "outbox-id";
-    std::string id;
-    std::string kind;
+    std::string_view id;
+    std::string_view kind;
     int64_t row_id = 0;  // the outbox row's or the event's id
   };
 
