@@ -176,7 +176,7 @@ Status OutboxRelay::make_producer() {
       {"reconnect.backoff.ms", "100"},
       {"reconnect.backoff.max.ms", "10000"},
       {"retry.backoff.ms", "100"},
-      {"linger.ms", "20"},
+      {"linger.ms", "10"},
   };
   for (const auto& kv : options_.extra) props.push_back(kv);
   for (const auto& [name, value] : props) {
