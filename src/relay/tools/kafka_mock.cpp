@@ -7,7 +7,6 @@
 // Produce requests answer error CODE); each is answered with "<command> ok",
 // and the end of the input stops it.
 #include <fmt/format.h>
-
 #include <pthread.h>
 #include <unistd.h>
 
