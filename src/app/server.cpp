@@ -394,7 +394,7 @@ void Server::plan_lifecycle() {
   }
   // Last to stop: what the workers wrote on their way out can still leave.
   if (p.relay) {
-    add(7,
+    add(8,
         logs_failure("[Startup] Cannot start the Kafka relay: ", [&p] { return p.relay->start(); }),
         [&p] { p.relay->stop(); });
   }
