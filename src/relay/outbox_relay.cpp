@@ -257,7 +257,10 @@ bool OutboxRelay::renew_lease() {
   auto held = store_.take_lease(kLeaseName, options_.owner, now, now + options_.lease);
   const bool is_leader = held.is_ok() && *held;
   if (!held.is_ok()) {
-    spdlog::warn("[Kafka] Cannot renew the relay lease: {}", held.error().message);
+    if (auto left_out = db_log_.admit()) {
+      spdlog::warn("[Kafka] Cannot renew the relay lease: {}{}", held.error().message,
+                   db_log_.suffix(*left_out));
+    }
   }
   if (is_leader != leader_.load()) {
     if (is_leader) {
@@ -304,8 +307,10 @@ void OutboxRelay::run() {
     }
     if (!produced) {
       db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
-      spdlog::warn("[Kafka] Relay pass failed (retrying in {} ms): {}", db_backoff.count(),
-                   produced.error().message);
+      if (auto left_out = db_log_.admit()) {
+        spdlog::warn("[Kafka] Relay pass failed (retrying in {} ms): {}{}", db_backoff.count(),
+                     produced.error().message, db_log_.suffix(*left_out));
+      }
       sleep_for(db_backoff);
       continue;
     }
@@ -460,8 +465,11 @@ Result<size_t> OutboxRelay::pass() {
     }
     ++failed;
     const Millis pause = retry_pause(attempts[i] + 1);
-    spdlog::warn("[Kafka] Outbox row {} was not delivered ({}); its key waits {} ms for a retry",
-                 out[i].row_id, rd_kafka_err2str(s.error), pause.count());
+    if (auto left_out = delivery_log_.admit()) {
+      spdlog::warn(
+          "[Kafka] Outbox row {} was not delivered ({}); its key waits {} ms for a retry{}",
+          out[i].row_id, rd_kafka_err2str(s.error), pause.count(), delivery_log_.suffix(*left_out));
+    }
     if (Status st =
             store_.mark_failed(out[i].row_id, rd_kafka_err2str(s.error), clock_.now() + pause);
         !st) {
@@ -539,8 +547,11 @@ Result<size_t> OutboxRelay::events_pass() {
     ++ok;
   }
   if (ok < out.size() && pass.sent[ok].reported) {
-    spdlog::warn("[Kafka] Event {} was not delivered ({}); the stream resends from it", out[ok].id,
-                 rd_kafka_err2str(pass.sent[ok].error));
+    if (auto left_out = delivery_log_.admit()) {
+      spdlog::warn("[Kafka] Event {} was not delivered ({}); the stream resends from it{}",
+                   out[ok].id, rd_kafka_err2str(pass.sent[ok].error),
+                   delivery_log_.suffix(*left_out));
+    }
     sleep_for(retry_pause(1));
   }
   if (ok > 0) {

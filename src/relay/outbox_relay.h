@@ -35,6 +35,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "obs/log_throttle.h"
 #include "store/store.h"
 
 namespace insightd::obs {
@@ -131,6 +132,10 @@ class OutboxRelay {
   WaitClock::SteadyTime event_cursor_saved_at_{};
   WaitClock::SteadyTime lease_renewed_at_{};
   std::thread thread_;
+  // A broker refusing every row, or a database that is down, is one line per
+  // 10 s, not one per row or per retry.
+  obs::LogThrottle delivery_log_;
+  obs::LogThrottle db_log_;
   // Metrics (null without a registry).
   struct Meters;
   std::unique_ptr<Meters> meters_;
