@@ -36,7 +36,10 @@ void steer(insightd::relay::testing::MockCluster& cluster) {
     } else if (command == "fail") {
       int n = 0;
       int code = 0;
-      in >> n >> code;
+      if (!(in >> n >> code) || n < 1 || n > 10'000) {
+        fmt::print(stderr, "kafka-mock: usage: fail N(1-10000) ERROR_CODE\n");
+        continue;
+      }
       cluster.fail_next_produce_requests(std::vector<int>(static_cast<size_t>(n), code));
     } else {
       fmt::print(stderr, "kafka-mock: unknown command '{}'\n", command);
