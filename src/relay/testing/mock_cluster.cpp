@@ -46,6 +46,12 @@ void MockCluster::set_all_down(bool down) {
   }
 }
 
+void MockCluster::set_round_trip(std::chrono::milliseconds rtt) {
+  for (int id = 1; id <= brokers_; ++id) {
+    rd_kafka_mock_broker_set_rtt(cluster_, id, static_cast<int>(rtt.count()));
+  }
+}
+
 void MockCluster::fail_next_produce_requests(const std::vector<int>& errors) {
   std::vector<rd_kafka_resp_err_t> codes;
   codes.reserve(errors.size());
@@ -114,6 +120,31 @@ void consume_each(const std::string& bootstraps, const std::vector<std::string>&
   }
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
+}
+
+std::map<std::string, int64_t> end_offsets(const std::string& bootstraps,
+                                           const std::vector<std::string>& topics, int partitions) {
+  std::array<char, 512> err{};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err.data(), err.size());
+  rd_kafka_conf_set(conf, "log_level", "0", err.data(), err.size());
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err.data(), err.size());
+  if (rk == nullptr) throw std::runtime_error(fmt::format("consumer: {}", err.data()));
+  std::map<std::string, int64_t> ends;
+  for (const std::string& t : topics) {
+    for (int p = 0; p < partitions; ++p) {
+      int64_t low = 0;
+      int64_t high = 0;
+      // A missing topic or partition answers an error: nothing to read there.
+      if (rd_kafka_query_watermark_offsets(rk, t.c_str(), p, &low, &high, 5000) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high > low) {
+        ends[fmt::format("{}/{}", t, p)] = high;
+      }
+    }
+  }
+  rd_kafka_destroy(rk);
+  return ends;
 }
 
 }  // namespace insightd::relay::testing

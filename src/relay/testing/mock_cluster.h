@@ -28,6 +28,8 @@ class MockCluster {
   void create_topic(const std::string& topic, int partitions);
   // Every broker down (connections refused) or up again.
   void set_all_down(bool down);
+  // Every broker answers each request `rtt` late (0: at once).
+  void set_round_trip(std::chrono::milliseconds rtt);
   // The next `errors.size()` Produce requests answer these error codes.
   void fail_next_produce_requests(const std::vector<int>& errors);
 
@@ -58,5 +60,12 @@ std::vector<Received> consume(const std::string& bootstraps, const std::vector<s
 void consume_each(const std::string& bootstraps, const std::vector<std::string>& topics,
                   int partitions, std::chrono::milliseconds timeout,
                   const std::function<bool(const Received&)>& each);
+
+// The offset after the last message of each of `topics`' partitions
+// 0..partitions-1 now ("topic/partition" -> offset), leaving out empty and
+// missing partitions: what a reader must reach to have read everything
+// written so far.
+std::map<std::string, int64_t> end_offsets(const std::string& bootstraps,
+                                           const std::vector<std::string>& topics, int partitions);
 
 }  // namespace insightd::relay::testing

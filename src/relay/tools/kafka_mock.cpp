@@ -4,7 +4,8 @@
 // the outbox relay without a broker: KAFKA_BROKERS=<that line>.
 // With --steer, lines on stdin steer it (the end-to-end tests use them):
 // "down" (every broker refuses connections), "up", "fail N CODE" (the next N
-// Produce requests answer error CODE); each is answered with "<command> ok",
+// Produce requests answer error CODE), "rtt MS" (every broker answers each
+// request MS milliseconds late, 0 for none); each is answered with "<command> ok",
 // and the end of the input stops it.
 #include <fmt/format.h>
 #include <pthread.h>
@@ -41,6 +42,13 @@ void steer(insightd::relay::testing::MockCluster& cluster) {
         continue;
       }
       cluster.fail_next_produce_requests(std::vector<int>(static_cast<size_t>(n), code));
+    } else if (command == "rtt") {
+      int ms = -1;
+      if (!(in >> ms) || ms < 0 || ms > 60'000) {
+        fmt::print(stderr, "kafka-mock: usage: rtt MS(0-60000)\n");
+        continue;
+      }
+      cluster.set_round_trip(std::chrono::milliseconds(ms));
     } else {
       fmt::print(stderr, "kafka-mock: unknown command '{}'\n", command);
       continue;

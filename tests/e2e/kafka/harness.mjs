@@ -4,7 +4,9 @@
 import { spawn, execFile } from "node:child_process";
 import { createInterface } from "node:readline";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { waitFor } from "../pipeline/harness.mjs";
+import { pgSchema } from "../ingest/harness.mjs";
 
 const MOCK_BIN = process.env.KAFKA_MOCK_BIN;
 const TAIL_BIN = process.env.KAFKA_TAIL_BIN;
@@ -12,7 +14,7 @@ if (!MOCK_BIN || !TAIL_BIN) throw new Error("KAFKA_MOCK_BIN and KAFKA_TAIL_BIN m
 
 export const PREFIX = "e2e.";
 
-// build/kafka-mock --steer: {bootstraps, down(), up(), stop()}.
+// build/kafka-mock --steer: {bootstraps, down(), up(), rtt(ms), stop()}.
 export async function startMock() {
   const child = spawn(MOCK_BIN, ["--steer", "3"], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = [];
@@ -27,6 +29,7 @@ export async function startMock() {
     bootstraps,
     down: () => command("down"),
     up: () => command("up"),
+    rtt: (ms) => command(`rtt ${ms}`),
     stop: () => {
       child.stdin.end();
       child.kill("SIGTERM");
@@ -34,8 +37,17 @@ export async function startMock() {
   };
 }
 
+// The stores the scenarios run on. store(name, dir): {db (for rows()), env, drop()}.
+export const STORES = ["SQLite", "PostgreSQL"];
+export function store(name, dir) {
+  if (name === "SQLite") return { db: join(dir, "data", "insightd.db"), env: {}, drop() {} };
+  const pg = pgSchema();
+  return { db: pg, env: { DATABASE_URL: pg.url }, drop: () => pg.drop() };
+}
+
 // Every message on the relay's topics, from the first offset, until `count`
 // arrived (or `ms` passed): [{topic, partition, offset, key, headers, payload}].
+// `count` "end": everything the topics held when the read began.
 export function consumeAll(bootstraps, count, ms = 30000) {
   return new Promise((resolve, reject) => {
     execFile(TAIL_BIN, [bootstraps, PREFIX, String(Math.ceil(ms / 1000)), String(count)],
