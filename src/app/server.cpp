@@ -243,8 +243,6 @@ Status Server::build() {
     options.client_id = config.kafka_client_id;
     options.topic_prefix = config.kafka_topic_prefix;
     options.events = config.kafka_events;
-    // The event stream's latency is bounded by how often an idle relay looks.
-    if (config.kafka_events) options.idle_poll = Millis(20);
     p.relay = std::make_unique<relay::OutboxRelay>(store.outbox(), clock, std::move(options),
                                                    p.metrics.get());
   }

@@ -160,7 +160,7 @@ OutboxRelay::~OutboxRelay() {
   stop();
 }
 
-Status OutboxRelay::make_producer() {
+Result<std::unique_ptr<OutboxRelay::Producer>> OutboxRelay::make_producer() const {
   auto producer = std::make_unique<Producer>();
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   std::array<char, 512> err{};
@@ -196,8 +196,7 @@ Status OutboxRelay::make_producer() {
     rd_kafka_conf_destroy(conf);
     return make_error(ErrorCode::kInvalidArgument, fmt::format("Kafka producer: {}", err.data()));
   }
-  producer_ = std::move(producer);
-  return Status::ok();
+  return producer;
 }
 
 Status OutboxRelay::start() {
@@ -212,15 +211,29 @@ Status OutboxRelay::start() {
   auto ready = made.get_future();
   thread_ = std::thread([this, &made] {
     pthread_setname_np(pthread_self(), "kafka-relay");
-    Status s = make_producer();
-    const bool ok = s.is_ok();
-    made.set_value(std::move(s));
-    if (ok) run();
+    auto producer = make_producer();
+    if (!producer) {
+      made.set_value(producer.error());
+      return;
+    }
+    producer_ = std::move(*producer);
+    made.set_value(Status::ok());
+    run();
   });
   Status s = ready.get();
   if (!s) {
     thread_.join();
     return s;
+  }
+  if (options_.events) {
+    {
+      std::lock_guard lock(mu_);
+      stream_running_ = true;
+    }
+    stream_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kafka-events");
+      stream_run();
+    });
   }
   spdlog::info("[Kafka] Outbox relay started: brokers {}, topics {}batches and {}breaker{}, as {}",
                options_.brokers, options_.topic_prefix, options_.topic_prefix,
@@ -235,6 +248,7 @@ void OutboxRelay::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  if (stream_thread_.joinable()) stream_thread_.join();
   if (thread_.joinable()) thread_.join();
   producer_.reset();
 }
@@ -270,10 +284,7 @@ bool OutboxRelay::renew_lease() {
     }
   }
   // Another node may have moved the event stream while this one did not lead.
-  if (is_leader && !leader_.load()) {
-    event_cursor_.reset();
-    saved_event_cursor_.reset();
-  }
+  if (is_leader && !leader_.load()) ++leader_terms_;
   leader_ = is_leader;
   if (meters_) meters_->leader.set(is_leader ? 1 : 0);
   if (is_leader) lease_renewed_at_ = clock_.steady_now();
@@ -288,23 +299,19 @@ void OutboxRelay::run() {
       if (stopping_) break;
     }
     if (!producer_) {
-      if (Status st = make_producer(); !st) {
-        spdlog::error("[Kafka] Cannot start a new producer: {}", st.message());
+      auto made = make_producer();
+      if (!made) {
+        spdlog::error("[Kafka] Cannot start a new producer: {}", made.error().message);
         sleep_for(options_.retry_max);
         continue;
       }
+      producer_ = std::move(*made);
     }
     if (!renew_lease()) {
       sleep_for(options_.lease / 3);
       continue;
     }
     auto produced = pass();
-    if (produced && options_.events && !producer_->fatal) {
-      // The stream does not count towards "busy": while the outbox is idle the
-      // relay still pauses idle_poll between stream passes, so a steady stream
-      // is read in a few large pieces a second rather than many small ones.
-      if (auto streamed = events_pass(); !streamed) produced = streamed.error();
-    }
     if (!produced) {
       db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
       if (auto left_out = db_log_.admit()) {
@@ -324,31 +331,93 @@ void OutboxRelay::run() {
     }
     if (*produced == 0) sleep_for(options_.idle_poll);
   }
+  {
+    // The stream saves its position as the lease holder: the lease waits for it.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !stream_running_; });
+  }
   if (leader_.load()) {
-    (void)save_event_cursor(/*now_or_never=*/true);
     (void)store_.release_lease(kLeaseName, options_.owner);
     leader_ = false;
     if (meters_) meters_->leader.set(0);
   }
 }
 
+void OutboxRelay::stream_run() {
+  Millis db_backoff{0};
+  uint64_t term = 0;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    if (!stream_producer_) {
+      auto made = make_producer();
+      if (!made) {
+        spdlog::error("[Kafka] Cannot start a new producer for the event stream: {}",
+                      made.error().message);
+        sleep_for(options_.retry_max);
+        continue;
+      }
+      stream_producer_ = std::move(*made);
+    }
+    if (!leader_.load()) {
+      sleep_for(options_.idle_poll);
+      continue;
+    }
+    if (const uint64_t t = leader_terms_.load(); t != term) {
+      term = t;
+      event_cursor_.reset();
+      saved_event_cursor_.reset();
+    }
+    auto streamed = events_pass();
+    if (!streamed) {
+      db_backoff = std::clamp(db_backoff * 2, Millis(200), Millis(10'000));
+      if (auto left_out = db_log_.admit()) {
+        spdlog::warn("[Kafka] Event stream pass failed (retrying in {} ms): {}{}",
+                     db_backoff.count(), streamed.error().message, db_log_.suffix(*left_out));
+      }
+      sleep_for(db_backoff);
+      continue;
+    }
+    db_backoff = Millis(0);
+    if (stream_producer_->fatal) {
+      spdlog::warn("[Kafka] Event stream producer failed ({}); starting a new one",
+                   stream_producer_->last_error);
+      stream_producer_.reset();
+      continue;
+    }
+    // A steady stream is read in pieces every stream_poll rather than one
+    // event at a time; a backlog (a full pass) goes on at once.
+    if (*streamed < options_.max_per_pass) sleep_for(options_.stream_poll);
+  }
+  if (leader_.load()) (void)save_event_cursor(/*now_or_never=*/true);
+  stream_producer_.reset();
+  {
+    std::lock_guard lock(mu_);
+    stream_running_ = false;
+  }
+  cv_.notify_all();
+}
+
 // Produces `out` in order (each with its outbox id or event id as a header),
 // then waits for every delivery report, renewing the lease meanwhile; a stop
 // ends the wait ~2 s later. Fills pass.sent (one entry per message).
-void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
+void OutboxRelay::deliver(Producer& producer, Pass& pass, const std::vector<Outgoing>& out,
+                          bool renew) {
   pass.sent.assign(out.size(), Pass::Sent{});
-  producer_->pass = &pass;
+  producer.pass = &pass;
   for (size_t index = 0; index < out.size(); ++index) {
     const Outgoing& m = out[index];
     for (;;) {
-      rd_kafka_topic_t* rkt = producer_->topic(m.topic);
+      rd_kafka_topic_t* rkt = producer.topic(m.topic);
       if (rkt == nullptr) {
         pass.sent[index].reported = true;
         pass.sent[index].error = rd_kafka_last_error();
         break;
       }
       const rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          producer.rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
           RD_KAFKA_V_HEADER(m.id_header, m.id.data(), static_cast<ssize_t>(m.id.size())),
           RD_KAFKA_V_HEADER("kind", m.kind.data(), static_cast<ssize_t>(m.kind.size())),
@@ -356,7 +425,7 @@ void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
           RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(index))),
           RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(producer_->rk, 50);
+        rd_kafka_poll(producer.rk, 50);
         continue;
       }
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -375,7 +444,7 @@ void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
   bool warned = false;
   std::optional<WaitClock::SteadyTime> stop_deadline;
   while (pass.waiting > 0) {
-    rd_kafka_poll(producer_->rk, 100);
+    rd_kafka_poll(producer.rk, 100);
     const auto t = clock_.steady_now();
     if (pass.reports != reports_seen) {
       reports_seen = pass.reports;
@@ -388,23 +457,23 @@ void OutboxRelay::deliver(Pass& pass, const std::vector<Outgoing>& out) {
       }
     } else if (!warned && t - last_progress >= options_.outage_warning) {
       spdlog::warn(
-          "[Kafka] No delivery report for {:.1f} s ({}): {} messages waiting; the outbox keeps "
+          "[Kafka] No delivery report for {:.1f} s ({}): {} messages waiting; the {} keeps "
           "them and the relay goes on trying",
           std::chrono::duration<double>(t - last_progress).count(),
-          producer_->last_error.empty() ? "broker unreachable?" : producer_->last_error,
-          pass.waiting);
+          producer.last_error.empty() ? "broker unreachable?" : producer.last_error, pass.waiting,
+          renew ? "outbox" : "event log");
       warned = true;
       if (meters_) meters_->broker_up.set(0);
     }
-    if (t - lease_renewed_at_ >= options_.lease / 3) (void)renew_lease();
-    if (producer_->fatal) break;
+    if (renew && t - lease_renewed_at_ >= options_.lease / 3) (void)renew_lease();
+    if (producer.fatal) break;
     {
       std::lock_guard lock(mu_);
       if (stopping_ && !stop_deadline) stop_deadline = t + std::chrono::seconds(2);
     }
     if (stop_deadline && t >= *stop_deadline) break;
   }
-  producer_->pass = nullptr;
+  producer.pass = nullptr;
   if (warned && pass.waiting == 0) {
     spdlog::info("[Kafka] Deliveries resumed");
     if (meters_) meters_->broker_up.set(1);
@@ -451,7 +520,7 @@ Result<size_t> OutboxRelay::pass() {
   }
   if (out.empty()) return size_t{0};
   Pass pass;
-  deliver(pass, out);
+  deliver(*producer_, pass, out, /*renew=*/true);
 
   std::vector<int64_t> delivered;
   delivered.reserve(out.size());
@@ -540,7 +609,7 @@ Result<size_t> OutboxRelay::events_pass() {
                    .row_id = id});
   }
   Pass pass;
-  deliver(pass, out);
+  deliver(*stream_producer_, pass, out, /*renew=*/false);
   size_t ok = 0;
   while (ok < out.size() && pass.sent[ok].reported &&
          pass.sent[ok].error == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -20,6 +20,11 @@
 // exponential backoff and jitter; messages never time out), with one warning
 // when it starts and one line when deliveries resume; the rows stay in the
 // outbox meanwhile. Ingestion and the workers never wait on it.
+//
+// With KAFKA_EVENTS the lease holder also streams every committed event, on a
+// thread and a producer of its own (its cursor commits are not queued behind
+// the outbox's, nor its deliveries behind the outbox's marks), so an event
+// reaches the broker a stream pause plus one delivery after its commit.
 #pragma once
 
 #include <atomic>
@@ -57,6 +62,7 @@ struct RelayOptions {
   std::string owner;  // this node's name for the lease (host:pid:random when empty)
   Millis lease{10'000};
   Millis idle_poll{200};         // between passes that found nothing to send
+  Millis stream_poll{20};        // between event stream passes (KAFKA_EVENTS)
   size_t max_per_pass = 50'000;  // rows produced per pass at most
   Millis retry_base{1'000};      // a failed row's first pause; doubles per attempt
   Millis retry_max{60'000};
@@ -106,13 +112,16 @@ class OutboxRelay {
     int64_t row_id = 0;  // the outbox row's or the event's id
   };
 
-  Status make_producer();
+  Result<std::unique_ptr<Producer>> make_producer() const;
   void run();
+  // The event stream's thread (KAFKA_EVENTS): passes while this node leads.
+  void stream_run();
   // One pass; returns how many rows it produced (0: nothing to do).
   Result<size_t> pass();
   Result<size_t> events_pass();
   Status save_event_cursor(bool now_or_never);
-  void deliver(Pass& pass, const std::vector<Outgoing>& out);
+  // `renew`: this is the relay thread, which keeps the lease.
+  void deliver(Producer& producer, Pass& pass, const std::vector<Outgoing>& out, bool renew);
   bool renew_lease();
   void sleep_for(Millis d);
   Millis retry_pause(int64_t attempts);
@@ -120,18 +129,24 @@ class OutboxRelay {
   store::OutboxStore& store_;
   const WaitClock& clock_;
   RelayOptions options_;
-  std::unique_ptr<Producer> producer_;
+  std::unique_ptr<Producer> producer_;         // relay thread only
+  std::unique_ptr<Producer> stream_producer_;  // stream thread only
   std::mutex mu_;
   std::condition_variable_any cv_;
   bool stopping_ = false;
+  bool stream_running_ = false;  // the relay keeps the lease until the stream saved its position
   std::atomic<bool> leader_{false};
+  // Counts the times this node took the lease: the stream reloads its position
+  // when it changed (another node may have moved it meanwhile).
+  std::atomic<uint64_t> leader_terms_{0};
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> events_published_{0};
-  std::optional<int64_t> event_cursor_;        // the stream's position (relay thread only)
+  std::optional<int64_t> event_cursor_;        // the stream's position (stream thread only)
   std::optional<int64_t> saved_event_cursor_;  // ... and the last one saved
   WaitClock::SteadyTime event_cursor_saved_at_{};
   WaitClock::SteadyTime lease_renewed_at_{};
   std::thread thread_;
+  std::thread stream_thread_;
   // A broker refusing every row, or a database that is down, is one line per
   // 10 s, not one per row or per retry.
   obs::LogThrottle delivery_log_;
