@@ -11,6 +11,7 @@ build_pkgs=(
   libcli11-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libsodium-dev
   librdkafka-dev  # the outbox relay to Kafka (and its mock cluster for the tests)
+  libzstd-dev     # the archive's compression
   nodejs  # npm installs the dashboard's browser libraries (web/package.json)
 )
 test_pkgs=(

@@ -4,7 +4,6 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -19,6 +18,7 @@
 #include "core/backoff.h"
 #include "core/event_json.h"
 #include "obs/metrics.h"
+#include "runtime/node_name.h"
 
 namespace insightd::relay {
 
@@ -26,13 +26,6 @@ namespace {
 
 constexpr std::string_view kLeaseName = "outbox";
 constexpr std::string_view kEventsCursor = "events";
-
-std::string default_owner() {
-  std::array<char, 256> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
-  std::random_device rd;
-  return fmt::format("{}:{}:{:08x}", host.data(), getpid(), rd());
-}
 
 }  // namespace
 
@@ -123,7 +116,7 @@ struct OutboxRelay::Producer {
 OutboxRelay::OutboxRelay(store::OutboxStore& store, const WaitClock& clock, RelayOptions options,
                          obs::Registry* metrics)
     : store_(store), clock_(clock), options_(std::move(options)) {
-  if (options_.owner.empty()) options_.owner = default_owner();
+  if (options_.owner.empty()) options_.owner = runtime::node_name();
   if (metrics != nullptr) {
     meters_ = std::make_unique<Meters>(Meters{
         .published = metrics

@@ -18,9 +18,15 @@
 
 namespace insightd::store {
 
+// Bytes for a binary column (bytea, BLOB), bound as binary rather than text.
+// Read back, such a column's text is its bytes, in both drivers.
+struct SqlBlob {
+  std::string bytes;
+};
+
 // A bound parameter. Timestamps travel as RFC 3339 text, JSON as text; both
 // databases convert them to the column's type.
-using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
+using SqlValue = std::variant<std::monostate, int64_t, double, std::string, SqlBlob>;
 
 inline SqlValue sql_null() {
   return std::monostate{};

@@ -1,4 +1,4 @@
-// The SQL-backed Store: the seven repositories (one file each under src/store,
+// The SQL-backed Store: the eight repositories (one file each under src/store,
 // made by store/detail/repositories.h) over one connection pool.
 #include <memory>
 
@@ -21,7 +21,8 @@ class SqlStore final : public Store {
         insights_(make_insight_repository(*pool_)),
         dead_letters_(make_dead_letter_repository(*pool_)),
         outbox_(make_outbox_repository(*pool_)),
-        breakers_(make_breaker_repository(*pool_)) {}
+        breakers_(make_breaker_repository(*pool_)),
+        archive_(make_archive_repository(*pool_)) {}
 
   EventStore& events() override { return *events_; }
   BatchStore& batches() override { return *batches_; }
@@ -30,6 +31,7 @@ class SqlStore final : public Store {
   DeadLetterStore& dead_letters() override { return *dead_letters_; }
   OutboxStore& outbox() override { return *outbox_; }
   BreakerStore& breakers() override { return *breakers_; }
+  ArchiveStore& archive() override { return *archive_; }
   std::string_view backend() const override { return pool_->dialect().name; }
 
   Status ping() override {
@@ -45,6 +47,7 @@ class SqlStore final : public Store {
   std::unique_ptr<DeadLetterStore> dead_letters_;
   std::unique_ptr<OutboxStore> outbox_;
   std::unique_ptr<BreakerStore> breakers_;
+  std::unique_ptr<ArchiveStore> archive_;
 };
 
 }  // namespace

@@ -290,6 +290,55 @@ class OutboxStore {
                                                 size_t limit) = 0;
 };
 
+// A batch whose events may move to the archive.
+struct ArchiveCandidate {
+  std::string batch_id;
+  Timestamp sealed_at;
+  int64_t event_count = 0;
+};
+
+// A batch's record in "ArchivedBatch": archived (its events there, not in
+// "Event"), or restored (restored_at set: its events hot again).
+struct ArchivedBatchInfo {
+  std::string batch_id;
+  int64_t event_count = 0;
+  std::string codec;
+  int64_t raw_bytes = 0;     // the events' archived form, uncompressed
+  int64_t stored_bytes = 0;  // ... and compressed, as stored (0 once restored)
+  std::string checksum;      // over the uncompressed form
+  Timestamp archived_at;
+  std::optional<Timestamp> restored_at;
+  bool archived() const { return !restored_at.has_value(); }
+};
+
+// The archive (store/archive_codec.h has the format): ANALYZED batches' events
+// moved out of "Event" into "ArchivedBatch", compressed and checksummed, and
+// back. Each move is one transaction: a batch is hot or archived, never both
+// or neither.
+class ArchiveStore {
+ public:
+  virtual ~ArchiveStore() = default;
+  // Up to `limit` batches, oldest first, whose events are hot and may move:
+  // ANALYZED, sealed before `cutoff`, and not restored since `cutoff`.
+  virtual Result<std::vector<ArchiveCandidate>> candidates(Timestamp cutoff, size_t limit) = 0;
+  // Moves the events of each of `batch_ids` still a candidate at `cutoff`
+  // into the archive, all in one transaction; a batch that is not (any more)
+  // is left out. Returns the batches archived.
+  virtual Result<std::vector<ArchivedBatchInfo>> archive(std::span<const std::string> batch_ids,
+                                                         Timestamp cutoff, Timestamp now) = 0;
+  // The batch's archive record (nullopt: never archived).
+  virtual Result<std::optional<ArchivedBatchInfo>> info(std::string_view batch_id) = 0;
+  // The events of an archived batch, in id order, decompressed and checked:
+  // kNotFound when it is not archived, kInternal when the archive is corrupt.
+  virtual Result<std::vector<StoredEvent>> events(std::string_view batch_id) = 0;
+  // Puts an archived batch's events back into "Event", every column as it
+  // was, after checking the archive; the record keeps the restore time (the
+  // batch is not archived again before `cutoff` passes it). kNotFound when
+  // not archived, kInternal when corrupt, kConflict when one of its event ids
+  // is hot again; in every error case nothing changes.
+  virtual Status restore(std::string_view batch_id, Timestamp now) = 0;
+};
+
 // The shared state of circuit breakers (BreakerRecord, core/model.h).
 class BreakerStore {
  public:
@@ -316,6 +365,7 @@ class Store {
   virtual DeadLetterStore& dead_letters() = 0;
   virtual OutboxStore& outbox() = 0;
   virtual BreakerStore& breakers() = 0;
+  virtual ArchiveStore& archive() = 0;
   // "sqlite" or "postgresql".
   virtual std::string_view backend() const = 0;
   // Ok when the database answers a trivial query.

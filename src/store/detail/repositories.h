@@ -18,5 +18,6 @@ std::unique_ptr<InsightStore> make_insight_repository(ConnectionPool& pool);
 std::unique_ptr<DeadLetterStore> make_dead_letter_repository(ConnectionPool& pool);
 std::unique_ptr<OutboxStore> make_outbox_repository(ConnectionPool& pool);
 std::unique_ptr<BreakerStore> make_breaker_repository(ConnectionPool& pool);
+std::unique_ptr<ArchiveStore> make_archive_repository(ConnectionPool& pool);
 
 }  // namespace insightd::store

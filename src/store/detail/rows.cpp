@@ -58,6 +58,19 @@ StoredEvent event_from(const Row& r) {
   return e;
 }
 
+ArchivedBatchInfo archived_batch_from(const Row& r) {
+  ArchivedBatchInfo i;
+  i.batch_id = r.text(0);
+  i.event_count = r.integer(1);
+  i.codec = r.text(2);
+  i.raw_bytes = r.integer(3);
+  i.stored_bytes = r.integer(4);
+  i.checksum = r.text(5);
+  i.archived_at = r.time(6);
+  i.restored_at = r.opt_time(7);
+  return i;
+}
+
 Insight insight_from(const Row& r) {
   Insight i;
   i.insight_id = r.text(0);

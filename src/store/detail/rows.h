@@ -19,13 +19,14 @@
 
 namespace insightd::store::detail {
 
-Batch batch_from(const Row& r);             // kBatchColumns
-Job job_from(const Row& r);                 // kJobColumns
-StoredEvent event_from(const Row& r);       // kEventColumns
-Insight insight_from(const Row& r);         // kInsightColumns
-DeadLetter dead_letter_from(const Row& r);  // kDeadLetterColumns
-BreakerRecord breaker_from(const Row& r);   // kBreakerColumns
-OutboxMessage outbox_from(const Row& r);    // kOutboxColumns
+Batch batch_from(const Row& r);                       // kBatchColumns
+Job job_from(const Row& r);                           // kJobColumns
+StoredEvent event_from(const Row& r);                 // kEventColumns
+Insight insight_from(const Row& r);                   // kInsightColumns
+DeadLetter dead_letter_from(const Row& r);            // kDeadLetterColumns
+BreakerRecord breaker_from(const Row& r);             // kBreakerColumns
+OutboxMessage outbox_from(const Row& r);              // kOutboxColumns
+ArchivedBatchInfo archived_batch_from(const Row& r);  // kArchivedBatchColumns
 
 // Result<T> for a mapper that makes a T, and the same Result<T> for one that
 // already answers with a Result<T> (it may refuse the rows).

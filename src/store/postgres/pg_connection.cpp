@@ -30,6 +30,19 @@ ErrorCode code_for_sqlstate(const char* state) {
   return ErrorCode::kInternal;
 }
 
+// pg_type's oid of bytea: such columns arrive as hex text (\x0a1b...) and
+// are handed on as their bytes, as SQLite hands a BLOB.
+constexpr Oid kByteaOid = 17;
+
+std::string unescape_bytea(const char* text) {
+  size_t n = 0;
+  unsigned char* bytes = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text), &n);
+  if (bytes == nullptr) return {};
+  std::string out(reinterpret_cast<const char*>(bytes), n);
+  PQfreemem(bytes);
+  return out;
+}
+
 class PgConnection final : public SqlConnection {
  public:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
@@ -51,6 +64,8 @@ class PgConnection final : public SqlConnection {
       for (int j = 0; j < m; ++j) {
         if (PQgetisnull(r, i, j)) {
           cols.emplace_back(std::nullopt);
+        } else if (PQftype(r, j) == kByteaOid) {
+          cols.emplace_back(unescape_bytea(PQgetvalue(r, i, j)));
         } else {
           cols.emplace_back(
               std::string(PQgetvalue(r, i, j), static_cast<size_t>(PQgetlength(r, i, j))));
@@ -117,7 +132,8 @@ class PgConnection final : public SqlConnection {
     std::string prepared_key;  // kPrepare: the statement text it prepares
   };
 
-  // The parameters as the C strings libpq takes (NULL for SQL NULL).
+  // The parameters as libpq takes them: C strings (NULL for SQL NULL), and
+  // blobs in binary with their lengths.
   struct ParamText {
     explicit ParamText(std::span<const SqlValue> params)
         : text(params.size()), values(params.size(), nullptr) {
@@ -130,13 +146,26 @@ class PgConnection final : public SqlConnection {
         } else if (const auto* d = std::get_if<double>(&v)) {
           text[i] = fmt::format("{}", *d);
           values[i] = text[i].c_str();
+        } else if (const auto* b = std::get_if<SqlBlob>(&v)) {
+          if (formats.empty()) {
+            formats.assign(params.size(), 0);
+            lengths.assign(params.size(), 0);
+          }
+          formats[i] = 1;
+          lengths[i] = static_cast<int>(b->bytes.size());
+          values[i] = b->bytes.data();
         } else {
           values[i] = std::get<std::string>(v).c_str();
         }
       }
     }
+    // Null unless some parameter is binary (libpq reads them only then).
+    const int* length_data() const { return lengths.empty() ? nullptr : lengths.data(); }
+    const int* format_data() const { return formats.empty() ? nullptr : formats.data(); }
     std::vector<std::string> text;
     std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
   };
 
   bool pipelined() const { return PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
@@ -193,7 +222,7 @@ class PgConnection final : public SqlConnection {
     }
     const ParamText p(params);
     if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(p.values.size()),
-                            p.values.data(), nullptr, nullptr, 0) != 1) {
+                            p.values.data(), p.length_data(), p.format_data(), 0) != 1) {
       return send_failed();
     }
     sent_.push_back({op, {}});
@@ -263,7 +292,7 @@ class PgConnection final : public SqlConnection {
     }
     const ParamText p(params);
     ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(p.values.size()),
-                               p.values.data(), nullptr, nullptr, 0));
+                               p.values.data(), p.length_data(), p.format_data(), 0));
     if (Status s = check(r.get(), "query"); !s) return s.error();
     return r;
   }

@@ -143,6 +143,8 @@ class SqliteConnection final : public SqlConnection {
         rc = sqlite3_bind_int64(stmt, idx, *n);
       } else if (const auto* d = std::get_if<double>(&v)) {
         rc = sqlite3_bind_double(stmt, idx, *d);
+      } else if (const auto* b = std::get_if<SqlBlob>(&v)) {
+        rc = sqlite3_bind_blob64(stmt, idx, b->bytes.data(), b->bytes.size(), SQLITE_TRANSIENT);
       } else {
         const auto& s = std::get<std::string>(v);
         rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);

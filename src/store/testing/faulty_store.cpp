@@ -341,6 +341,31 @@ class FaultyBreakers final : public BreakerStore {
   StoreFaults& f_;
 };
 
+class FaultyArchive final : public ArchiveStore {
+ public:
+  FaultyArchive(ArchiveStore& inner, StoreFaults& faults) : in_(inner), f_(faults) {}
+  Result<std::vector<ArchiveCandidate>> candidates(Timestamp cutoff, size_t limit) override {
+    return through(f_, "archive.candidates", [&] { return in_.candidates(cutoff, limit); });
+  }
+  Result<std::vector<ArchivedBatchInfo>> archive(std::span<const std::string> batch_ids,
+                                                 Timestamp cutoff, Timestamp now) override {
+    return through(f_, "archive.archive", [&] { return in_.archive(batch_ids, cutoff, now); });
+  }
+  Result<std::optional<ArchivedBatchInfo>> info(std::string_view batch_id) override {
+    return through(f_, "archive.info", [&] { return in_.info(batch_id); });
+  }
+  Result<std::vector<StoredEvent>> events(std::string_view batch_id) override {
+    return through(f_, "archive.events", [&] { return in_.events(batch_id); });
+  }
+  Status restore(std::string_view batch_id, Timestamp now) override {
+    return through(f_, "archive.restore", [&] { return in_.restore(batch_id, now); });
+  }
+
+ private:
+  ArchiveStore& in_;
+  StoreFaults& f_;
+};
+
 }  // namespace
 
 struct FaultyStore::Repositories {
@@ -351,7 +376,8 @@ struct FaultyStore::Repositories {
         insights(in.insights(), f),
         dead_letters(in.dead_letters(), f),
         outbox(in.outbox(), f),
-        breakers(in.breakers(), f) {}
+        breakers(in.breakers(), f),
+        archive(in.archive(), f) {}
   FaultyEvents events;
   FaultyBatches batches;
   FaultyJobs jobs;
@@ -359,6 +385,7 @@ struct FaultyStore::Repositories {
   FaultyDeadLetters dead_letters;
   FaultyOutbox outbox;
   FaultyBreakers breakers;
+  FaultyArchive archive;
 };
 
 FaultyStore::FaultyStore(Store& inner, StoreFaults& faults)
@@ -387,6 +414,9 @@ OutboxStore& FaultyStore::outbox() {
 }
 BreakerStore& FaultyStore::breakers() {
   return repositories_->breakers;
+}
+ArchiveStore& FaultyStore::archive() {
+  return repositories_->archive;
 }
 
 Status FaultyStore::ping() {

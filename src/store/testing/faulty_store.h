@@ -75,6 +75,7 @@ class FaultyStore final : public Store {
   DeadLetterStore& dead_letters() override;
   OutboxStore& outbox() override;
   BreakerStore& breakers() override;
+  ArchiveStore& archive() override;
   std::string_view backend() const override { return inner_.backend(); }
   Status ping() override;
 

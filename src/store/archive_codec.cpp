@@ -1,0 +1,105 @@
+#include "store/archive_codec.h"
+
+#include <fmt/format.h>
+#include <openssl/sha.h>
+#include <zstd.h>
+
+#include <array>
+#include <boost/json.hpp>
+
+namespace insightd::store {
+
+namespace {
+
+Error corrupt(std::string_view why) {
+  return Error{ErrorCode::kInternal, fmt::format("archive is corrupt: {}", why)};
+}
+
+}  // namespace
+
+std::string archive_checksum(std::string_view bytes) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
+  std::string out = "sha256:";
+  out.reserve(7 + 2 * digest.size());
+  for (const unsigned char b : digest) fmt::format_to(std::back_inserter(out), "{:02x}", b);
+  return out;
+}
+
+Result<EncodedArchive> encode_archive(std::span<const ArchivedRow> rows, int level) {
+  std::string raw;
+  for (const ArchivedRow& row : rows) {
+    boost::json::array line;
+    line.reserve(row.size());
+    for (const auto& col : row) {
+      if (col) {
+        line.emplace_back(boost::json::string_view(*col));
+      } else {
+        line.emplace_back(nullptr);
+      }
+    }
+    raw += boost::json::serialize(line);
+    raw += '\n';
+  }
+  if (static_cast<int64_t>(raw.size()) > kMaxArchiveRawBytes) {
+    return Error{ErrorCode::kInvalidArgument,
+                 fmt::format("a batch of {} bytes is too large to archive", raw.size())};
+  }
+  EncodedArchive out;
+  out.data.resize(ZSTD_compressBound(raw.size()));
+  const size_t n = ZSTD_compress(out.data.data(), out.data.size(), raw.data(), raw.size(), level);
+  if (ZSTD_isError(n) != 0) {
+    return Error{ErrorCode::kInternal, fmt::format("zstd: {}", ZSTD_getErrorName(n))};
+  }
+  out.data.resize(n);
+  out.raw_bytes = static_cast<int64_t>(raw.size());
+  out.checksum = archive_checksum(raw);
+  return out;
+}
+
+Result<std::vector<ArchivedRow>> decode_archive(std::string_view codec, std::string_view data,
+                                                int64_t raw_bytes, std::string_view checksum) {
+  if (codec != kArchiveCodec) {
+    return Error{ErrorCode::kInternal, fmt::format("unknown archive codec '{}'", codec)};
+  }
+  if (raw_bytes <= 0 || raw_bytes > kMaxArchiveRawBytes) {
+    return corrupt(fmt::format("{} uncompressed bytes recorded", raw_bytes));
+  }
+  // The frame's own size must agree with the row's before anything is allocated.
+  const unsigned long long framed = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (framed == ZSTD_CONTENTSIZE_ERROR || framed == ZSTD_CONTENTSIZE_UNKNOWN ||
+      framed != static_cast<unsigned long long>(raw_bytes)) {
+    return corrupt("the compressed frame does not hold the recorded size");
+  }
+  std::string raw(static_cast<size_t>(raw_bytes), '\0');
+  const size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
+  if (ZSTD_isError(n) != 0) return corrupt(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+  if (n != raw.size()) return corrupt("fewer bytes than recorded");
+  if (archive_checksum(raw) != checksum) return corrupt("checksum mismatch");
+
+  std::vector<ArchivedRow> rows;
+  size_t at = 0;
+  while (at < raw.size()) {
+    const size_t end = raw.find('\n', at);
+    if (end == std::string::npos) return corrupt("a line without its end");
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(std::string_view(raw).substr(at, end - at), ec);
+    if (ec || !v.is_array()) return corrupt("a line that is not a JSON array");
+    ArchivedRow row;
+    row.reserve(v.as_array().size());
+    for (const boost::json::value& col : v.as_array()) {
+      if (col.is_null()) {
+        row.emplace_back(std::nullopt);
+      } else if (col.is_string()) {
+        row.emplace_back(std::string(col.as_string()));
+      } else {
+        return corrupt("a column that is neither text nor null");
+      }
+    }
+    rows.push_back(std::move(row));
+    at = end + 1;
+  }
+  return rows;
+}
+
+}  // namespace insightd::store
