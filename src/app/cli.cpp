@@ -104,6 +104,16 @@ int run_cli(int argc, char** argv) {
   auto* migrate_up_cmd = migrate->add_subcommand("up", "Apply every pending migration (default).");
   auto* migrate_status_cmd =
       migrate->add_subcommand("status", "List applied and pending migrations.");
+  auto* archive = app.add_subcommand(
+      "archive",
+      "Run one archiver pass now: the events of ANALYZED batches sealed more than "
+      "ARCHIVE_AFTER_DAYS ago move to \"ArchivedBatch\", compressed (for operators and cron).");
+  bool archive_dry_run = false;
+  archive->add_flag("--dry-run", archive_dry_run, "list what would move; change nothing");
+  auto* restore = app.add_subcommand(
+      "restore", "Put an archived batch's events back into \"Event\", after checking them.");
+  std::string restore_batch;
+  restore->add_option("BATCH", restore_batch, "the batch id (batch_...)")->required();
   auto* insight = app.add_subcommand(
       "insight",
       "Analyze a file of events (one user:event JSON object per line) as one batch "
@@ -116,7 +126,7 @@ int run_cli(int argc, char** argv) {
                    "builtin or openai (default: openai when OPENAI_API_KEY is set)")
       ->check(CLI::IsMember({"builtin", "openai"}));
   for (auto* sub : {serve, work, migrate, migrate_up_cmd, migrate_status_cmd, seal, insight,
-                    analyze, dlq, dlq_list, dlq_retry, dlq_discard}) {
+                    analyze, dlq, dlq_list, dlq_retry, dlq_discard, archive, restore}) {
     sub->fallthrough();
   }
 
@@ -147,6 +157,8 @@ int run_cli(int argc, char** argv) {
   if (migrate->parsed()) return run_migrate(*config, migrate_status_cmd->parsed());
   if (seal->parsed()) return run_seal(*config);
   if (analyze->parsed()) return run_analyze(*config, analyze_batch);
+  if (archive->parsed()) return run_archive(*config, archive_dry_run);
+  if (restore->parsed()) return run_restore(*config, restore_batch);
   if (dlq->parsed()) {
     dlq_command.action = dlq_retry->parsed()     ? DlqAction::kRetry
                          : dlq_discard->parsed() ? DlqAction::kDiscard

@@ -10,6 +10,7 @@
 #include "app/database.h"
 #include "app/exit_codes.h"
 #include "core/time.h"
+#include "lifecycle/archiver.h"
 #include "store/migrations.h"
 #include "store/open_store.h"
 
@@ -111,6 +112,64 @@ int run_dlq(const Config& config, const DlqCommand& command) {
       fmt::print("  attempt {}  {}  {}\n", text("attempt"), text("at"), text("error"));
     }
   }
+  return kExitOk;
+}
+
+int run_archive(const Config& config, bool dry_run) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Archive] {}", opened.error().message);
+    return kExitFailure;
+  }
+  lifecycle::ArchiverOptions options;
+  options.after = std::chrono::days(config.archive_after_days);
+  lifecycle::Archiver archiver(*opened->store, RealClock::instance(), options);
+  auto pass = archiver.run_once(
+      dry_run, [&](const store::ArchiveCandidate& c, const store::ArchivedBatchInfo* info) {
+        if (info == nullptr) {
+          fmt::print("would archive {} (sealed {}, {} events)\n", c.batch_id,
+                     format_timestamp(c.sealed_at), c.event_count);
+        } else {
+          fmt::print("archived {} (sealed {}, {} events, {} bytes stored as {})\n", c.batch_id,
+                     format_timestamp(c.sealed_at), info->event_count, info->raw_bytes,
+                     info->stored_bytes);
+        }
+      });
+  if (!pass) {
+    std::cerr << fmt::format("insightd archive: {}\n", pass.error().message);
+    return kExitFailure;
+  }
+  if (pass->lease_held_elsewhere) {
+    std::cerr << "insightd archive: another node is archiving now; nothing done\n";
+    return kExitFailure;
+  }
+  if (dry_run) {
+    fmt::print("{} batches ({} events) sealed more than {} days ago would move; nothing changed\n",
+               pass->batches, pass->events, config.archive_after_days);
+  } else {
+    fmt::print("{} batches archived ({} events, {} bytes stored as {}{})\n", pass->batches,
+               pass->events, pass->raw_bytes, pass->stored_bytes,
+               pass->raw_bytes > 0
+                   ? fmt::format(", {:.1f}x smaller", static_cast<double>(pass->raw_bytes) /
+                                                          static_cast<double>(pass->stored_bytes))
+                   : "");
+  }
+  return kExitOk;
+}
+
+int run_restore(const Config& config, const std::string& batch_id) {
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Restore] {}", opened.error().message);
+    return kExitFailure;
+  }
+  auto info = opened->store->archive().info(batch_id);
+  if (Status st = opened->store->archive().restore(batch_id, SystemClock::instance().now()); !st) {
+    std::cerr << fmt::format("insightd restore: {}\n", st.message());
+    return kExitFailure;
+  }
+  fmt::print("restored {} ({} events back in \"Event\")\n", batch_id,
+             info && *info ? (*info)->event_count : 0);
   return kExitOk;
 }
 

@@ -30,6 +30,13 @@ struct DlqCommand {
 };
 int run_dlq(const Config& config, const DlqCommand& command);
 
+// `insightd archive [--dry-run]`: one archiver pass now (ARCHIVE_AFTER_DAYS),
+// printing each batch moved; --dry-run lists what would move and changes nothing.
+int run_archive(const Config& config, bool dry_run);
+
+// `insightd restore BATCH`: puts an archived batch's events back into "Event".
+int run_restore(const Config& config, const std::string& batch_id);
+
 // `insightd insight --from FILE [--analyzer builtin|openai]`: analyzes a file
 // of events as one batch, no database involved.
 int run_insight(const Config& config, const std::string& from_path, const std::string& analyzer);

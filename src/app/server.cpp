@@ -31,6 +31,7 @@
 #include "ingest/ingest_service.h"
 #include "ingest/live_hub.h"
 #include "ingest/socketio_ingest.h"
+#include "lifecycle/archiver.h"
 #include "net/http_server.h"
 #include "net/router.h"
 #include "obs/metrics.h"
@@ -70,8 +71,6 @@ void log_config(const Config& c, std::string_view mode) {
         "[Config] KAFKA_BROKERS is set: the outbox relay runs in `insightd work` (and the "
         "all-in-one), not in `serve`");
   }
-  spdlog::info("[Config] ARCHIVE_AFTER_DAYS={} has no effect yet: events are never archived",
-               c.archive_after_days);
 }
 
 // Each connection needs a descriptor; the soft limit is often 1,024, far below
@@ -162,6 +161,7 @@ struct Server::Parts {
   std::unique_ptr<Workers> workers;
   std::unique_ptr<relay::OutboxRelay> relay;  // when KAFKA_BROKERS is set
   std::unique_ptr<relay::OutboxRetention> outbox_retention;
+  std::unique_ptr<lifecycle::Archiver> archiver;
   std::unique_ptr<ingest::LiveHub> live;
   std::unique_ptr<ingest::IngestMetrics> ingest_metrics;
   std::optional<store::OpenedStore> ingest_store;
@@ -250,6 +250,10 @@ Status Server::build() {
     p.outbox_retention = std::make_unique<relay::OutboxRetention>(
         store.outbox(), clock, std::chrono::days(config.outbox_retention_days),
         !config.kafka_brokers.empty());
+    // The archiver runs where the workers do: it takes ANALYZED batches.
+    lifecycle::ArchiverOptions archive;
+    archive.after = std::chrono::days(config.archive_after_days);
+    p.archiver = std::make_unique<lifecycle::Archiver>(store, clock, archive, p.metrics.get());
   }
   if (!has_http()) return Status::ok();
   auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
@@ -390,9 +394,19 @@ void Server::plan_lifecycle() {
     add(7, cannot_fail([&p] { p.outbox_retention->start(); }),
         [&p] { p.outbox_retention->stop(); });
   }
+  if (p.archiver) {
+    add(8, cannot_fail([&p, days = config_.archive_after_days] {
+          p.archiver->start();
+          spdlog::info(
+              "  [Archive] Events of ANALYZED batches move to the archive {} days after their "
+              "seal (checked every minute, one node at a time)",
+              days);
+        }),
+        [&p] { p.archiver->stop(); });
+  }
   // Last to stop: what the workers wrote on their way out can still leave.
   if (p.relay) {
-    add(8,
+    add(9,
         logs_failure("[Startup] Cannot start the Kafka relay: ", [&p] { return p.relay->start(); }),
         [&p] { p.relay->stop(); });
   }

@@ -45,7 +45,7 @@ grep -q hunter2secret <<<"$out" && bad "a password in DATABASE_URL was echoed: $
 
 # --- Help and version ------------------------------------------------------
 run_expect 0 "serve.*|work|migrate" -- "$bin" --help
-for sub in serve work migrate "migrate up" "migrate status" seal analyze dlq "dlq list" "dlq retry" "dlq discard"; do
+for sub in serve work migrate "migrate up" "migrate status" seal analyze dlq "dlq list" "dlq retry" "dlq discard" archive restore; do
   # shellcheck disable=SC2086
   run_expect 0 "Usage|usage" -- "$bin" $sub --help
 done

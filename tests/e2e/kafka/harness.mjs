@@ -4,9 +4,9 @@
 import { spawn, execFile } from "node:child_process";
 import { createInterface } from "node:readline";
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { waitFor } from "../pipeline/harness.mjs";
-import { pgSchema } from "../ingest/harness.mjs";
+
+export { STORES, store } from "../pipeline/harness.mjs";
 
 const MOCK_BIN = process.env.KAFKA_MOCK_BIN;
 const TAIL_BIN = process.env.KAFKA_TAIL_BIN;
@@ -35,14 +35,6 @@ export async function startMock() {
       child.kill("SIGTERM");
     },
   };
-}
-
-// The stores the scenarios run on. store(name, dir): {db (for rows()), env, drop()}.
-export const STORES = ["SQLite", "PostgreSQL"];
-export function store(name, dir) {
-  if (name === "SQLite") return { db: join(dir, "data", "insightd.db"), env: {}, drop() {} };
-  const pg = pgSchema();
-  return { db: pg, env: { DATABASE_URL: pg.url }, drop: () => pg.drop() };
 }
 
 // Every message on the relay's topics, from the first offset, until `count`

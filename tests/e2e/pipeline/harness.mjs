@@ -3,7 +3,8 @@
 // conditions, and reading the job tables of either database.
 import { spawn, execFileSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { BIN, sqliteRows } from "../ingest/harness.mjs";
+import { join } from "node:path";
+import { BIN, sqlite, sqliteRows, pgSchema } from "../ingest/harness.mjs";
 
 export const FAKE_BIN = process.env.FAKE_OPENAI_BIN;
 if (!FAKE_BIN) throw new Error("FAKE_OPENAI_BIN must name the fake-openai-server binary");
@@ -98,6 +99,12 @@ export function rows(db, sql) {
   return JSON.parse(out);
 }
 
+// Runs a statement that returns no rows (UPDATE, DELETE) on either database.
+export function execSql(db, sql) {
+  if (typeof db === "string") sqlite(db, sql);
+  else db.psql(sql);
+}
+
 export function postEvents(url, events) {
   return fetch(`${url}/api/events`, {
     method: "POST",
@@ -119,6 +126,14 @@ export function makeEvents(prefix, n) {
     });
   }
   return out;
+}
+
+// The stores a scenario runs on. store(name, dir): {db (for rows()), env, drop()}.
+export const STORES = ["SQLite", "PostgreSQL"];
+export function store(name, dir) {
+  if (name === "SQLite") return { db: join(dir, "data", "insightd.db"), env: {}, drop() {} };
+  const pg = pgSchema();
+  return { db: pg, env: { DATABASE_URL: pg.url }, drop: () => pg.drop() };
 }
 
 // Runs the insightd CLI to completion; returns {code, out}.

@@ -1,0 +1,75 @@
+// Archiver: moves the events of ANALYZED batches sealed more than `after` ago
+// out of "Event" into "ArchivedBatch" (store.h's ArchiveStore), in small
+// steps: at most `batches_per_step` batches per transaction, so no lock is
+// held long and no transaction bloats the WAL. One node archives at a time:
+// a pass runs only while this node holds the "archiver" lease (the store's
+// RelayLease table), renewed between steps. Every `every` (and once at start)
+// a pass runs until no candidate is left; `insightd archive` runs one now.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "runtime/periodic_task.h"
+#include "store/store.h"
+
+namespace insightd::obs {
+class Registry;
+}  // namespace insightd::obs
+
+namespace insightd::lifecycle {
+
+struct ArchiverOptions {
+  Millis after{Millis(30LL * 24 * 3600 * 1000)};  // ARCHIVE_AFTER_DAYS
+  size_t batches_per_step = 20;
+  Millis every{Millis(60'000)};
+  Millis lease{Millis(30'000)};
+  std::string owner;  // this node's name for the lease (host:pid:random when empty)
+};
+
+// What one pass moved (or, dry, would move).
+struct ArchivePass {
+  int64_t batches = 0;
+  int64_t events = 0;
+  int64_t raw_bytes = 0;              // not known on a dry run
+  int64_t stored_bytes = 0;           // not known on a dry run
+  bool lease_held_elsewhere = false;  // another node archives now: nothing done
+};
+
+class Archiver {
+ public:
+  // `store` and `clock` must outlive the archiver; `metrics` may be null.
+  Archiver(store::Store& store, const WaitClock& clock, ArchiverOptions options,
+           obs::Registry* metrics = nullptr);
+  ~Archiver();
+  Archiver(const Archiver&) = delete;
+  Archiver& operator=(const Archiver&) = delete;
+
+  void start() { task_.start(); }
+  void stop();
+
+  // One pass now, until no candidate is left (or stop()). `each` hears of
+  // every batch moved (dry: every batch that would move, nothing changed).
+  Result<ArchivePass> run_once(
+      bool dry_run = false,
+      const std::function<void(const store::ArchiveCandidate&, const store::ArchivedBatchInfo*)>&
+          each = {});
+
+ private:
+  bool renew_lease();
+
+  store::Store& store_;
+  const WaitClock& clock_;
+  ArchiverOptions options_;
+  std::atomic<bool> stopping_{false};
+  struct Meters;
+  std::unique_ptr<Meters> meters_;
+  runtime::PeriodicTask task_;
+};
+
+}  // namespace insightd::lifecycle
