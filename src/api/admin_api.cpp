@@ -76,7 +76,19 @@ object batch_json(const Batch& b) {
           {"sealedAt", time_or_null(b.sealed_at)},
           {"sealReason", b.seal_reason ? value(to_string(*b.seal_reason)) : value(nullptr)},
           {"analyzedAt", time_or_null(b.analyzed_at)},
+          {"archivedAt", time_or_null(b.archived_at)},
           {"updatedAt", format_timestamp(b.updated_at)}};
+}
+
+object archive_json(const store::ArchivedBatchInfo& a) {
+  return {{"archived", a.archived()},
+          {"codec", a.codec},
+          {"eventCount", a.event_count},
+          {"rawBytes", a.raw_bytes},
+          {"storedBytes", a.stored_bytes},
+          {"checksum", a.checksum},
+          {"archivedAt", format_timestamp(a.archived_at)},
+          {"restoredAt", time_or_null(a.restored_at)}};
 }
 
 object job_json(const Job& j) {
@@ -256,11 +268,48 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
           if (!*batch) {
             return net::error_response(http::status::not_found, "not_found", "no batch " + id);
           }
-          auto events = store.events().batch_events(id, *limit);
-          if (!events) return failed(events.error());
+          auto archive = store.archive().info(id);
+          if (!archive) return failed(archive.error());
+          object body{{"batch", batch_json(**batch)},
+                      {"archive", *archive ? value(archive_json(**archive)) : value(nullptr)}};
           array items;
-          for (const StoredEvent& e : *events) items.push_back(event_json(e));
-          return ok({{"batch", batch_json(**batch)}, {"events", std::move(items)}});
+          if (*archive && (*archive)->archived()) {
+            // Decompressed on demand; a corrupt archive is said, not shown.
+            auto events = store.archive().events(id);
+            if (!events) {
+              spdlog::warn("[Admin API] Batch {}: {}", id, events.error().message);
+              body["eventsError"] = events.error().message;
+            } else {
+              for (const StoredEvent& e : *events) {
+                if (items.size() >= *limit) break;
+                items.push_back(event_json(e));
+              }
+            }
+          } else {
+            auto events = store.events().batch_events(id, *limit);
+            if (!events) return failed(events.error());
+            for (const StoredEvent& e : *events) items.push_back(event_json(e));
+          }
+          body["events"] = std::move(items);
+          return ok(body);
+        });
+
+  route(verb::post, "/api/admin/batches/{id}/restore",
+        [&store, &clock](const net::Request&, const net::PathParams& p, const auth::Principal&) {
+          const std::string id(p.get("id"));
+          auto info = store.archive().info(id);
+          if (!info) return failed(info.error());
+          if (Status st = store.archive().restore(id, clock.now()); !st) {
+            if (st.code() == ErrorCode::kInternal) {
+              // A corrupt archive: the batch stays archived; say why.
+              spdlog::warn("[Admin API] Restore of batch {} refused: {}", id, st.message());
+              return net::error_response(http::status::conflict, "archive_corrupt", st.message());
+            }
+            return failed(st.error());
+          }
+          const int64_t count = *info ? (*info)->event_count : 0;
+          spdlog::info("[Admin API] Batch {} restored by hand ({} events)", id, count);
+          return ok({{"batchId", id}, {"restoredEvents", count}});
         });
 
   route(verb::post, "/api/admin/batches/{id}/seal",

@@ -140,7 +140,8 @@ int run_archive(const Config& config, bool dry_run) {
     return kExitFailure;
   }
   if (pass->lease_held_elsewhere) {
-    std::cerr << "insightd archive: another node is archiving now; nothing done\n";
+    std::cerr << "insightd archive: another node is in the middle of a pass (the archiver "
+                 "lease); nothing done: try again in a minute\n";
     return kExitFailure;
   }
   if (dry_run) {

@@ -94,7 +94,10 @@ Result<ArchivePass> Archiver::run_once(
   }
   while (!stopping_) {
     auto candidates = store_.archive().candidates(cutoff, options_.batches_per_step);
-    if (!candidates) return candidates.error();
+    if (!candidates) {
+      (void)store_.outbox().release_lease(kLeaseName, options_.owner);
+      return candidates.error();
+    }
     if (candidates->empty()) break;
     std::vector<std::string> ids;
     ids.reserve(candidates->size());
@@ -103,6 +106,7 @@ Result<ArchivePass> Archiver::run_once(
     if (!moved) {
       spdlog::warn("[Archive] A step failed (the next pass tries again): {}",
                    moved.error().message);
+      (void)store_.outbox().release_lease(kLeaseName, options_.owner);
       return moved.error();
     }
     for (const store::ArchivedBatchInfo& info : *moved) {
@@ -126,6 +130,9 @@ Result<ArchivePass> Archiver::run_once(
     if (moved->empty()) break;
     if (!renew_lease()) break;
   }
+  // Held only during a pass: `insightd archive` beside a running node waits
+  // for nothing but a pass in progress.
+  (void)store_.outbox().release_lease(kLeaseName, options_.owner);
   if (pass.batches > 0) {
     spdlog::info("[Archive] Archived {} batches ({} events, {} bytes compressed to {})",
                  pass.batches, pass.events, pass.raw_bytes, pass.stored_bytes);

@@ -3,7 +3,8 @@
 // steps: at most `batches_per_step` batches per transaction, so no lock is
 // held long and no transaction bloats the WAL. One node archives at a time:
 // a pass runs only while this node holds the "archiver" lease (the store's
-// RelayLease table), renewed between steps. Every `every` (and once at start)
+// RelayLease table), renewed between steps and given back when the pass ends
+// (a node that dies mid-pass holds it until it expires). Every `every` (and once at start)
 // a pass runs until no candidate is left; `insightd archive` runs one now.
 #pragma once
 

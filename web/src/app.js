@@ -83,6 +83,13 @@
     return typeof n === "number" && Number.isFinite(n) ? numberFormat.format(n) : "—";
   }
 
+  function fmtBytes(n) {
+    if (typeof n !== "number" || !Number.isFinite(n)) return "—";
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+    return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  }
+
   function fmtDuration(ms) {
     if (typeof ms !== "number" || !Number.isFinite(ms)) return "—";
     if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -282,6 +289,22 @@
       fact("Sealed", b.sealedAt ? [timeRel(b.sealedAt), b.sealReason ? ` (${str(b.sealReason)})` : ""] : "—"),
       fact("Analyzed", b.analyzedAt ? timeRel(b.analyzedAt) : "—"),
     ]);
+    const a = data.archive;
+    if (a && a.archived) {
+      append(facts, [
+        fact("Archived", [timeRel(a.archivedAt),
+          ` (${fmtBytes(a.rawBytes)} stored as ${fmtBytes(a.storedBytes)}; events read from the archive)`]),
+        fact("", h("button", {
+          type: "button",
+          class: "btn",
+          id: "batch-restore",
+          onclick: (ev) => restoreBatch(batchId, ev.currentTarget),
+        }, "Restore events")),
+      ]);
+    } else if (a && a.restoredAt) {
+      append(facts, fact("Restored", [timeRel(a.restoredAt), ` (archived ${fmtAbsolute(a.archivedAt)})`]));
+    }
+    if (data.eventsError) facts.appendChild(h("p", { class: "form-error", role: "alert" }, str(data.eventsError)));
     const events = Array.isArray(data.events) ? data.events : [];
     $("batch-dialog-count").textContent = `(${events.length}${events.length < (b.eventCount || 0) ? ` of ${fmtNum(b.eventCount)}` : ""})`;
     for (const e of events) {
@@ -833,6 +856,19 @@
     } catch (e) {
       toast(e.message, "error");
     }
+    await loadBatches(false);
+    refreshMetrics();
+  }
+
+  async function restoreBatch(id, button) {
+    button.disabled = true;
+    try {
+      const r = await api(`/api/admin/batches/${encodeURIComponent(id)}/restore`, { method: "POST" });
+      toast(`Batch restored (${fmtNum(r.restoredEvents)} events back in the event log)`);
+    } catch (e) {
+      toast(e.message, "error");
+    }
+    await openBatch(id);
     await loadBatches(false);
     refreshMetrics();
   }

@@ -20,6 +20,8 @@
 //      violations, no request to any other host
 //   8. Insights refresh every 30 s by themselves (on a fake clock)
 //   9. Batches and Insights page with Load more
+//  10. an archived batch: its detail says so with the sizes and shows its
+//      events from the archive; "Restore events" puts them back
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -27,8 +29,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
-import { startServer, tempDir, cleanup } from "../ingest/harness.mjs";
-import { startFakeOpenAI, openaiEnv } from "../pipeline/harness.mjs";
+import { startServer, tempDir, cleanup, sqlite, sqliteRows } from "../ingest/harness.mjs";
+import { startFakeOpenAI, openaiEnv, cli } from "../pipeline/harness.mjs";
 
 const PASSWORD = "e2e dashboard password";
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
@@ -531,5 +533,45 @@ describe("admin dashboard in a browser", () => {
     await page.waitForFunction((n) => document.querySelectorAll("#insight-list > li").length > n, first);
     const insightIds = await cards.evaluateAll((items) => items.map((li) => li.dataset.insightId));
     assert.equal(new Set(insightIds).size, insightIds.length, "no insight twice");
+  });
+
+  it("shows an archived batch's events from the archive, and restores them", async () => {
+    const db = join(dir, "data", "insightd.db");
+    const [{ batch_id: id, n }] = sqliteRows(db,
+      `SELECT batch_id, event_count AS n FROM "Batch" WHERE status = 'ANALYZED' ORDER BY created_at DESC LIMIT 1`);
+    sqlite(db, `UPDATE "Batch" SET created_at = '2020-01-01T00:00:00.000Z', sealed_at = '2020-01-01T00:00:00.000Z'
+                WHERE batch_id = '${id}'`);
+    // `insightd archive` beside the running server (whose own archiver may take it first).
+    const deadline = Date.now() + 30000;
+    while (sqliteRows(db, `SELECT status FROM "Batch" WHERE batch_id = '${id}'`)[0].status !== "ARCHIVED") {
+      assert.ok(Date.now() < deadline, "the batch was archived");
+      const r = cli(dir, { ARCHIVE_AFTER_DAYS: "30" }, ["archive"]);
+      if (r.code !== 0) await new Promise((res) => setTimeout(res, 500));
+    }
+    await openTab("batches");
+    await page.selectOption("#batch-filter", "ARCHIVED");
+    const row = page.locator(`#batch-rows tr[data-batch-id="${id}"]`);
+    await row.waitFor();
+    await row.locator("[data-batch-link]").click();
+    const detail = page.locator("#batch-dialog");
+    await detail.waitFor({ state: "visible" });
+    await page.locator("#batch-restore").waitFor();
+    const facts = await page.locator("#batch-dialog-facts").textContent();
+    assert.match(facts, /Archived/);
+    assert.match(facts, /stored as .*events read from the archive/);
+    await page.locator("#batch-dialog-events tr").nth(n - 1).waitFor();
+    assert.equal(await page.locator("#batch-dialog-events tr").count(), n);
+
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/api/admin/batches/${id}/restore`)),
+      page.click("#batch-restore"),
+    ]);
+    assert.equal(res.status(), 200, await res.text());
+    await page.locator(".toast", { hasText: "Batch restored" }).first().waitFor();
+    await page.locator("#batch-dialog-facts", { hasText: "Restored" }).waitFor();
+    assert.equal(sqliteRows(db, `SELECT COUNT(*) AS c FROM "Event" WHERE batch_id = '${id}'`)[0].c, n);
+    await page.keyboard.press("Escape");
+    await detail.waitFor({ state: "hidden" });
+    await page.selectOption("#batch-filter", "");
   });
 });

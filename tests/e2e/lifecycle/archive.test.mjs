@@ -34,6 +34,7 @@ for (const name of STORES) {
       const old = batches.slice(0, 15);
       backdate(s.db, old);
       const before = eventsOf(s.db, old[3]);
+      const ids0 = eventsOf(s.db, old[0]).map((e) => e.event_id);
       assert.equal(before.length, 10);
 
       // A dry run lists the 15 and changes nothing.
@@ -77,7 +78,7 @@ for (const name of STORES) {
       // The all-in-one's archiver, at start, takes the rest once they are old,
       // but not the batch restored a moment ago.
       backdate(s.db, batches.slice(15));
-      server = await startServer({ dir, env });
+      server = await startServer({ dir, env: { ...env, ADMIN_PASSWORD: "e2e archive admin" } });
       await waitFor(() => /\[Archive\] Archived 5 batches \(50 events/.test(server.log()), 20000,
         "the archiver's pass at start", server.log);
       assert.match(server.log(), /\[Archive\] Events of ANALYZED batches move to the archive 30 days after their seal/);
@@ -86,6 +87,49 @@ for (const name of STORES) {
       assert.equal(count(s.db, `SELECT COUNT(*) AS n FROM "Event"`), 10);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(metrics, /^insightd_archive_batches_total 5$/m);
+
+      // The admin API: the batch detail says "archived" and shows its events
+      // from the archive; a corrupt one says so; restore needs the CSRF token.
+      const login = await fetch(`${server.url}/api/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "admin", password: "e2e archive admin" }),
+      });
+      assert.equal(login.status, 200);
+      const cookie = login.headers.get("set-cookie").split(";")[0];
+      const { csrfToken } = await login.json();
+      const get = async (path) => {
+        const res = await fetch(`${server.url}${path}`, { headers: { cookie } });
+        return { status: res.status, body: await res.json() };
+      };
+      const post = async (path, csrf) => {
+        const headers = { cookie };
+        if (csrf) headers["x-csrf-token"] = csrf;
+        const res = await fetch(`${server.url}${path}`, { method: "POST", headers });
+        return { status: res.status, body: await res.json() };
+      };
+      let d = await get(`/api/admin/batches/${old[0]}`);
+      assert.equal(d.status, 200);
+      assert.equal(d.body.batch.status, "ARCHIVED");
+      assert.equal(d.body.archive.archived, true);
+      assert.equal(d.body.archive.eventCount, 10);
+      assert.ok(d.body.archive.storedBytes > 0 && d.body.archive.rawBytes > d.body.archive.storedBytes);
+      assert.deepEqual(d.body.events.map((e) => e.eventId), ids0);
+      d = await get(`/api/admin/batches/${old[4]}`);
+      assert.match(d.body.eventsError, /archive is corrupt/);
+      assert.deepEqual(d.body.events, []);
+      assert.equal((await post(`/api/admin/batches/${old[0]}/restore`)).status, 403, "no CSRF token");
+      let restored = await post(`/api/admin/batches/${old[0]}/restore`, csrfToken);
+      assert.equal(restored.status, 200, JSON.stringify(restored.body));
+      assert.equal(restored.body.restoredEvents, 10);
+      d = await get(`/api/admin/batches/${old[0]}`);
+      assert.equal(d.body.batch.status, "ANALYZED");
+      assert.equal(d.body.archive.archived, false);
+      assert.ok(d.body.archive.restoredAt);
+      assert.deepEqual(d.body.events.map((e) => e.eventId), ids0);
+      restored = await post(`/api/admin/batches/${old[4]}/restore`, csrfToken);
+      assert.equal(restored.status, 409);
+      assert.equal(restored.body.error.code, "archive_corrupt");
     } finally {
       await server.stop();
       s.drop();
