@@ -114,6 +114,17 @@ int run_cli(int argc, char** argv) {
       "restore", "Put an archived batch's events back into \"Event\", after checking them.");
   std::string restore_batch;
   restore->add_option("BATCH", restore_batch, "the batch id (batch_...)")->required();
+  auto* export_cmd = app.add_subcommand(
+      "export",
+      "Write events in order of receipt, hot and archived alike, as JSON lines (one "
+      "user:event object each) or CSV; a progress bar on stderr when it is a terminal.");
+  ExportCommand export_command;
+  export_cmd->add_option("--from", export_command.from, "received at or after (RFC 3339)");
+  export_cmd->add_option("--to", export_command.to, "received before (RFC 3339)");
+  export_cmd->add_option("--type", export_command.type, "only this eventType");
+  export_cmd->add_option("--format", export_command.format, "jsonl (default) or csv")
+      ->check(CLI::IsMember({"jsonl", "csv"}));
+  export_cmd->add_option("--output", export_command.output, "the file to write (default: stdout)");
   auto* insight = app.add_subcommand(
       "insight",
       "Analyze a file of events (one user:event JSON object per line) as one batch "
@@ -126,7 +137,7 @@ int run_cli(int argc, char** argv) {
                    "builtin or openai (default: openai when OPENAI_API_KEY is set)")
       ->check(CLI::IsMember({"builtin", "openai"}));
   for (auto* sub : {serve, work, migrate, migrate_up_cmd, migrate_status_cmd, seal, insight,
-                    analyze, dlq, dlq_list, dlq_retry, dlq_discard, archive, restore}) {
+                    analyze, dlq, dlq_list, dlq_retry, dlq_discard, archive, restore, export_cmd}) {
     sub->fallthrough();
   }
 
@@ -159,6 +170,7 @@ int run_cli(int argc, char** argv) {
   if (analyze->parsed()) return run_analyze(*config, analyze_batch);
   if (archive->parsed()) return run_archive(*config, archive_dry_run);
   if (restore->parsed()) return run_restore(*config, restore_batch);
+  if (export_cmd->parsed()) return run_export(*config, export_command);
   if (dlq->parsed()) {
     dlq_command.action = dlq_retry->parsed()     ? DlqAction::kRetry
                          : dlq_discard->parsed() ? DlqAction::kDiscard

@@ -4,13 +4,17 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <iostream>
+#include <tuple>
 
 #include "analysis/insight_command.h"
 #include "app/database.h"
 #include "app/exit_codes.h"
 #include "core/time.h"
 #include "lifecycle/archiver.h"
+#include "lifecycle/export.h"
+#include "lifecycle/progress.h"
 #include "store/migrations.h"
 #include "store/open_store.h"
 
@@ -171,6 +175,59 @@ int run_restore(const Config& config, const std::string& batch_id) {
   }
   fmt::print("restored {} ({} events back in \"Event\")\n", batch_id,
              info && *info ? (*info)->event_count : 0);
+  return kExitOk;
+}
+
+int run_export(const Config& config, const ExportCommand& command) {
+  lifecycle::ExportOptions options;
+  for (const auto& [text, into, name] : {std::tuple{&command.from, &options.from, "--from"},
+                                         std::tuple{&command.to, &options.to, "--to"}}) {
+    if (text->empty()) continue;
+    auto t = parse_rfc3339(*text);
+    if (!t) {
+      std::cerr << fmt::format(
+          "insightd export: {} must be an RFC 3339 time, e.g. "
+          "2026-12-01T00:00:00Z\n",
+          name);
+      return kExitUsage;
+    }
+    *into = *t;
+  }
+  if (!command.type.empty()) options.type = command.type;
+  options.format = command.format == "csv" ? lifecycle::ExportOptions::Format::kCsv
+                                           : lifecycle::ExportOptions::Format::kJsonl;
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Export] {}", opened.error().message);
+    return kExitFailure;
+  }
+  const Timestamp from =
+      options.from.value_or(Timestamp(std::chrono::sys_days{std::chrono::year{1} / 1 / 1}));
+  const Timestamp to =
+      options.to.value_or(Timestamp(std::chrono::sys_days{std::chrono::year{9999} / 12 / 31}));
+  auto total = opened->store->archive().events_between(from, to);
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  const bool to_file = !command.output.empty() && command.output != "-";
+  if (to_file) {
+    file.open(command.output, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << fmt::format("insightd export: cannot write {}\n", command.output);
+      return kExitFailure;
+    }
+    out = &file;
+  }
+  lifecycle::Progress progress("exported", total ? *total : 0,
+                               lifecycle::Progress::stderr_is_terminal());
+  auto done = lifecycle::export_events(*opened->store, options, *out,
+                                       [&progress](int64_t n) { progress.update(n); });
+  if (!done) {
+    std::cerr << fmt::format("\ninsightd export: {}\n", done.error().message);
+    return kExitFailure;
+  }
+  progress.finish(done->events, fmt::format(" from {} batches ({} archived){}", done->batches,
+                                            done->archived_batches,
+                                            to_file ? fmt::format(" to {}", command.output) : ""));
   return kExitOk;
 }
 

@@ -37,6 +37,17 @@ int run_archive(const Config& config, bool dry_run);
 // `insightd restore BATCH`: puts an archived batch's events back into "Event".
 int run_restore(const Config& config, const std::string& batch_id);
 
+// `insightd export [--from TIME] [--to TIME] [--type TYPE] [--format jsonl|csv]
+// [--output FILE]`: events in order of receipt, hot and archived alike.
+struct ExportCommand {
+  std::string from;  // RFC 3339, "" for unbounded
+  std::string to;
+  std::string type;
+  std::string format = "jsonl";
+  std::string output;  // "" or "-": stdout
+};
+int run_export(const Config& config, const ExportCommand& command);
+
 // `insightd insight --from FILE [--analyzer builtin|openai]`: analyzes a file
 // of events as one batch, no database involved.
 int run_insight(const Config& config, const std::string& from_path, const std::string& analyzer);

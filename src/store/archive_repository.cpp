@@ -156,6 +156,24 @@ class SqlArchiveStore final : public ArchiveStore {
     return events_from(*rows);
   }
 
+  Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,
+                                             std::string_view after_batch_id,
+                                             size_t limit) override {
+    static const std::string kSql = fmt::format(
+        "SELECT {} FROM \"Batch\" b WHERE b.batch_id > $3 AND {} ORDER BY b.batch_id LIMIT $4",
+        detail::kBatchColumns, kOverlaps);
+    return fetch(
+        pool_, kSql,
+        {sql_time(from), sql_time(to), std::string(after_batch_id), static_cast<int64_t>(limit)},
+        detail::all(detail::batch_from));
+  }
+
+  Result<int64_t> events_between(Timestamp from, Timestamp to) override {
+    static const std::string kSql =
+        fmt::format("SELECT COALESCE(SUM(b.event_count), 0) FROM \"Batch\" b WHERE {}", kOverlaps);
+    return fetch(pool_, kSql, {sql_time(from), sql_time(to)}, detail::single_integer);
+  }
+
   Status restore(std::string_view batch_id, Timestamp now) override {
     const std::string id(batch_id);
     return pool_.in_transaction(TxMode::kWrite, [&](SqlConnection& c) -> Status {
@@ -214,6 +232,10 @@ class SqlArchiveStore final : public ArchiveStore {
   static constexpr std::string_view kCandidate =
       "b.status = 'ANALYZED' AND b.created_at < $1 AND b.sealed_at < $1 AND NOT EXISTS "
       "(SELECT 1 FROM \"ArchivedBatch\" a WHERE a.batch_id = b.batch_id AND a.restored_at >= $1)";
+
+  // Created before $2 and open until $1 or later: may hold events received in [$1, $2).
+  static constexpr std::string_view kOverlaps =
+      "b.created_at < $2 AND (b.sealed_at IS NULL OR b.sealed_at >= $1)";
 
   // An archived batch's rows, decoded and checked (`lock`: the dialect's row lock, or "").
   static Result<std::vector<ArchivedRow>> read_archived(SqlConnection& c, std::string_view batch_id,

@@ -337,6 +337,13 @@ class ArchiveStore {
   // not archived, kInternal when corrupt, kConflict when one of its event ids
   // is hot again; in every error case nothing changes.
   virtual Status restore(std::string_view batch_id, Timestamp now) = 0;
+  // For an export: up to `limit` batches after `after_batch_id` (ids sort by
+  // creation), hot or archived, that may hold events received in [from, to).
+  virtual Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,
+                                                     std::string_view after_batch_id,
+                                                     size_t limit) = 0;
+  // The events those batches hold, all of them (an export's progress total).
+  virtual Result<int64_t> events_between(Timestamp from, Timestamp to) = 0;
 };
 
 // The shared state of circuit breakers (BreakerRecord, core/model.h).

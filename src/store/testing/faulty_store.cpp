@@ -360,6 +360,15 @@ class FaultyArchive final : public ArchiveStore {
   Status restore(std::string_view batch_id, Timestamp now) override {
     return through(f_, "archive.restore", [&] { return in_.restore(batch_id, now); });
   }
+  Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,
+                                             std::string_view after_batch_id,
+                                             size_t limit) override {
+    return through(f_, "archive.batches_between",
+                   [&] { return in_.batches_between(from, to, after_batch_id, limit); });
+  }
+  Result<int64_t> events_between(Timestamp from, Timestamp to) override {
+    return through(f_, "archive.events_between", [&] { return in_.events_between(from, to); });
+  }
 
  private:
   ArchiveStore& in_;
