@@ -125,6 +125,17 @@ int run_cli(int argc, char** argv) {
   export_cmd->add_option("--format", export_command.format, "jsonl (default) or csv")
       ->check(CLI::IsMember({"jsonl", "csv"}));
   export_cmd->add_option("--output", export_command.output, "the file to write (default: stdout)");
+  auto* import_cmd = app.add_subcommand(
+      "import",
+      "Store the events of a JSON lines file (one user:event object per line; - for stdin) "
+      "through live ingestion's validation, deduplication by eventId and batching. Exit 3 "
+      "when some lines were rejected (written with their line numbers to "
+      "FILE.rejected.jsonl).");
+  std::string import_input;
+  std::string import_rejected;
+  import_cmd->add_option("FILE", import_input, "the JSON lines file, or - for stdin")->required();
+  import_cmd->add_option("--rejected", import_rejected,
+                         "where rejected lines go (default: FILE.rejected.jsonl)");
   auto* insight = app.add_subcommand(
       "insight",
       "Analyze a file of events (one user:event JSON object per line) as one batch "
@@ -136,8 +147,9 @@ int run_cli(int argc, char** argv) {
       ->add_option("--analyzer", insight_analyzer,
                    "builtin or openai (default: openai when OPENAI_API_KEY is set)")
       ->check(CLI::IsMember({"builtin", "openai"}));
-  for (auto* sub : {serve, work, migrate, migrate_up_cmd, migrate_status_cmd, seal, insight,
-                    analyze, dlq, dlq_list, dlq_retry, dlq_discard, archive, restore, export_cmd}) {
+  for (auto* sub :
+       {serve, work, migrate, migrate_up_cmd, migrate_status_cmd, seal, insight, analyze, dlq,
+        dlq_list, dlq_retry, dlq_discard, archive, restore, export_cmd, import_cmd}) {
     sub->fallthrough();
   }
 
@@ -163,7 +175,8 @@ int run_cli(int argc, char** argv) {
     std::cerr << "insightd: invalid configuration: " << config.error().message << "\n";
     return kExitUsage;
   }
-  if (!obs::init_logging(config->log_level)) return kExitUsage;
+  // The events of an export may go to stdout: the log goes to stderr then.
+  if (!obs::init_logging(config->log_level, export_cmd->parsed())) return kExitUsage;
 
   if (migrate->parsed()) return run_migrate(*config, migrate_status_cmd->parsed());
   if (seal->parsed()) return run_seal(*config);
@@ -171,6 +184,7 @@ int run_cli(int argc, char** argv) {
   if (archive->parsed()) return run_archive(*config, archive_dry_run);
   if (restore->parsed()) return run_restore(*config, restore_batch);
   if (export_cmd->parsed()) return run_export(*config, export_command);
+  if (import_cmd->parsed()) return run_import(*config, import_input, import_rejected);
   if (dlq->parsed()) {
     dlq_command.action = dlq_retry->parsed()     ? DlqAction::kRetry
                          : dlq_discard->parsed() ? DlqAction::kDiscard

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
@@ -12,8 +14,10 @@
 #include "app/database.h"
 #include "app/exit_codes.h"
 #include "core/time.h"
+#include "ingest/group_commit_writer.h"
 #include "lifecycle/archiver.h"
 #include "lifecycle/export.h"
+#include "lifecycle/import.h"
 #include "lifecycle/progress.h"
 #include "store/migrations.h"
 #include "store/open_store.h"
@@ -217,7 +221,7 @@ int run_export(const Config& config, const ExportCommand& command) {
     }
     out = &file;
   }
-  lifecycle::Progress progress("exported", total ? *total : 0,
+  lifecycle::Progress progress("exported", "events", total ? *total : 0,
                                lifecycle::Progress::stderr_is_terminal());
   auto done = lifecycle::export_events(*opened->store, options, *out,
                                        [&progress](int64_t n) { progress.update(n); });
@@ -229,6 +233,75 @@ int run_export(const Config& config, const ExportCommand& command) {
                                             done->archived_batches,
                                             to_file ? fmt::format(" to {}", command.output) : ""));
   return kExitOk;
+}
+
+int run_import(const Config& config, const std::string& input, const std::string& rejected_path) {
+  const bool from_stdin = input == "-";
+  std::ifstream file;
+  int64_t total_lines = 0;
+  if (!from_stdin) {
+    // Counted first (a quick read) so the progress bar can say how far along it is.
+    std::ifstream counting(input, std::ios::binary);
+    if (!counting) {
+      std::cerr << fmt::format("insightd import: cannot read {}\n", input);
+      return kExitFailure;
+    }
+    std::array<char, 1 << 16> chunk{};
+    while (counting.read(chunk.data(), chunk.size()) || counting.gcount() > 0) {
+      total_lines += std::count(chunk.data(), chunk.data() + counting.gcount(), '\n');
+    }
+    file.open(input, std::ios::binary);
+  }
+  std::istream& in = from_stdin ? std::cin : file;
+  const std::string rejected_file =
+      !rejected_path.empty() ? rejected_path
+                             : (from_stdin ? std::string("stdin") : input) + ".rejected.jsonl";
+
+  auto opened = open_and_migrate(config);
+  if (!opened) {
+    spdlog::error("[Import] {}", opened.error().message);
+    return kExitFailure;
+  }
+  ingest::GroupCommitWriter writer(
+      opened->store->events(), SystemClock::instance(),
+      ingest::WriterOptions{.policy = batch_policy(config),
+                            .commit_timeout = Millis(config.ingest_commit_timeout_ms)},
+      nullptr, nullptr);
+  writer.start();
+  std::ofstream rejected_out;
+  lifecycle::Progress progress("read", "lines", total_lines,
+                               lifecycle::Progress::stderr_is_terminal());
+  auto done = lifecycle::import_events(
+      in, writer, SystemClock::instance(), lifecycle::ImportOptions{},
+      [&](const lifecycle::RejectedLine& r) {
+        if (!rejected_out.is_open()) {
+          rejected_out.open(rejected_file, std::ios::binary | std::ios::trunc);
+          if (!rejected_out) {
+            std::cerr << fmt::format("\ninsightd import: cannot write {}\n", rejected_file);
+          }
+        }
+        boost::json::object line{{"line", r.line},
+                                 {"code", r.code},
+                                 {"reason", r.reason},
+                                 {"eventId", r.event_id},
+                                 {"text", r.text}};
+        rejected_out << boost::json::serialize(line) << '\n';
+      },
+      [&progress](int64_t n) { progress.update(n); });
+  writer.stop();
+  rejected_out.close();
+  if (!done) {
+    std::cerr << fmt::format(
+        "\ninsightd import: {} (what was acknowledged is stored; import "
+        "the file again to finish: nothing is stored twice)\n",
+        done.error().message);
+    return kExitFailure;
+  }
+  progress.finish(done->lines,
+                  fmt::format(": {} accepted, {} duplicates, {} rejected{}", done->accepted,
+                              done->duplicates, done->rejected,
+                              done->rejected > 0 ? fmt::format(" (see {})", rejected_file) : ""));
+  return done->rejected > 0 ? kExitSomeRejected : kExitOk;
 }
 
 int run_seal(const Config& config) {

@@ -48,6 +48,12 @@ struct ExportCommand {
 };
 int run_export(const Config& config, const ExportCommand& command);
 
+// `insightd import FILE|- [--rejected FILE]`: JSON lines of events through
+// live ingestion's validation, deduplication and group commit. Exit 0 when
+// every line was stored or a duplicate, kExitSomeRejected when some were
+// rejected (written to FILE.rejected.jsonl with their line numbers).
+int run_import(const Config& config, const std::string& input, const std::string& rejected_path);
+
 // `insightd insight --from FILE [--analyzer builtin|openai]`: analyzes a file
 // of events as one batch, no database involved.
 int run_insight(const Config& config, const std::string& from_path, const std::string& analyzer);

@@ -7,5 +7,7 @@ namespace insightd::app {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+// `insightd import` finished, but some lines were rejected (see the .rejected.jsonl file).
+constexpr int kExitSomeRejected = 3;
 
 }  // namespace insightd::app

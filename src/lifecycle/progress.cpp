@@ -16,8 +16,9 @@ std::string clock_text(double seconds) {
 
 }  // namespace
 
-Progress::Progress(std::string what, int64_t total, bool terminal, std::FILE* out)
+Progress::Progress(std::string what, std::string unit, int64_t total, bool terminal, std::FILE* out)
     : what_(std::move(what)),
+      unit_(std::move(unit)),
       total_(total),
       terminal_(terminal),
       out_(out),
@@ -41,11 +42,11 @@ void Progress::update(int64_t done) {
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(part * kWidth);
     const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    line = fmt::format("\r[{}{}] {:3.0f}% {} / {} events  {:.0f}/s  ETA {}",
-                       std::string(filled, '#'), std::string(kWidth - filled, '.'), part * 100,
-                       done, total_, rate, clock_text(eta));
+    line = fmt::format("\r[{}{}] {:3.0f}% {} / {} {}  {:.0f}/s  ETA {}", std::string(filled, '#'),
+                       std::string(kWidth - filled, '.'), part * 100, done, total_, unit_, rate,
+                       clock_text(eta));
   } else {
-    line = fmt::format("\r{} events  {:.0f}/s", done, rate);
+    line = fmt::format("\r{} {}  {:.0f}/s", done, unit_, rate);
   }
   std::fputs(line.c_str(), out_);
   std::fputs("\x1b[K", out_);  // clears what a longer line left
@@ -55,8 +56,8 @@ void Progress::update(int64_t done) {
 void Progress::finish(int64_t done, const std::string& suffix) {
   if (terminal_ && drew_) std::fputs("\r\x1b[K", out_);
   const double secs = std::chrono::duration<double>(Clock::now() - started_).count();
-  std::fputs(fmt::format("{} {} events in {:.1f} s ({:.0f} events/s){}\n", what_, done, secs,
-                         secs > 0 ? static_cast<double>(done) / secs : 0, suffix)
+  std::fputs(fmt::format("{} {} {} in {:.1f} s ({:.0f} {}/s){}\n", what_, done, unit_, secs,
+                         secs > 0 ? static_cast<double>(done) / secs : 0, unit_, suffix)
                  .c_str(),
              out_);
   std::fflush(out_);

@@ -12,13 +12,15 @@ namespace insightd::lifecycle {
 
 class Progress {
  public:
-  // `what`: the verb of the summary ("exported"); `total`: what done() is
-  // expected to reach (0: unknown, no ETA). `terminal`: draw the bar.
-  Progress(std::string what, int64_t total, bool terminal, std::FILE* out = stderr);
+  // `what`: the verb of the summary ("exported"); `unit`: what is counted
+  // ("events", "lines"); `total`: what done() is expected to reach (0:
+  // unknown, no ETA). `terminal`: draw the bar.
+  Progress(std::string what, std::string unit, int64_t total, bool terminal,
+           std::FILE* out = stderr);
 
   // `done` units so far.
   void update(int64_t done);
-  // The last bar (if any) ended, then "<what> N events in T s (R/s)<suffix>".
+  // The last bar (if any) ended, then "<what> N <unit> in T s (R <unit>/s)<suffix>".
   void finish(int64_t done, const std::string& suffix = "");
 
   // Whether stderr is a terminal.
@@ -27,6 +29,7 @@ class Progress {
  private:
   using Clock = std::chrono::steady_clock;
   std::string what_;
+  std::string unit_;
   int64_t total_;
   bool terminal_;
   std::FILE* out_;

@@ -7,6 +7,7 @@
 namespace insightd::obs {
 
 // level: trace, debug, info, warn, error, off. Returns false for an unknown level.
-bool init_logging(std::string_view level);
+// `to_stderr`: for a command whose stdout carries data (`insightd export`).
+bool init_logging(std::string_view level, bool to_stderr = false);
 
 }  // namespace insightd::obs
