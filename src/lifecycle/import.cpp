@@ -75,7 +75,7 @@ Result<ImportSummary> import_events(std::istream& in, ingest::GroupCommitWriter&
   std::vector<NewEvent> pending;
 
   // Hands `events` to the writer, retrying while it says "later" (a full queue).
-  auto submit = [&](std::shared_ptr<const std::vector<NewEvent>> events) -> Status {
+  auto submit = [&](const std::shared_ptr<const std::vector<NewEvent>>& events) -> Status {
     for (int attempt = 0;; ++attempt) {
       {
         std::lock_guard lock(flight.mu);
@@ -109,7 +109,7 @@ Result<ImportSummary> import_events(std::istream& in, ingest::GroupCommitWriter&
           // again (their eventIds make it harmless).
           lock.unlock();
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          if (Status st = submit(std::move(events)); !st) return st;
+          if (Status st = submit(events); !st) return st;
           lock.lock();
           continue;
         }

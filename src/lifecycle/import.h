@@ -18,7 +18,7 @@
 namespace insightd::lifecycle {
 
 // The longest line read; a longer one is rejected whole (never held in memory).
-inline constexpr size_t kMaxImportLine = 64 * 1024;
+inline constexpr size_t kMaxImportLine = size_t{64} * 1024;
 
 struct ImportSummary {
   int64_t lines = 0;  // non-empty lines read

@@ -53,7 +53,7 @@ Result<EncodedArchive> encode_archive(std::span<const ArchivedRow> rows, int lev
   }
   out.data.resize(n);
   out.raw_bytes = static_cast<int64_t>(raw.size());
-  out.checksum = archive_checksum(raw);
+  out.checksum = fmt::format("{} data-{}", archive_checksum(raw), archive_checksum(out.data));
   return out;
 }
 
@@ -61,6 +61,13 @@ Result<std::vector<ArchivedRow>> decode_archive(std::string_view codec, std::str
                                                 int64_t raw_bytes, std::string_view checksum) {
   if (codec != kArchiveCodec) {
     return Error{ErrorCode::kInternal, fmt::format("unknown archive codec '{}'", codec)};
+  }
+  // "sha256:<lines> data-sha256:<bytes>".
+  const size_t space = checksum.find(' ');
+  if (space == std::string_view::npos) return corrupt("a checksum without its second part");
+  const std::string_view of_lines = checksum.substr(0, space);
+  if (checksum.substr(space + 1) != "data-" + archive_checksum(data)) {
+    return corrupt("the stored bytes' checksum does not match");
   }
   if (raw_bytes <= 0 || raw_bytes > kMaxArchiveRawBytes) {
     return corrupt(fmt::format("{} uncompressed bytes recorded", raw_bytes));
@@ -75,7 +82,7 @@ Result<std::vector<ArchivedRow>> decode_archive(std::string_view codec, std::str
   const size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
   if (ZSTD_isError(n) != 0) return corrupt(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
   if (n != raw.size()) return corrupt("fewer bytes than recorded");
-  if (archive_checksum(raw) != checksum) return corrupt("checksum mismatch");
+  if (archive_checksum(raw) != of_lines) return corrupt("checksum mismatch");
 
   std::vector<ArchivedRow> rows;
   size_t at = 0;

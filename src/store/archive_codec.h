@@ -1,7 +1,10 @@
 // The archived form of one batch's events ("ArchivedBatch".data): every
 // "Event" row, each column as the database gives it as text (NULL as null),
 // one JSON array per line, compressed with zstd; a SHA-256 over the
-// uncompressed lines is kept beside it. Columns as text is what makes a
+// uncompressed lines is kept beside it, and one over the compressed bytes
+// ("sha256:<lines> data-sha256:<bytes>"): a flipped bit where zstd does not
+// look (padding in its bit streams) leaves the lines intact, and is refused
+// all the same. Columns as text is what makes a
 // restore give back every column unchanged on both databases: each one
 // converts its own text back to the column's type exactly.
 #pragma once
@@ -30,7 +33,7 @@ inline constexpr int64_t kMaxArchiveRawBytes = int64_t{1} << 30;
 struct EncodedArchive {
   std::string data;  // compressed
   int64_t raw_bytes = 0;
-  std::string checksum;  // "sha256:" and 64 hex digits
+  std::string checksum;  // "sha256:<64 hex> data-sha256:<64 hex>"
 };
 
 // The rows in archived form (zstd level `level`).
