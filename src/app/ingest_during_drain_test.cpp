@@ -38,7 +38,14 @@ TEST(IngestDuringDrain, AcksStayFastWhileWorkersDrainABacklogOnSqlite) {
   constexpr int kEventsPerBatch = 10;
   constexpr auto kEvery = 2ms;  // 500 events/s, one per submission
   constexpr auto kFor = 3s;
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  // The sanitizer trees slow every thread several times over (p50 19 ms under
+  // ThreadSanitizer): there the test looks for races and lost acks, and the
+  // default tree holds the latency bound.
+  constexpr auto kBound = 1000ms;
+#else
   constexpr auto kBound = 100ms;  // generous: the benchmark holds the tight figure
+#endif
 
   auto db = store::testing::TestDatabase::create();
   ASSERT_NE(db, nullptr);
