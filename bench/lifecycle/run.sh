@@ -17,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../ingest/lib.sh
 source bench/ingest/lib.sh
+# shellcheck source=lib.sh
+source bench/lifecycle/lib.sh
 url=${1:?usage: bench/lifecycle/run.sh POSTGRESQL_URL [EVENTS] [PER_BATCH]}
 events=${2:-1000000}
 per_batch=${3:-100}
@@ -31,9 +33,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-# div A B: A / B with two decimals.
-div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # measure NAME ENV... -- COMMAND...: runs it, prints "NAME seconds peak_rss_kb"
 # and keeps its stderr in $work/NAME.err.
@@ -57,36 +56,9 @@ sys.exit(0 if rc in (0, 3) else rc)
 PY
 }
 
-# fill SCHEMA: $events events in $batches ANALYZED batches, sealed in 2020.
-fill() {
-  local db
-  db=$(fresh_schema "$url" "$1")
-  DATABASE_URL=$db "$bin" migrate >/dev/null
-  psql "$db" -q -v ON_ERROR_STOP=1 <<SQL
-INSERT INTO "Batch" (batch_id, status, event_count, created_at, first_event_at, sealed_at,
-                     seal_reason, analyzed_at, updated_at)
-SELECT 'batch_' || lpad(b::text, 10, '0'), 'ANALYZED', $per_batch, t, t, t + interval '1 min',
-       'size', t + interval '2 min', t + interval '2 min'
-FROM generate_series(1, $batches) b,
-     LATERAL (SELECT timestamptz '2020-01-01' + b * interval '1 min' AS t) x;
-INSERT INTO "Event" (event_id, event_type, user_id, session_id, "timestamp", received_at,
-                     clock_skew_ms, batch_id, metadata, created_at)
-SELECT 'lg-bench-' || e, CASE WHEN e % 7 = 0 THEN 'click' ELSE 'page_view' END,
-       'user-' || (e % 997), 'sess-bench-' || (e % 64), t, t, 0,
-       'batch_' || lpad(((e - 1) / $per_batch + 1)::text, 10, '0'),
-       jsonb_build_object('page', '/products/' || (e % 50), 'referrer', 'https://example.com/',
-                          'ms', e % 1000), t
-FROM generate_series(1, $events) e,
-     LATERAL (SELECT timestamptz '2020-01-01' + ((e - 1) / $per_batch + 1) * interval '1 min'
-                     + (e % $per_batch) * interval '1 ms' AS t) x;
-ANALYZE;
-SQL
-  echo "$db"
-}
-
 echo "== filling: $events events in $batches batches (twice)"
-cold=$(fill bench_lc_cold)
-hot=$(fill bench_lc_hot)
+cold=$(fill "$url" bench_lc_cold "$events" "$per_batch")
+hot=$(fill "$url" bench_lc_hot "$events" "$per_batch")
 
 read -r secs rss < <(measure archive DATABASE_URL="$cold" ARCHIVE_AFTER_DAYS=1 -- "$bin" archive)
 summary=$(tail -1 "$work/archive.err" 2>/dev/null || true)
@@ -104,7 +76,7 @@ for which in cold hot; do
     "$([ $which = cold ] && echo archived || echo hot)" "$lines" "$secs" "$(div $lines $secs)" "$rss"
 done
 # A fifth of the events: the memory should not depend on the count.
-fifth=$(psql "$hot" -Atc "SELECT to_char(MIN(received_at) + (MAX(received_at) - MIN(received_at)) / 5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM \"Event\"")
+fifth=$(psql "$hot" -Atc "SELECT to_char((MIN(received_at) + (MAX(received_at) - MIN(received_at)) / 5) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM \"Event\"")
 read -r secs rss < <(measure export_fifth DATABASE_URL="$hot" -- "$bin" export --to "$fifth" --output "$work/fifth.jsonl")
 printf 'export (hot, a fifth): %s events in %.1f s; peak RSS %d KB\n' "$(wc -l <"$work/fifth.jsonl")" "$secs" "$rss"
 

@@ -88,7 +88,8 @@ object archive_json(const store::ArchivedBatchInfo& a) {
           {"storedBytes", a.stored_bytes},
           {"checksum", a.checksum},
           {"archivedAt", format_timestamp(a.archived_at)},
-          {"restoredAt", time_or_null(a.restored_at)}};
+          {"restoredAt", time_or_null(a.restored_at)},
+          {"eventsDeletedAt", time_or_null(a.deleted_at)}};
 }
 
 object job_json(const Job& j) {
@@ -273,7 +274,11 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
           object body{{"batch", batch_json(**batch)},
                       {"archive", *archive ? value(archive_json(**archive)) : value(nullptr)}};
           array items;
-          if (*archive && (*archive)->archived()) {
+          if (*archive && (*archive)->events_deleted()) {
+            body["eventsError"] =
+                fmt::format("the archived events were deleted on {} (ARCHIVE_DELETE_AFTER_DAYS)",
+                            format_timestamp(*(*archive)->deleted_at));
+          } else if (*archive && (*archive)->archived()) {
             // Decompressed on demand; a corrupt archive is said, not shown.
             auto events = store.archive().events(id);
             if (!events) {
@@ -300,6 +305,9 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
           auto info = store.archive().info(id);
           if (!info) return failed(info.error());
           if (Status st = store.archive().restore(id, clock.now()); !st) {
+            if (*info && (*info)->events_deleted()) {
+              return net::error_response(http::status::conflict, "archive_deleted", st.message());
+            }
             if (st.code() == ErrorCode::kInternal) {
               // A corrupt archive: the batch stays archived; say why.
               spdlog::warn("[Admin API] Restore of batch {} refused: {}", id, st.message());

@@ -131,6 +131,9 @@ int run_archive(const Config& config, bool dry_run) {
   }
   lifecycle::ArchiverOptions options;
   options.after = std::chrono::days(config.archive_after_days);
+  if (config.archive_delete_after_days > 0) {
+    options.delete_after = std::chrono::days(config.archive_delete_after_days);
+  }
   lifecycle::Archiver archiver(*opened->store, RealClock::instance(), options);
   auto pass = archiver.run_once(
       dry_run, [&](const store::ArchiveCandidate& c, const store::ArchivedBatchInfo* info) {
@@ -162,6 +165,12 @@ int run_archive(const Config& config, bool dry_run) {
                    ? fmt::format(", {:.1f}x smaller", static_cast<double>(pass->raw_bytes) /
                                                           static_cast<double>(pass->stored_bytes))
                    : "");
+    if (config.archive_delete_after_days > 0) {
+      fmt::print(
+          "{} archived batches lost their events, archived more than {} days ago "
+          "(ARCHIVE_DELETE_AFTER_DAYS)\n",
+          pass->deleted_batches, config.archive_delete_after_days);
+    }
   }
   return kExitOk;
 }

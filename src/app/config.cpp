@@ -349,6 +349,10 @@ const std::vector<VariableSpec>& table() {
        integer(&Config::shutdown_grace_ms, 0, 600000, " ms")},
       {"ARCHIVE_AFTER_DAYS", "", "30", "ANALYZED batches older than this move to cold storage",
        false, integer(&Config::archive_after_days, 1, 36500, " days")},
+      {"ARCHIVE_DELETE_AFTER_DAYS", "", "unset",
+       "archived events older than this (from their archiving) are deleted; the batches and "
+       "insights stay. Unset: kept forever",
+       false, integer(&Config::archive_delete_after_days, 1, 36500, " days")},
       {"MAX_CONNECTIONS", "", "20000",
        "connections open at once (HTTP and WebSocket); over it: 503 and close", false,
        integer(&Config::max_connections, 1, 10'000'000)},

@@ -66,6 +66,7 @@ struct Config {
   int64_t breaker_probe_timeout_ms = 120000;
   int64_t shutdown_grace_ms = 8000;
   int64_t archive_after_days = 30;
+  int64_t archive_delete_after_days = 0;  // 0: unset, archived events are kept forever
   // Limits toward clients (docs/OPERATIONS.md, "Limits")
   int64_t max_connections = 20'000;
   int64_t max_connections_per_address = 2'000;

@@ -253,6 +253,13 @@ Status Server::build() {
     // The archiver runs where the workers do: it takes ANALYZED batches.
     lifecycle::ArchiverOptions archive;
     archive.after = std::chrono::days(config.archive_after_days);
+    // In the background a quarter of the time, so that beside ingestion at
+    // full speed it costs ingestion under 10 % (docs/BENCHMARKS.md);
+    // `insightd archive` runs flat out.
+    archive.duty = 0.25;
+    if (config.archive_delete_after_days > 0) {
+      archive.delete_after = std::chrono::days(config.archive_delete_after_days);
+    }
     p.archiver = std::make_unique<lifecycle::Archiver>(store, clock, archive, p.metrics.get());
   }
   if (!has_http()) return Status::ok();
@@ -395,12 +402,18 @@ void Server::plan_lifecycle() {
         [&p] { p.outbox_retention->stop(); });
   }
   if (p.archiver) {
-    add(8, cannot_fail([&p, days = config_.archive_after_days] {
+    add(8,
+        cannot_fail([&p, days = config_.archive_after_days,
+                     delete_days = config_.archive_delete_after_days] {
           p.archiver->start();
           spdlog::info(
               "  [Archive] Events of ANALYZED batches move to the archive {} days after their "
-              "seal (checked every minute, one node at a time)",
-              days);
+              "seal (checked every minute, one node at a time); {}",
+              days,
+              delete_days > 0
+                  ? fmt::format("archived events are deleted {} days after their archiving",
+                                delete_days)
+                  : std::string("archived events are kept forever"));
         }),
         [&p] { p.archiver->stop(); });
   }

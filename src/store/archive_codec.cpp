@@ -4,8 +4,11 @@
 #include <openssl/sha.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <memory>
+#include <vector>
 
 namespace insightd::store {
 
@@ -13,6 +16,51 @@ namespace {
 
 Error corrupt(std::string_view why) {
   return Error{ErrorCode::kInternal, fmt::format("archive is corrupt: {}", why)};
+}
+
+// A JSON string: quotes, backslashes and control characters escaped, every
+// other byte as it is (the database's text is UTF-8 already).
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t plain = 0;  // the start of the run not yet copied
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out += '"';
+}
+
+// One compression context per thread, reused: a fresh one per batch costs
+// an allocation and its clearing every time.
+ZSTD_CCtx* compression_context() {
+  thread_local const std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> kContext(ZSTD_createCCtx(),
+                                                                                 ZSTD_freeCCtx);
+  return kContext.get();
 }
 
 }  // namespace
@@ -26,32 +74,41 @@ std::string archive_checksum(std::string_view bytes) {
   return out;
 }
 
+void append_archive_line(std::string& raw, std::span<const std::optional<std::string>> columns) {
+  raw += '[';
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) raw += ',';
+    if (columns[i]) {
+      append_json_string(raw, *columns[i]);
+    } else {
+      raw += "null";
+    }
+  }
+  raw += "]\n";
+}
+
 Result<EncodedArchive> encode_archive(std::span<const ArchivedRow> rows, int level) {
   std::string raw;
-  for (const ArchivedRow& row : rows) {
-    boost::json::array line;
-    line.reserve(row.size());
-    for (const auto& col : row) {
-      if (col) {
-        line.emplace_back(boost::json::string_view(*col));
-      } else {
-        line.emplace_back(nullptr);
-      }
-    }
-    raw += boost::json::serialize(line);
-    raw += '\n';
-  }
+  for (const ArchivedRow& row : rows) append_archive_line(raw, row);
+  return compress_archive(raw, level);
+}
+
+Result<EncodedArchive> compress_archive(std::string_view raw, int level) {
   if (static_cast<int64_t>(raw.size()) > kMaxArchiveRawBytes) {
     return Error{ErrorCode::kInvalidArgument,
                  fmt::format("a batch of {} bytes is too large to archive", raw.size())};
   }
-  EncodedArchive out;
-  out.data.resize(ZSTD_compressBound(raw.size()));
-  const size_t n = ZSTD_compress(out.data.data(), out.data.size(), raw.data(), raw.size(), level);
+  // Compressed into a buffer kept per thread (a string's resize would clear
+  // the bound's worth of bytes first), then copied out at its real size.
+  thread_local std::vector<char> buffer;
+  buffer.resize(std::max(buffer.size(), ZSTD_compressBound(raw.size())));
+  const size_t n = ZSTD_compressCCtx(compression_context(), buffer.data(), buffer.size(),
+                                     raw.data(), raw.size(), level);
   if (ZSTD_isError(n) != 0) {
     return Error{ErrorCode::kInternal, fmt::format("zstd: {}", ZSTD_getErrorName(n))};
   }
-  out.data.resize(n);
+  EncodedArchive out;
+  out.data.assign(buffer.data(), n);
   out.raw_bytes = static_cast<int64_t>(raw.size());
   out.checksum = fmt::format("{} data-{}", archive_checksum(raw), archive_checksum(out.data));
   return out;

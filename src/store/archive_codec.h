@@ -39,6 +39,12 @@ struct EncodedArchive {
 // The rows in archived form (zstd level `level`).
 Result<EncodedArchive> encode_archive(std::span<const ArchivedRow> rows, int level = 3);
 
+// The same in two parts, for a caller that holds the columns elsewhere:
+// append each row's line to one string, then compress it. encode_archive()
+// is exactly these.
+void append_archive_line(std::string& raw, std::span<const std::optional<std::string>> columns);
+Result<EncodedArchive> compress_archive(std::string_view raw, int level = 3);
+
 // The rows back, checked: the codec known, the sizes as stored, the checksum
 // matching. Anything else is a kInternal error naming what is wrong (a
 // corrupted archive is refused, never half read).

@@ -3,12 +3,15 @@
 // the batch marked ARCHIVED, in one transaction; and back.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/time.h"
 #include "store/archive_codec.h"
 #include "store/detail/queries.h"
 #include "store/detail/repositories.h"
@@ -83,60 +86,15 @@ class SqlArchiveStore final : public ArchiveStore {
 
   Result<std::vector<ArchivedBatchInfo>> archive(std::span<const std::string> batch_ids,
                                                  Timestamp cutoff, Timestamp now) override {
-    const std::string lock_sql =
-        fmt::format("SELECT b.batch_id FROM \"Batch\" b WHERE b.batch_id = $2 AND {}{}", kCandidate,
-                    pool_.dialect().lock_rows);
-    static const std::string kRowsSql = fmt::format(
-        "SELECT {} FROM \"Event\" WHERE batch_id = $1 ORDER BY id", archived_event_columns());
     return pool_.in_transaction<std::vector<ArchivedBatchInfo>>(
         TxMode::kWrite, [&](SqlConnection& c) -> Result<std::vector<ArchivedBatchInfo>> {
           std::vector<ArchivedBatchInfo> done;
-          for (const std::string& id : batch_ids) {
-            auto still = c.query(lock_sql, {sql_time(cutoff), id});
-            if (!still) return still.error();
-            if (still->empty()) continue;  // archived, restored or changed meanwhile
-            auto rows = c.query(kRowsSql, {id});
-            if (!rows) return rows.error();
-            if (rows->empty()) continue;  // nothing to move
-            std::vector<ArchivedRow> archived;
-            archived.reserve(rows->size());
-            for (const Row& r : *rows) {
-              ArchivedRow row;
-              row.reserve(r.size());
-              for (size_t i = 0; i < r.size(); ++i) row.push_back(r.opt_text(i));
-              archived.push_back(std::move(row));
-            }
-            auto encoded = encode_archive(archived);
-            if (!encoded) return encoded.error();
-            auto put = c.execute(
-                "INSERT INTO \"ArchivedBatch\" (batch_id, event_count, codec, raw_bytes, data, "
-                "checksum, archived_at, restored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) "
-                "ON CONFLICT (batch_id) DO UPDATE SET event_count = excluded.event_count, "
-                "codec = excluded.codec, raw_bytes = excluded.raw_bytes, data = excluded.data, "
-                "checksum = excluded.checksum, archived_at = excluded.archived_at, "
-                "restored_at = NULL",
-                {id, static_cast<int64_t>(archived.size()), std::string(kArchiveCodec),
-                 encoded->raw_bytes, SqlBlob{encoded->data}, encoded->checksum, sql_time(now)});
-            if (!put) return put.error();
-            auto gone = c.execute("DELETE FROM \"Event\" WHERE batch_id = $1", {id});
-            if (!gone) return gone.error();
-            if (*gone != static_cast<int64_t>(archived.size())) {
-              return Error{ErrorCode::kConflict,
-                           fmt::format("batch {}: its events changed while it was archived", id)};
-            }
-            auto marked = c.execute(
-                "UPDATE \"Batch\" SET status = 'ARCHIVED', archived_at = $2, updated_at = $2 "
-                "WHERE batch_id = $1",
-                {id, sql_time(now)});
-            if (!marked) return marked.error();
-            done.push_back({.batch_id = id,
-                            .event_count = static_cast<int64_t>(archived.size()),
-                            .codec = std::string(kArchiveCodec),
-                            .raw_bytes = encoded->raw_bytes,
-                            .stored_bytes = static_cast<int64_t>(encoded->data.size()),
-                            .checksum = encoded->checksum,
-                            .archived_at = now,
-                            .restored_at = std::nullopt});
+          for (size_t at = 0; at < batch_ids.size(); at += kBatchesPerStatement) {
+            auto part = archive_some(
+                c, batch_ids.subspan(at, std::min(kBatchesPerStatement, batch_ids.size() - at)),
+                cutoff, now);
+            if (!part) return part.error();
+            std::move(part->begin(), part->end(), std::back_inserter(done));
           }
           return done;
         });
@@ -154,6 +112,16 @@ class SqlArchiveStore final : public ArchiveStore {
     auto rows = read_archived(**conn, batch_id, "");
     if (!rows) return rows.error();
     return events_from(*rows);
+  }
+
+  Result<int64_t> delete_archived_before(Timestamp cutoff, Timestamp now, size_t limit) override {
+    return pool_.in_transaction<int64_t>(TxMode::kWrite, [&](SqlConnection& c) -> Result<int64_t> {
+      return c.execute(
+          "UPDATE \"ArchivedBatch\" SET data = $3, deleted_at = $2 WHERE batch_id IN "
+          "(SELECT batch_id FROM \"ArchivedBatch\" WHERE archived_at < $1 AND restored_at IS NULL "
+          "AND deleted_at IS NULL ORDER BY archived_at LIMIT $4)",
+          {sql_time(cutoff), sql_time(now), SqlBlob{}, static_cast<int64_t>(limit)});
+    });
   }
 
   Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,
@@ -228,6 +196,101 @@ class SqlArchiveStore final : public ArchiveStore {
   }
 
  private:
+  static constexpr size_t kBatchesPerStatement = 200;
+
+  // "$first, $first+1, ..." for n parameters.
+  static std::string placeholders(size_t first, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) out += fmt::format("{}${}", i == 0 ? "" : ", ", first + i);
+    return out;
+  }
+
+  // archive() for a few batches, in the caller's transaction, with a handful
+  // of statements whatever their number: lock the ones still candidates, read
+  // their events, write the archive rows, delete the events, mark the batches.
+  Result<std::vector<ArchivedBatchInfo>> archive_some(SqlConnection& c,
+                                                      std::span<const std::string> ids,
+                                                      Timestamp cutoff, Timestamp now) {
+    std::vector<SqlValue> params{sql_time(cutoff)};
+    for (const std::string& id : ids) params.emplace_back(id);
+    auto still =
+        c.query(fmt::format("SELECT b.batch_id FROM \"Batch\" b WHERE b.batch_id IN "
+                            "({}) AND {} ORDER BY b.batch_id{}",
+                            placeholders(2, ids.size()), kCandidate, pool_.dialect().lock_rows),
+                params);
+    if (!still) return still.error();
+    if (still->empty()) return std::vector<ArchivedBatchInfo>{};  // taken or changed meanwhile
+    std::vector<SqlValue> locked;
+    for (const Row& r : *still) locked.emplace_back(r.text(0));
+    const std::string in_locked = placeholders(1, locked.size());
+    // The batch id last (an extra column) to split the rows by batch.
+    auto rows = c.query(fmt::format("SELECT {}, batch_id FROM \"Event\" WHERE batch_id IN ({}) "
+                                    "ORDER BY batch_id, id",
+                                    archived_event_columns(), in_locked),
+                        locked);
+    if (!rows) return rows.error();
+
+    std::vector<ArchivedBatchInfo> done;
+    std::vector<SqlValue> put_params;
+    std::string put_values;
+    size_t moved = 0;
+    std::string raw;  // one batch's lines at a time
+    for (size_t at = 0; at < rows->size();) {
+      const std::string id = (*rows)[at].text(kArchivedColumnCount);
+      raw.clear();
+      size_t count = 0;
+      for (; at < rows->size() && (*rows)[at].text(kArchivedColumnCount) == id; ++at, ++count) {
+        append_archive_line(raw, (*rows)[at].columns().first(kArchivedColumnCount));
+      }
+      auto encoded = compress_archive(raw);
+      if (!encoded) return encoded.error();
+      put_values +=
+          fmt::format("{}({})", done.empty() ? "" : ", ", placeholders(put_params.size() + 1, 7));
+      put_params.insert(
+          put_params.end(),
+          {id, static_cast<int64_t>(count), std::string(kArchiveCodec), encoded->raw_bytes,
+           SqlBlob{encoded->data}, encoded->checksum, sql_time(now)});
+      moved += count;
+      done.push_back({.batch_id = id,
+                      .event_count = static_cast<int64_t>(count),
+                      .codec = std::string(kArchiveCodec),
+                      .raw_bytes = encoded->raw_bytes,
+                      .stored_bytes = static_cast<int64_t>(encoded->data.size()),
+                      .checksum = encoded->checksum,
+                      .archived_at = now,
+                      .restored_at = std::nullopt});
+    }
+    if (done.empty()) return done;  // nothing to move
+
+    auto put = c.execute(
+        fmt::format("INSERT INTO \"ArchivedBatch\" (batch_id, event_count, codec, raw_bytes, "
+                    "data, checksum, archived_at) VALUES {} "
+                    "ON CONFLICT (batch_id) DO UPDATE SET event_count = excluded.event_count, "
+                    "codec = excluded.codec, raw_bytes = excluded.raw_bytes, data = excluded.data, "
+                    "checksum = excluded.checksum, archived_at = excluded.archived_at, "
+                    "restored_at = NULL, deleted_at = NULL",
+                    put_values),
+        put_params);
+    if (!put) return put.error();
+    // Only the batches that had events (a locked one without any stays as it is).
+    std::vector<SqlValue> moved_ids{sql_time(now)};
+    for (const ArchivedBatchInfo& info : done) moved_ids.emplace_back(info.batch_id);
+    const std::string in_moved = placeholders(2, done.size());
+    auto gone = c.execute(
+        fmt::format("DELETE FROM \"Event\" WHERE batch_id IN ({})", placeholders(1, done.size())),
+        std::span<const SqlValue>(moved_ids).subspan(1));
+    if (!gone) return gone.error();
+    if (*gone != static_cast<int64_t>(moved)) {
+      return Error{ErrorCode::kConflict, "events changed while their batches were archived"};
+    }
+    auto marked = c.execute(fmt::format("UPDATE \"Batch\" SET status = 'ARCHIVED', archived_at = "
+                                        "$1, updated_at = $1 WHERE batch_id IN ({})",
+                                        in_moved),
+                            moved_ids);
+    if (!marked) return marked.error();
+    return done;
+  }
+
   // ANALYZED, sealed before $1 (and so created before it), not restored since.
   static constexpr std::string_view kCandidate =
       "b.status = 'ANALYZED' AND b.created_at < $1 AND b.sealed_at < $1 AND NOT EXISTS "
@@ -241,8 +304,8 @@ class SqlArchiveStore final : public ArchiveStore {
   static Result<std::vector<ArchivedRow>> read_archived(SqlConnection& c, std::string_view batch_id,
                                                         std::string_view lock) {
     auto found =
-        c.query(fmt::format("SELECT codec, raw_bytes, checksum, data FROM \"ArchivedBatch\" "
-                            "WHERE batch_id = $1 AND restored_at IS NULL{}",
+        c.query(fmt::format("SELECT codec, raw_bytes, checksum, data, deleted_at FROM "
+                            "\"ArchivedBatch\" WHERE batch_id = $1 AND restored_at IS NULL{}",
                             lock),
                 {std::string(batch_id)});
     if (!found) return found.error();
@@ -250,6 +313,12 @@ class SqlArchiveStore final : public ArchiveStore {
       return Error{ErrorCode::kNotFound, fmt::format("batch {} is not archived", batch_id)};
     }
     const Row& r = found->front();
+    if (auto deleted = r.opt_time(4)) {
+      return Error{ErrorCode::kNotFound,
+                   fmt::format("batch {}: its archived events were deleted on {} "
+                               "(ARCHIVE_DELETE_AFTER_DAYS)",
+                               batch_id, format_timestamp(*deleted))};
+    }
     auto rows = decode_archive(r.text(0), r.text(3), r.integer(1), r.text(2));
     if (!rows) {
       return Error{rows.error().code, fmt::format("batch {}: {}", batch_id, rows.error().message)};

@@ -253,9 +253,68 @@ TEST_F(ArchiveContract, ARestoreThatWouldStoreAnEventTwiceIsRefused) {
   EXPECT_EQ(store().archive().events(ids[0])->size(), 10u);
 }
 
+TEST_F(ArchiveContract, OldArchivedEventsAreDeletedTheBatchAndItsRecordStay) {
+  // Four batches: two archived at +2 days, one at +10 days, one archived
+  // then restored at +2 days.
+  const auto ids = analyzed(varied_events("r", 40), 10);
+  ASSERT_EQ(ids.size(), 4u);
+  ASSERT_EQ(store()
+                .archive()
+                .archive(std::vector<std::string>{ids[0], ids[1], ids[3]}, kT0 + 24h, kT0 + 48h)
+                ->size(),
+            3u);
+  ASSERT_EQ(
+      store().archive().archive(std::vector<std::string>{ids[2]}, kT0 + 24h, kT0 + 240h)->size(),
+      1u);
+  ASSERT_TRUE(store().archive().restore(ids[3], kT0 + 72h).is_ok());
+
+  // Archived before +5 days: the first two only, one per statement here.
+  auto n = store().archive().delete_archived_before(kT0 + 120h, kT0 + 300h, 1);
+  ASSERT_TRUE(n.is_ok()) << n.error().message;
+  EXPECT_EQ(*n, 1);
+  n = store().archive().delete_archived_before(kT0 + 120h, kT0 + 300h, 10);
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(*n, 1);
+  n = store().archive().delete_archived_before(kT0 + 120h, kT0 + 300h, 10);
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(*n, 0);
+
+  for (size_t b : {size_t{0}, size_t{1}}) {
+    auto info = store().archive().info(ids[b]);
+    ASSERT_TRUE(info.is_ok() && info->has_value());
+    EXPECT_TRUE((*info)->archived());
+    EXPECT_TRUE((*info)->events_deleted());
+    EXPECT_EQ((*info)->deleted_at, kT0 + 300h);
+    EXPECT_EQ((*info)->event_count, 10);
+    EXPECT_EQ((*info)->stored_bytes, 0);
+    EXPECT_EQ(status(ids[b]), BatchStatus::kArchived);  // the batch stays, and its insight
+    EXPECT_EQ(store().insights().list(10, std::nullopt, ids[b])->size(), 1u);
+    auto read = store().archive().events(ids[b]);
+    ASSERT_FALSE(read.is_ok());
+    EXPECT_EQ(read.code(), ErrorCode::kNotFound);
+    EXPECT_NE(read.error().message.find("deleted"), std::string::npos) << read.error().message;
+    EXPECT_EQ(store().archive().restore(ids[b], kT0 + 400h).code(), ErrorCode::kNotFound);
+    EXPECT_TRUE(event_rows(ids[b]).empty());
+  }
+  // Younger, and restored: untouched.
+  EXPECT_EQ(store().archive().events(ids[2])->size(), 10u);
+  EXPECT_FALSE((*store().archive().info(ids[2]))->events_deleted());
+  EXPECT_EQ(event_rows(ids[3]).size(), 10u);
+  EXPECT_FALSE((*store().archive().info(ids[3]))->events_deleted());
+}
+
 // The codec alone.
 TEST(ArchiveCodec, RoundTripsRowsAndRefusesWhatDoesNotMatch) {
-  std::vector<ArchivedRow> rows{{"1", std::nullopt, "ünïcode \"q\"\n"}, {"2", "", "x"}};
+  std::string controls;
+  for (char c = 1; c < 0x20; ++c) controls += c;
+  std::vector<ArchivedRow> rows{{"1", std::nullopt, "ünïcode \"q\"\n"},
+                                {"2", "", "x"},
+                                {"3", controls + "\\ \x7f /", std::string("nul\0in", 6)}};
+  // One JSON array per line, every control character escaped.
+  std::string raw;
+  append_archive_line(raw, rows[1]);
+  append_archive_line(raw, ArchivedRow{"a\tb\x01", std::nullopt});
+  EXPECT_EQ(raw, "[\"2\",\"\",\"x\"]\n[\"a\\tb\\u0001\",null]\n");
   auto enc = encode_archive(rows);
   ASSERT_TRUE(enc.is_ok());
   auto dec = decode_archive(kArchiveCodec, enc->data, enc->raw_bytes, enc->checksum);

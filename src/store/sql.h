@@ -49,6 +49,7 @@ class Row {
   bool is_null(size_t i) const { return !cols_.at(i).has_value(); }
   const std::string& text(size_t i) const;
   std::optional<std::string> opt_text(size_t i) const { return cols_.at(i); }
+  std::span<const std::optional<std::string>> columns() const { return cols_; }
   int64_t integer(size_t i) const;
   std::optional<int64_t> opt_integer(size_t i) const;
   double real(size_t i) const;

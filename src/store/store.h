@@ -298,7 +298,9 @@ struct ArchiveCandidate {
 };
 
 // A batch's record in "ArchivedBatch": archived (its events there, not in
-// "Event"), or restored (restored_at set: its events hot again).
+// "Event"), or restored (restored_at set: its events hot again); an archived
+// batch's events may have been deleted for their age (deleted_at set, the
+// data gone: ARCHIVE_DELETE_AFTER_DAYS).
 struct ArchivedBatchInfo {
   std::string batch_id;
   int64_t event_count = 0;
@@ -308,7 +310,9 @@ struct ArchivedBatchInfo {
   std::string checksum;      // over the uncompressed form
   Timestamp archived_at;
   std::optional<Timestamp> restored_at;
+  std::optional<Timestamp> deleted_at;
   bool archived() const { return !restored_at.has_value(); }
+  bool events_deleted() const { return deleted_at.has_value(); }
 };
 
 // The archive (store/archive_codec.h has the format): ANALYZED batches' events
@@ -329,14 +333,21 @@ class ArchiveStore {
   // The batch's archive record (nullopt: never archived).
   virtual Result<std::optional<ArchivedBatchInfo>> info(std::string_view batch_id) = 0;
   // The events of an archived batch, in id order, decompressed and checked:
-  // kNotFound when it is not archived, kInternal when the archive is corrupt.
+  // kNotFound when it is not archived or its events were deleted, kInternal
+  // when the archive is corrupt.
   virtual Result<std::vector<StoredEvent>> events(std::string_view batch_id) = 0;
   // Puts an archived batch's events back into "Event", every column as it
   // was, after checking the archive; the record keeps the restore time (the
   // batch is not archived again before `cutoff` passes it). kNotFound when
-  // not archived, kInternal when corrupt, kConflict when one of its event ids
-  // is hot again; in every error case nothing changes.
+  // not archived or its events were deleted, kInternal when corrupt,
+  // kConflict when one of its event ids is hot again; in every error case
+  // nothing changes.
   virtual Status restore(std::string_view batch_id, Timestamp now) = 0;
+  // Deletes the archived events of up to `limit` batches archived before
+  // `cutoff` (oldest first; never a restored batch): their data emptied,
+  // deleted_at = `now`; the batches, their insights and the archive records'
+  // counts stay. Returns how many.
+  virtual Result<int64_t> delete_archived_before(Timestamp cutoff, Timestamp now, size_t limit) = 0;
   // For an export: up to `limit` batches after `after_batch_id` (ids sort by
   // creation), hot or archived, that may hold events received in [from, to).
   virtual Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,

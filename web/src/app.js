@@ -290,7 +290,12 @@
       fact("Analyzed", b.analyzedAt ? timeRel(b.analyzedAt) : "—"),
     ]);
     const a = data.archive;
-    if (a && a.archived) {
+    if (a && a.archived && a.eventsDeletedAt) {
+      append(facts, [
+        fact("Archived", [timeRel(a.archivedAt), ` (${fmtBytes(a.rawBytes)})`]),
+        fact("Events deleted", [timeRel(a.eventsDeletedAt), " (ARCHIVE_DELETE_AFTER_DAYS; the insights stay)"]),
+      ]);
+    } else if (a && a.archived) {
       append(facts, [
         fact("Archived", [timeRel(a.archivedAt),
           ` (${fmtBytes(a.rawBytes)} stored as ${fmtBytes(a.storedBytes)}; events read from the archive)`]),

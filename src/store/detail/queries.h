@@ -25,7 +25,8 @@ constexpr std::string_view kJobColumns =
     "lease_owner, lease_token, lease_expires_at, last_error, errors, created_at, updated_at, "
     "started_at, finished_at, duration_ms";
 constexpr std::string_view kArchivedBatchColumns =
-    "batch_id, event_count, codec, raw_bytes, length(data), checksum, archived_at, restored_at";
+    "batch_id, event_count, codec, raw_bytes, length(data), checksum, archived_at, restored_at, "
+    "deleted_at";
 constexpr std::string_view kEventColumns =
     "event_id, event_type, user_id, session_id, \"timestamp\", received_at, clock_skew_ms, "
     "metadata, batch_id";

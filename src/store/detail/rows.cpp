@@ -68,6 +68,7 @@ ArchivedBatchInfo archived_batch_from(const Row& r) {
   i.checksum = r.text(5);
   i.archived_at = r.time(6);
   i.restored_at = r.opt_time(7);
+  i.deleted_at = r.opt_time(8);
   return i;
 }
 

@@ -360,6 +360,10 @@ class FaultyArchive final : public ArchiveStore {
   Status restore(std::string_view batch_id, Timestamp now) override {
     return through(f_, "archive.restore", [&] { return in_.restore(batch_id, now); });
   }
+  Result<int64_t> delete_archived_before(Timestamp cutoff, Timestamp now, size_t limit) override {
+    return through(f_, "archive.delete_archived_before",
+                   [&] { return in_.delete_archived_before(cutoff, now, limit); });
+  }
   Result<std::vector<Batch>> batches_between(Timestamp from, Timestamp to,
                                              std::string_view after_batch_id,
                                              size_t limit) override {

@@ -2,7 +2,8 @@
 // archive --dry-run` lists and changes nothing, `insightd archive` moves old
 // ANALYZED batches, `insightd restore` gives back every column, a corrupt
 // archive is refused and changes nothing, and the all-in-one's archiver takes
-// what has become old at its start, leaving a batch restored lately alone.
+// what has become old at its start, leaving a batch restored lately alone;
+// ARCHIVE_DELETE_AFTER_DAYS deletes archived events past their age.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, tempDir, cleanup } from "../ingest/harness.mjs";
@@ -130,6 +131,29 @@ for (const name of STORES) {
       restored = await post(`/api/admin/batches/${old[4]}/restore`, csrfToken);
       assert.equal(restored.status, 409);
       assert.equal(restored.body.error.code, "archive_corrupt");
+
+      // ARCHIVE_DELETE_AFTER_DAYS: archived events past that age (from their
+      // archiving) are deleted; the batches, insights and records stay.
+      execSql(s.db, `UPDATE "ArchivedBatch" SET archived_at = '${OLD}' WHERE batch_id IN ('${old[1]}', '${old[2]}')`);
+      r = cli(dir, { ...env, ARCHIVE_DELETE_AFTER_DAYS: "365" }, ["archive"]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /^2 archived batches lost their events, archived more than 365 days ago/m, r.out);
+      assert.equal(count(s.db, `SELECT COUNT(*) AS n FROM "ArchivedBatch" WHERE deleted_at IS NOT NULL`), 2);
+      assert.equal(count(s.db, `SELECT COUNT(*) AS n FROM "Batch" WHERE status = 'ARCHIVED'`), 18);
+      assert.equal(count(s.db, `SELECT COUNT(*) AS n FROM "Insight"`), 20, "insights stay");
+      r = cli(dir, env, ["restore", old[1]]);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /its archived events were deleted on/);
+      d = await get(`/api/admin/batches/${old[2]}`);
+      assert.equal(d.body.batch.status, "ARCHIVED");
+      assert.ok(d.body.archive.eventsDeletedAt);
+      assert.equal(d.body.archive.eventCount, 10);
+      assert.match(d.body.eventsError, /deleted on .* \(ARCHIVE_DELETE_AFTER_DAYS\)/);
+      restored = await post(`/api/admin/batches/${old[2]}/restore`, csrfToken);
+      assert.equal(restored.status, 409);
+      assert.equal(restored.body.error.code, "archive_deleted");
+      // Without the setting nothing more is deleted, and start-up says so.
+      assert.match(server.log(), /archived events are kept forever/);
     } finally {
       await server.stop();
       s.drop();
