@@ -110,6 +110,10 @@ int run_cli(int argc, char** argv) {
       "ARCHIVE_AFTER_DAYS ago move to \"ArchivedBatch\", compressed (for operators and cron).");
   bool archive_dry_run = false;
   archive->add_flag("--dry-run", archive_dry_run, "list what would move; change nothing");
+  std::string archive_sealed_before;
+  archive->add_option("--sealed-before", archive_sealed_before,
+                      "instead of ARCHIVE_AFTER_DAYS: the batches sealed before this time "
+                      "(RFC 3339, not in the future)");
   auto* restore = app.add_subcommand(
       "restore", "Put an archived batch's events back into \"Event\", after checking them.");
   std::string restore_batch;
@@ -181,7 +185,7 @@ int run_cli(int argc, char** argv) {
   if (migrate->parsed()) return run_migrate(*config, migrate_status_cmd->parsed());
   if (seal->parsed()) return run_seal(*config);
   if (analyze->parsed()) return run_analyze(*config, analyze_batch);
-  if (archive->parsed()) return run_archive(*config, archive_dry_run);
+  if (archive->parsed()) return run_archive(*config, archive_dry_run, archive_sealed_before);
   if (restore->parsed()) return run_restore(*config, restore_batch);
   if (export_cmd->parsed()) return run_export(*config, export_command);
   if (import_cmd->parsed()) return run_import(*config, import_input, import_rejected);

@@ -123,14 +123,26 @@ int run_dlq(const Config& config, const DlqCommand& command) {
   return kExitOk;
 }
 
-int run_archive(const Config& config, bool dry_run) {
+int run_archive(const Config& config, bool dry_run, const std::string& sealed_before) {
+  lifecycle::ArchiverOptions options;
+  options.after = std::chrono::days(config.archive_after_days);
+  std::string age = fmt::format("more than {} days ago", config.archive_after_days);
+  if (!sealed_before.empty()) {
+    const Timestamp now = SystemClock::instance().now();
+    auto t = parse_rfc3339(sealed_before);
+    if (!t || *t > now) {
+      std::cerr << "insightd archive: --sealed-before must be an RFC 3339 time not in the "
+                   "future, e.g. 2026-12-01T00:00:00Z\n";
+      return kExitUsage;
+    }
+    options.sealed_before = *t;
+    age = fmt::format("before {}", format_timestamp(*t));
+  }
   auto opened = open_and_migrate(config);
   if (!opened) {
     spdlog::error("[Archive] {}", opened.error().message);
     return kExitFailure;
   }
-  lifecycle::ArchiverOptions options;
-  options.after = std::chrono::days(config.archive_after_days);
   if (config.archive_delete_after_days > 0) {
     options.delete_after = std::chrono::days(config.archive_delete_after_days);
   }
@@ -156,8 +168,8 @@ int run_archive(const Config& config, bool dry_run) {
     return kExitFailure;
   }
   if (dry_run) {
-    fmt::print("{} batches ({} events) sealed more than {} days ago would move; nothing changed\n",
-               pass->batches, pass->events, config.archive_after_days);
+    fmt::print("{} batches ({} events) sealed {} would move; nothing changed\n", pass->batches,
+               pass->events, age);
   } else {
     fmt::print("{} batches archived ({} events, {} bytes stored as {}{})\n", pass->batches,
                pass->events, pass->raw_bytes, pass->stored_bytes,

@@ -30,9 +30,10 @@ struct DlqCommand {
 };
 int run_dlq(const Config& config, const DlqCommand& command);
 
-// `insightd archive [--dry-run]`: one archiver pass now (ARCHIVE_AFTER_DAYS),
-// printing each batch moved; --dry-run lists what would move and changes nothing.
-int run_archive(const Config& config, bool dry_run);
+// `insightd archive [--dry-run] [--sealed-before TIME]`: one archiver pass now
+// (ARCHIVE_AFTER_DAYS, or the batches sealed before TIME), printing each batch
+// moved; --dry-run lists what would move and changes nothing.
+int run_archive(const Config& config, bool dry_run, const std::string& sealed_before);
 
 // `insightd restore BATCH`: puts an archived batch's events back into "Event".
 int run_restore(const Config& config, const std::string& batch_id);

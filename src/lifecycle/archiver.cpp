@@ -117,7 +117,7 @@ Result<ArchivePass> Archiver::run_once(
     const std::function<void(const store::ArchiveCandidate&, const store::ArchivedBatchInfo*)>&
         each) {
   ArchivePass pass;
-  const Timestamp cutoff = clock_.now() - options_.after;
+  const Timestamp cutoff = options_.sealed_before.value_or(clock_.now() - options_.after);
   if (dry_run) {
     // Everything a pass would take now, read in one go (a list, not a move).
     auto all = store_.archive().candidates(cutoff, std::numeric_limits<int32_t>::max());

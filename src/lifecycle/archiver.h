@@ -39,6 +39,7 @@ namespace insightd::lifecycle {
 
 struct ArchiverOptions {
   Millis after{Millis(30LL * 24 * 3600 * 1000)};  // ARCHIVE_AFTER_DAYS
+  std::optional<Timestamp> sealed_before;  // instead of `after` (insightd archive --sealed-before)
   size_t batches_per_step = 20;
   int64_t events_per_step = 5'000;
   double duty = 1.0;                   // the fraction of a pass spent in steps; (0, 1]

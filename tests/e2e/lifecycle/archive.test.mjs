@@ -56,6 +56,14 @@ for (const name of STORES) {
       assert.equal(count(s.db, `SELECT COUNT(*) AS n FROM "Insight"`), 20, "insights stay");
       r = cli(dir, env, ["archive"]);
       assert.match(r.out, /^0 batches archived/m, r.out);
+      // --sealed-before instead of the age: the five recent ones would move.
+      const now = new Date().toISOString();
+      r = cli(dir, env, ["archive", "--dry-run", "--sealed-before", now]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /^5 batches \(50 events\) sealed before \S+ would move; nothing changed/m, r.out);
+      r = cli(dir, env, ["archive", "--sealed-before", new Date(Date.now() + 3600e3).toISOString()]);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.out, /--sealed-before must be an RFC 3339 time not in the future/);
 
       // Restore: every column as it was.
       r = cli(dir, env, ["restore", old[3]]);
