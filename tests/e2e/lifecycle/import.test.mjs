@@ -60,6 +60,13 @@ for (const name of STORES) {
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /: 0 accepted, 400 duplicates, 0 rejected$/m);
       assert.equal(count(t.db, `SELECT COUNT(*) AS n FROM "Event"`), 400);
+      // Under a terminal, the progress bar on stderr (not otherwise: above).
+      const tty = spawnSync("script", ["-qec", `${BIN} import all.jsonl`, "/dev/null"],
+        { cwd: other, env: { PATH: process.env.PATH, ...envT }, encoding: "utf8" });
+      assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+      assert.match(tty.stdout, /\r\[#*\.*\] +\d+% \d+ \/ 400 lines +\d+\/s +ETA \d+:\d\d:\d\d/, "the progress bar");
+      assert.match(tty.stdout, /0 accepted, 400 duplicates, 0 rejected/);
+      assert.doesNotMatch(r.out, /\r\[/, "no bar without a terminal");
 
       // Bad lines among good ones.
       const good = makeEvents("fresh", 3).map((e) => JSON.stringify(e));
