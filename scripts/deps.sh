@@ -21,6 +21,8 @@ test_pkgs=(
   clang libclang-rt-14-dev nodejs libbenchmark-dev
   prometheus  # promtool: checks the alert rules and the /metrics output
   chromium    # the dashboard's browser tests (driven by playwright-core)
+  systemd     # systemd-analyze verify checks the units in deploy/systemd
+  nginx-light # the load-balancer test runs deploy/nginx/insightd.conf in front of two nodes
 )
 
 want=()

@@ -35,6 +35,7 @@ class Readiness : public std::enable_shared_from_this<Readiness> {
       : store_(store), pool_(pool), options_(std::move(options)) {}
 
   net::Response answer() {
+    if (options_.shutting_down && options_.shutting_down()) return not_ready("shutting down");
     if (auto stalled = ingest_stalled()) return *stalled;
     std::unique_lock lock(mu_);
     const auto now = Clock::now();

@@ -16,6 +16,9 @@ struct HealthOptions {
   // How long the commit in progress has been running (GroupCommitWriter::
   // commit_running_for); unset where there is no ingestion.
   std::function<Millis()> ingest_stalled_for;
+  // True once the process is shutting down (the drain has begun): /readyz
+  // answers 503 so that a load balancer sends nothing new here. Unset: never.
+  std::function<bool()> shutting_down;
   // Past this, a running commit or a readiness check that has not returned
   // means "not ready".
   Millis stall_limit{3'000};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "net/trusted_proxies.h"
 #include "store/postgres/pg_connection.h"
 
 namespace insightd::app {
@@ -126,6 +127,24 @@ std::optional<std::string> apply_port(std::string_view v, Config& c) {
     return "must be a whole number from 0 to 65535 (0 picks a free port)";
   }
   c.port = static_cast<uint16_t>(n);
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_metrics_port(std::string_view v, Config& c) {
+  if (v.empty()) {
+    c.metrics_port.reset();
+    return std::nullopt;
+  }
+  Config probe;
+  if (auto problem = apply_port(v, probe)) return problem;
+  c.metrics_port = probe.port;
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_trusted_proxies(std::string_view v, Config& c) {
+  auto parsed = net::TrustedProxies::parse(v);
+  if (!parsed) return parsed.error().message;
+  c.trusted_proxies = std::string(v);
   return std::nullopt;
 }
 
@@ -304,7 +323,15 @@ const std::vector<VariableSpec>& table() {
        "outbox rows older than this are deleted (published ones only, while Kafka is set)", false,
        integer(&Config::outbox_retention_days, 1, 36500, " days")},
       {"PORT", "", "3000", "HTTP listener port", false, apply_port},
+      {"METRICS_PORT", "", "unset",
+       "a private listener for /metrics, /healthz and /readyz (then /metrics leaves PORT); "
+       "`insightd work` serves them only here",
+       false, apply_metrics_port},
       {"HOST", "", "0.0.0.0", "HTTP listener address", false, text(&Config::host, 255)},
+      {"TRUSTED_PROXIES", "", "unset (trust none)",
+       "reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client, for the "
+       "per-address limits",
+       false, apply_trusted_proxies},
       {"PUBLIC_URL", "NEXT_PUBLIC_APP_URL", "unset", "public origin; the allowed CORS origin",
        false, apply_public_url},
       {"SOCKETIO_PATH", "", "/api/socket", "path of the Socket.IO endpoint", false,
@@ -345,8 +372,9 @@ const std::vector<VariableSpec>& table() {
        "a HALF_OPEN probe that has not reported by then is presumed hung; the next job probes",
        false, integer(&Config::breaker_probe_timeout_ms, 1000, kDay, " ms")},
       {"SHUTDOWN_GRACE_MS", "", "8000",
-       "on SIGTERM, how long running jobs may finish before they are handed back", false,
-       integer(&Config::shutdown_grace_ms, 0, 600000, " ms")},
+       "on SIGTERM, how long running jobs may finish before they are handed back, and how long "
+       "Socket.IO clients get to take their last answers",
+       false, integer(&Config::shutdown_grace_ms, 0, 600000, " ms")},
       {"ARCHIVE_AFTER_DAYS", "", "30", "ANALYZED batches older than this move to cold storage",
        false, integer(&Config::archive_after_days, 1, 36500, " days")},
       {"ARCHIVE_DELETE_AFTER_DAYS", "", "unset",

@@ -45,6 +45,11 @@ struct Config {
   int64_t outbox_retention_days = 7;
   // Listener
   uint16_t port = 3000;
+  // A second, private listener for /metrics, /healthz and /readyz (0: a free
+  // port); unset: /metrics on `port`, and none in `insightd work`.
+  std::optional<uint16_t> metrics_port;
+  // Reverse proxies whose X-Forwarded-For names the client ("" trusts none).
+  std::string trusted_proxies;
   std::string host = "0.0.0.0";
   std::optional<std::string> public_url;
   std::string socketio_path = "/api/socket";

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +67,10 @@ void log_config(const Config& c, std::string_view mode) {
     spdlog::warn(
         "[Config] REDIS_URL is set but not used yet: each node fans out and limits "
         "on its own");
+  }
+  if (mode == "work" && !c.metrics_port) {
+    spdlog::info(
+        "[Config] METRICS_PORT unset: this worker serves no /metrics, /healthz or /readyz");
   }
   if (!c.kafka_brokers.empty() && mode == "serve") {
     spdlog::info(
@@ -174,6 +180,10 @@ struct Server::Parts {
   std::unique_ptr<pipeline::BatchSealer> sealer;
   std::unique_ptr<auth::OidcClient> google;
   std::unique_ptr<net::HttpServer> http;
+  // METRICS_PORT: /metrics, /healthz and /readyz, apart from the public port.
+  std::unique_ptr<net::HttpServer> private_http;
+  // Set when the shutdown begins: /readyz answers 503 from then on.
+  std::atomic<bool> shutting_down{false};
 
   // A job may be runnable now: wakes this process's workers, when it has them.
   void wake_workers() const {
@@ -230,7 +240,13 @@ Status Server::build() {
       return auth_service.error();
     }
     p.auth_service = std::move(auth_service).value();
-    p.metrics = std::make_unique<obs::Registry>();
+  }
+  // Every mode counts; what serves /metrics depends on the mode and METRICS_PORT.
+  p.metrics = std::make_unique<obs::Registry>();
+  if (config.metrics_port && *config.metrics_port != 0 && *config.metrics_port == config.port &&
+      has_http()) {
+    spdlog::error("[Startup] METRICS_PORT must differ from PORT ({})", config.port);
+    return Error{ErrorCode::kInvalidArgument, "METRICS_PORT equals PORT"};
   }
 
   // The all-in-one runs the workers beside ingestion, and every seal (by size
@@ -262,7 +278,13 @@ Status Server::build() {
     }
     p.archiver = std::make_unique<lifecycle::Archiver>(store, clock, archive, p.metrics.get());
   }
-  if (!has_http()) return Status::ok();
+  if (!has_http()) {
+    if (config.metrics_port) {
+      api::add_store_metrics(*p.metrics, store, clock, Millis(1'000));
+      build_private_listener({.shutting_down = [&p] { return p.shutting_down.load(); }});
+    }
+    return Status::ok();
+  }
   auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
   obs::Registry& metrics = *p.metrics;
   auth::AuthService& auth_service = *p.auth_service;
@@ -315,9 +337,10 @@ Status Server::build() {
       std::chrono::seconds(1), wake_workers);
 
   net::Router router;
-  api::add_health_routes(
-      router, store, *p.opened.pool,
-      api::HealthOptions{.ingest_stalled_for = [&writer] { return writer.commit_running_for(); }});
+  const api::HealthOptions health{
+      .ingest_stalled_for = [&writer] { return writer.commit_running_for(); },
+      .shutting_down = [&p] { return p.shutting_down.load(); }};
+  api::add_health_routes(router, store, *p.opened.pool, health);
   auth::add_auth_routes(router, auth_service);
   // Optional Google sign-in; the provider is first asked when someone signs in.
   if (config.google_client_id) {
@@ -342,7 +365,11 @@ Status Server::build() {
   api::add_dashboard_routes(router, auth_service, api::dashboard_files(config.web_dir));
   p.io->mount(router);
   api::add_store_metrics(metrics, store, clock, Millis(1'000));
-  api::add_metrics_route(router, metrics);
+  if (config.metrics_port) {
+    build_private_listener(health);
+  } else {
+    api::add_metrics_route(router, metrics);
+  }
   net::HttpServerOptions options;
   options.host = config.host;
   options.port = config.port;
@@ -352,19 +379,38 @@ Status Server::build() {
       .max_total = static_cast<size_t>(config.max_connections),
       .max_per_address = static_cast<size_t>(config.max_connections_per_address)};
   options.on_answer = api::count_http_requests(metrics, router);  // every route is in by now
+  if (auto proxies = net::TrustedProxies::parse(config.trusted_proxies)) {
+    options.trusted_proxies = *proxies;  // checked when the configuration was read
+  }
   p.http = std::make_unique<net::HttpServer>(options, std::move(router));
   return Status::ok();
+}
+
+// METRICS_PORT's listener: /metrics, /healthz and /readyz only, on HOST, for
+// a scraper or a probe that the public port need not admit.
+void Server::build_private_listener(const api::HealthOptions& health) {
+  Parts& p = *parts_;
+  net::Router router;
+  api::add_health_routes(router, *p.opened.store, *p.opened.pool, health);
+  api::add_metrics_route(router, *p.metrics);
+  net::HttpServerOptions options;
+  options.host = config_.host;
+  options.port = *config_.metrics_port;
+  options.connection_caps = net::ConnectionCaps{.max_total = 64, .max_per_address = 16};
+  p.private_http = std::make_unique<net::HttpServer>(options, std::move(router));
 }
 
 // The start-up and shutdown order of every mode, and the only place it is
 // written. Rows start top to bottom, each only when the mode has its component;
 // stop_at is the row's place in the shutdown, which also unwinds a failed start:
 // - the HTTP server opens once the writer and Socket.IO can take what it hands
-//   them, and closes first, so that no new request or event arrives;
+//   them; the shutdown is a drain: the listener closes first (no new
+//   connection), the writer commits what is queued and answers it, each
+//   Socket.IO session ends once its client has those answers (within
+//   SHUTDOWN_GRACE_MS), and only then do the HTTP server's connections close;
 // - the dashboard's live stream stops before Socket.IO, which still tells it of
 //   leaving clients;
-// - the writer stops after the sealer and commits what is queued (a seal wakes
-//   the workers);
+// - the writer stops after the sealer (a seal wakes the workers);
 // - the workers start last, so that a start-up failing on the port claims no
 //   job, and stop last.
 void Server::plan_lifecycle() {
@@ -373,24 +419,65 @@ void Server::plan_lifecycle() {
     lifecycle_.add({.stop_at = stop_at, .start = std::move(start), .stop = std::move(stop)});
   };
   // add(stop_at, start, stop), one row per component, in start order.
+  // First in the shutdown: /readyz says 503 from here on.
+  add(0, cannot_fail([] {}), [&p] { p.shutting_down = true; });
+  // The private listener first and stopped last: a probe or a scrape sees the
+  // whole start and shutdown.
+  if (p.private_http) {
+    add(12,
+        logs_failure(
+            "[Server] Metrics listener: ",
+            [this, &p] {
+              Status s = p.private_http->start();
+              if (s) {
+                spdlog::info(
+                    "[Server] Metrics listener on http://{}:{}: /metrics, /healthz, /readyz",
+                    config_.host, p.private_http->port());
+              }
+              return s;
+            }),
+        [&p] { p.private_http->stop(); });
+  }
   if (p.writer) {
-    add(5, cannot_fail([&p] { p.writer->start(); }), [&p] { p.writer->stop(); });
+    add(3, cannot_fail([&p] { p.writer->start(); }), [&p] { p.writer->stop(); });
   }
   if (p.io) {
-    add(3, logs_failure("[Server] Socket.IO: ", [&p] { return p.io->start(); }),
+    add(7, logs_failure("[Server] Socket.IO: ", [&p] { return p.io->start(); }),
         [&p] { p.io->stop(); });
   }
   if (p.http) {
-    add(1, logs_failure("[Server] ", [&p] { return p.http->start(); }), [&p] { p.http->stop(); });
+    // Its connections answer the requests they have read (ingest answers of
+    // the commits above) before they close.
+    add(5, logs_failure("[Server] ", [&p] { return p.http->start(); }), [this, &p] {
+      p.http->drain(std::chrono::milliseconds(config_.shutdown_grace_ms));
+      p.http->stop();
+    });
+    // The drain's first step: no new connection; those open go on.
+    add(1, cannot_fail([] {}), [&p] { p.http->stop_accepting(); });
+  }
+  if (p.io) {
+    // Once the writer has committed what was queued (its acks are on their
+    // way), each Socket.IO session ends as soon as its client has them; the
+    // client connects again, to another node behind a load balancer.
+    add(4, cannot_fail([] {}), [this, &p] {
+      const size_t sessions = p.io->session_count();
+      const auto started = std::chrono::steady_clock::now();
+      p.io->drain(std::chrono::milliseconds(config_.shutdown_grace_ms));
+      spdlog::info("[Shutdown] Drained {} Socket.IO session(s) in {} ms ({} left)", sessions,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count(),
+                   p.io->session_count());
+    });
   }
   if (p.sealer) {
-    add(4, cannot_fail([&p] { p.sealer->start(); }), [&p] { p.sealer->stop(); });
+    add(2, cannot_fail([&p] { p.sealer->start(); }), [&p] { p.sealer->stop(); });
   }
   if (p.admin_live) {
-    add(2, cannot_fail([&p] { p.admin_live->start(); }), [&p] { p.admin_live->stop(); });
+    add(6, cannot_fail([&p] { p.admin_live->start(); }), [&p] { p.admin_live->stop(); });
   }
   if (p.workers) {
-    add(6,
+    add(8,
         logs_failure("[Startup] Cannot start the workers: ", [&p] { return p.workers->start(); }),
         [this, &p] {
           workers_report_ = p.workers->stop();
@@ -398,11 +485,11 @@ void Server::plan_lifecycle() {
         });
   }
   if (p.outbox_retention) {
-    add(7, cannot_fail([&p] { p.outbox_retention->start(); }),
+    add(9, cannot_fail([&p] { p.outbox_retention->start(); }),
         [&p] { p.outbox_retention->stop(); });
   }
   if (p.archiver) {
-    add(8,
+    add(10,
         cannot_fail([&p, days = config_.archive_after_days,
                      delete_days = config_.archive_delete_after_days] {
           p.archiver->start();
@@ -419,7 +506,7 @@ void Server::plan_lifecycle() {
   }
   // Last to stop: what the workers wrote on their way out can still leave.
   if (p.relay) {
-    add(9,
+    add(11,
         logs_failure("[Startup] Cannot start the Kafka relay: ", [&p] { return p.relay->start(); }),
         [&p] { p.relay->stop(); });
   }
@@ -432,7 +519,13 @@ void Server::log_where_to_reach() const {
   spdlog::info("[Server] Ingestion: Socket.IO at {} and POST /api/events ({})",
                config.socketio_path,
                parts_->ingest_service->open() ? "open" : "write key required");
-  spdlog::info("[Server] Health: /healthz, readiness: /readyz, Prometheus metrics: /metrics");
+  if (parts_->private_http) {
+    spdlog::info(
+        "[Server] Health: /healthz, readiness: /readyz (also on METRICS_PORT, with "
+        "/metrics)");
+  } else {
+    spdlog::info("[Server] Health: /healthz, readiness: /readyz, Prometheus metrics: /metrics");
+  }
   spdlog::info(
       "[Server] Admin sign-in: POST /api/auth/login as '{}'; API tokens at "
       "/api/admin/tokens",

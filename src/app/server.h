@@ -10,6 +10,7 @@
 #include <memory>
 #include <string_view>
 
+#include "api/health.h"
 #include "app/config.h"
 #include "app/lifecycle.h"
 #include "core/result.h"
@@ -57,6 +58,7 @@ class Server {
   bool has_http() const { return mode_ != Mode::kWork; }
   bool has_workers() const { return mode_ != Mode::kServe; }
   Status build();
+  void build_private_listener(const api::HealthOptions& health);
   void plan_lifecycle();
   void log_where_to_reach() const;
 

@@ -51,6 +51,11 @@ void GroupCommitWriter::stop() {
   if (answerer_.joinable()) answerer_.join();
 }
 
+bool GroupCommitWriter::stopped() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
 bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
   if (events.empty()) return false;
   size_t bytes = 0;

@@ -60,6 +60,8 @@ class GroupCommitWriter {
   // when the queue cannot take them all or the writer is stopped.
   bool submit(std::vector<NewEvent> events, Done done);
 
+  // True once stop() has begun: submit() refuses everything from then on.
+  bool stopped() const;
   size_t queue_depth() const;
   size_t queue_bytes() const;
   // What one event counts against queue_capacity_bytes.

@@ -42,11 +42,11 @@ class IngestMetrics {
   void record_reading_paused(bool paused) noexcept;
 
   // The codes counted by name: every validation code, and the two retryable
-  // refusals ("overloaded", "unavailable"). Anything else counts as "other".
+  // refusals ("overloaded", "shutting_down", "unavailable"). Anything else counts as "other".
   static std::span<const std::string_view> known_codes();
 
  private:
-  static constexpr size_t kCodes = 16;  // known_codes() and "other", last
+  static constexpr size_t kCodes = 17;  // known_codes() and "other", last
 
   struct Door {
     obs::Counter* ok = nullptr;

@@ -124,11 +124,13 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
     done(std::move(*outcomes));
   };
   if (!writer_.submit(std::move(accepted), finish)) {
+    const bool stopping = writer_.stopped();
     for (size_t idx : slots) {
       EventOutcome& out = (*outcomes)[idx];
       out.status = EventStatus::kUnavailable;
-      out.code = "overloaded";
-      out.message = "the event was not stored: the server is at capacity; retry shortly";
+      out.code = stopping ? "shutting_down" : "overloaded";
+      out.message = stopping ? "the event was not stored: this node is shutting down; send it again"
+                             : "the event was not stored: the server is at capacity; retry shortly";
     }
     if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);
     done(std::move(*outcomes));

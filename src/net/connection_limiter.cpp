@@ -53,6 +53,23 @@ ConnectionLimiter::Ticket ConnectionLimiter::admit(const std::string& address, R
                 [self, address](const void*) { self->release(address); });
 }
 
+ConnectionLimiter::Ticket ConnectionLimiter::admit_total_only(Refusal* refusal) {
+  {
+    std::lock_guard lock(mu_);
+    if (caps_.max_total != 0 && open_ >= caps_.max_total) {
+      if (refusal != nullptr) *refusal = Refusal::kTotal;
+      return nullptr;
+    }
+    ++open_;
+  }
+  if (refusal != nullptr) *refusal = Refusal::kNone;
+  auto self = shared_from_this();
+  return Ticket(static_cast<const void*>(this), [self](const void*) {
+    std::lock_guard lock(self->mu_);
+    --self->open_;
+  });
+}
+
 void ConnectionLimiter::release(const std::string& address) {
   std::lock_guard lock(mu_);
   --open_;

@@ -34,6 +34,9 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
   // A ticket while `address` is under every cap; nullptr (and why in `refusal`,
   // when given) when it is not.
   Ticket admit(const std::string& address, Refusal* refusal = nullptr);
+  // A ticket while the total is under its cap, whatever the address has open:
+  // for a trusted reverse proxy, whose connections are many clients'.
+  Ticket admit_total_only(Refusal* refusal = nullptr);
 
   size_t open() const;
   size_t open_from(const std::string& address) const;

@@ -44,6 +44,25 @@ TEST(ConnectionLimiter, RateLimitsNewAdmissionsPerAddressWithABurst) {
   EXPECT_NE(limiter->admit("10.0.0.2"), nullptr) << "another address has its own bucket";
 }
 
+TEST(ConnectionLimiter, ATotalOnlyTicketSkipsThePerAddressCapButCountsInTheTotal) {
+  auto limiter = ConnectionLimiter::make({.max_total = 3, .max_per_address = 1});
+  auto a = limiter->admit("10.0.0.1");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(limiter->admit("10.0.0.1"), nullptr);  // its one place is taken
+  auto p1 = limiter->admit_total_only();
+  auto p2 = limiter->admit_total_only();
+  ASSERT_NE(p1, nullptr);
+  ASSERT_NE(p2, nullptr);
+  EXPECT_EQ(limiter->open(), 3u);
+  ConnectionLimiter::Refusal why{};
+  EXPECT_EQ(limiter->admit_total_only(&why), nullptr);
+  EXPECT_EQ(why, ConnectionLimiter::Refusal::kTotal);
+  p1.reset();
+  EXPECT_EQ(limiter->open(), 2u);
+  EXPECT_EQ(limiter->open_from("10.0.0.1"), 1u);
+  EXPECT_NE(limiter->admit_total_only(), nullptr);
+}
+
 TEST(ConnectionLimiter, ZeroMeansNoCap) {
   auto limiter = ConnectionLimiter::make({});
   std::vector<ConnectionLimiter::Ticket> held;

@@ -229,6 +229,13 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
   }
 
+  // Reads no further request, answers those already read (a blocking handler
+  // still running included), then closes; an idle connection closes at once.
+  // Callable from any thread.
+  void finish() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->finish_now(); });
+  }
+
   // The answer of a deferred request, from any thread.
   void post_deferred_answer(std::shared_ptr<DeferredSink> sink, Response res) {
     asio::post(stream_.get_executor(),
@@ -302,6 +309,7 @@ class Session : public std::enable_shared_from_this<Session> {
         read_stopped_ = true;
         upgrade_handler_ = upgrade;
         upgrade_request_ = parser_->release();
+        stamp_peer(*upgrade_request_);
         parser_.reset();
         return try_handoff();
       }
@@ -414,8 +422,25 @@ class Session : public std::enable_shared_from_this<Session> {
     fill(next_seq_++, std::move(res));
   }
 
+  // Puts the client's address in kPeerAddressHeader (set() drops any copy the
+  // client sent): the socket's peer, or behind a trusted proxy the client its
+  // X-Forwarded-For names. Every request and every upgrade gets it.
+  void stamp_peer(Request& req) const {
+    if (options().trusted_proxies.empty()) {
+      req.set(kPeerAddressHeader, peer_);
+      return;
+    }
+    std::string forwarded;
+    for (const auto& field : req) {
+      if (!beast::iequals(field.name_string(), "X-Forwarded-For")) continue;
+      if (!forwarded.empty()) forwarded += ',';
+      forwarded += field.value();
+    }
+    req.set(kPeerAddressHeader, options().trusted_proxies.client(peer_, forwarded));
+  }
+
   void handle(Request req) {
-    req.set(kPeerAddressHeader, peer_);  // set() drops any copy the client sent
+    stamp_peer(req);
     RequestInfo info{req.version(), req.keep_alive(), req.method() == http::verb::head};
     if (!info.keep_alive) read_stopped_ = true;
     uint64_t seq = next_seq_++;
@@ -521,6 +546,7 @@ class Session : public std::enable_shared_from_this<Session> {
     queue_.pop_front();
     ++front_seq_;
     if (close_after) return close_gracefully();
+    if (finishing_ && queue_.empty() && upgrade_handler_ == nullptr) return close_now();
     if (upgrade_handler_ != nullptr && queue_.empty()) return try_handoff();
     if (read_stopped_ && queue_.empty() && !reading_) return close_now();
     do_write();
@@ -552,6 +578,15 @@ class Session : public std::enable_shared_from_this<Session> {
     drain();
   }
 
+  void finish_now() {
+    if (closing_ || draining_) return;
+    finishing_ = true;
+    read_stopped_ = true;  // a read in progress is cancelled by the close
+    if (queue_.empty() && !writing_ && deferred_.empty() && upgrade_handler_ == nullptr) {
+      close_now();
+    }
+  }
+
   void close_now() {
     if (closing_) return;
     closing_ = true;
@@ -580,6 +615,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool first_request_ = true;
   bool reading_ = false;
   bool writing_ = false;
+  bool finishing_ = false;     // finish(): answer what was read, then close
   bool read_stopped_ = false;  // no further request will be read
   bool draining_ = false;      // sending is over; input is read and dropped
   bool closing_ = false;       // the socket is closed
@@ -684,6 +720,39 @@ class HttpServer::Impl {
 
   uint16_t port() const { return port_; }
 
+  // stop_accepting(), then every connection answers what it has read and
+  // closes; waits until none is left or `within` has passed.
+  void drain(std::chrono::milliseconds within) {
+    stop_accepting();
+    std::vector<std::weak_ptr<Session>> sessions;
+    {
+      std::lock_guard lock(shared_->mu);
+      if (!shared_->running || shared_->stopping) return;
+      sessions.reserve(shared_->sessions.size());
+      for (auto& [ptr, weak] : shared_->sessions) sessions.push_back(weak);
+    }
+    for (auto& weak : sessions) {
+      if (auto session = weak.lock()) session->finish();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      {
+        std::lock_guard lock(shared_->mu);
+        if (shared_->sessions.empty()) return;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  void stop_accepting() {
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+      accept_retry_.cancel();
+    });
+  }
+
   void stop() {
     begin_stop();
     if (tls_server == shared_.get()) return;  // joining our own thread would deadlock
@@ -723,11 +792,16 @@ class HttpServer::Impl {
     }
     beast::error_code ignored;
     std::string peer;
+    bool proxy = false;
     if (const tcp::endpoint remote = socket.remote_endpoint(ignored); !ignored) {
       peer = remote.address().to_string();
+      proxy = shared_->options.trusted_proxies.trusts(remote.address());
     }
     ConnectionLimiter::Refusal why{};
-    ConnectionLimiter::Ticket ticket = shared_->limiter->admit(peer, &why);
+    // A trusted proxy's connections are its clients': only the total caps them
+    // (the per-address limits above the socket see the clients themselves).
+    ConnectionLimiter::Ticket ticket =
+        proxy ? shared_->limiter->admit_total_only(&why) : shared_->limiter->admit(peer, &why);
     if (!ticket) {
       refuse(std::move(socket), why);
     } else {
@@ -818,6 +892,14 @@ uint16_t HttpServer::port() const {
 
 void HttpServer::stop() {
   impl_->stop();
+}
+
+void HttpServer::stop_accepting() {
+  impl_->stop_accepting();
+}
+
+void HttpServer::drain(std::chrono::milliseconds within) {
+  impl_->drain(within);
 }
 
 }  // namespace insightd::net

@@ -19,6 +19,7 @@
 
 #include "core/result.h"
 #include "net/connection_limiter.h"
+#include "net/trusted_proxies.h"
 
 namespace insightd::net {
 
@@ -52,6 +53,13 @@ struct HttpServerOptions {
   // answered 503 with Retry-After and closed at once. A WebSocket keeps counting
   // after it leaves HTTP.
   ConnectionCaps connection_caps{.max_total = 20'000, .max_per_address = 2'000};
+
+  // Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES): for a
+  // request from one of them, kPeerAddressHeader holds that client, so the
+  // per-address limits above the socket (Socket.IO sessions and handshakes,
+  // failed logins) count real clients. The connection caps above count
+  // sockets, so a proxy's connections all count as its own.
+  TrustedProxies trusted_proxies;
 
   std::string server_name = "insightd";  // the Server header
 
@@ -88,6 +96,15 @@ class HttpServer {
   // threads it only begins the shutdown; the destructor or a later stop() joins.
   // Not async-signal-safe: do not call it from a raw signal handler.
   void stop();
+  // Stops accepting new connections; those open go on (the first step of a
+  // graceful drain: answer what is in flight, then stop()). Thread-safe.
+  void stop_accepting();
+  // A graceful end before stop(): stop_accepting(), then each connection reads
+  // no further request, answers those it has (blocking handlers still running
+  // included) and closes; an idle one closes at once. Waits until every
+  // connection is gone or `within` has passed. Thread-safe; not on the
+  // server's own threads.
+  void drain(std::chrono::milliseconds within);
 
  private:
   class Impl;

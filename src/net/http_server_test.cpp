@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -242,6 +243,42 @@ TEST_F(HttpServerTest, PipelinedAnswersKeepRequestOrder) {
   EXPECT_EQ(value_of(second), "fast");
 }
 
+TEST_F(HttpServerTest, ADrainAnswersWhatWasReadThenClosesAndAcceptsNoOne) {
+  // A blocking request still running when the drain starts gets its answer;
+  // an idle keep-alive connection closes at once; no new connection is taken.
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  std::atomic<bool> entered{false};
+  router_.add(http::verb::post, "/commit", RouteKind::kBlocking,
+              [released, &entered](const Request&, const PathParams&) {
+                entered = true;
+                released.wait_for(kClientTimeout);
+                return json_response(http::status::ok, {{"value", "committed"}});
+              });
+  start();
+  TestClient busy(server_->port());
+  TestClient idle(server_->port());
+  EXPECT_EQ(idle.round_trip(make_request(http::verb::get, "/healthz")).result(), http::status::ok);
+  ASSERT_FALSE(busy.write(make_request(http::verb::post, "/commit", "{}")));
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  std::thread drainer([&] { server_->drain(std::chrono::seconds(10)); });
+  EXPECT_TRUE(closed_by_peer(idle.wait_for_close()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  release->set_value();
+  Response res;
+  ASSERT_FALSE(busy.read(res));
+  EXPECT_EQ(value_of(res), "committed");
+  EXPECT_TRUE(closed_by_peer(busy.wait_for_close()));
+  drainer.join();
+  // The listener is closed: a new connection is refused.
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  beast::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()), ec);
+  EXPECT_TRUE(ec) << "connected after the drain";
+}
+
 TEST_F(HttpServerTest, EveryAnswerIsReportedWithItsRouteAndStatus) {
   router_.add(http::verb::get, "/slow/{id}", RouteKind::kBlocking,
               [](const Request&, const PathParams&) {
@@ -284,6 +321,37 @@ TEST_F(HttpServerTest, HandlersSeeThePeerAddressAndClientsCannotForgeIt) {
   forged.insert(kPeerAddressHeader, "203.0.113.10");
   EXPECT_EQ(value_of(client.round_trip(forged)), "127.0.0.1");
   EXPECT_EQ(peer_address(make_request(http::verb::get, "/")), "");
+}
+
+TEST_F(HttpServerTest, ATrustedProxyNamesTheClientInXForwardedForAndOnlyIt) {
+  router_.add(http::verb::get, "/peer", RouteKind::kInline,
+              [](const Request& req, const PathParams&) {
+                return json_response(http::status::ok, {{"value", peer_address(req)}});
+              });
+  options_.trusted_proxies = *TrustedProxies::parse("127.0.0.1");
+  options_.connection_caps = ConnectionCaps{.max_total = 100, .max_per_address = 1};
+  start();
+  TestClient client(server_->port());
+  Request proxied = make_request(http::verb::get, "/peer");
+  proxied.set("X-Forwarded-For", "1.2.3.4, 198.51.100.7");
+  EXPECT_EQ(value_of(client.round_trip(proxied)), "198.51.100.7");
+  EXPECT_EQ(value_of(client.round_trip(make_request(http::verb::get, "/peer"))), "127.0.0.1");
+  // The proxy's connections are not held to the per-address cap of one.
+  TestClient second(server_->port());
+  EXPECT_EQ(value_of(second.round_trip(proxied)), "198.51.100.7");
+}
+
+TEST_F(HttpServerTest, WithoutTrustedProxiesXForwardedForIsIgnored) {
+  router_.add(http::verb::get, "/peer", RouteKind::kInline,
+              [](const Request& req, const PathParams&) {
+                return json_response(http::status::ok, {{"value", peer_address(req)}});
+              });
+  options_.trusted_proxies = *TrustedProxies::parse("10.0.0.0/8");  // not this peer
+  start();
+  TestClient client(server_->port());
+  Request forged = make_request(http::verb::get, "/peer");
+  forged.set("X-Forwarded-For", "198.51.100.7");
+  EXPECT_EQ(value_of(client.round_trip(forged)), "127.0.0.1");
 }
 
 TEST_F(HttpServerTest, BlockingRouteRunsOffTheNetworkThread) {
@@ -408,6 +476,35 @@ TEST_F(HttpServerTest, UpgradeRequestHandsTheSocketOver) {
   std::string data;
   client.read_head_raw(data);  // reads until the socket closes; no blank line follows
   EXPECT_EQ(data, "switched /ws/?x=1\n");
+}
+
+TEST_F(HttpServerTest, AnUpgradeCarriesThePeerAddressNeverTheClientsOwn) {
+  router_.add_upgrade_prefix("/ws", [](UpgradeRequest& up) {
+    std::string line = "peer " + std::string(peer_address(up.request())) + "\n";
+    boost::system::error_code ec;
+    asio::write(up.socket(), asio::buffer(line), ec);
+  });
+  options_.trusted_proxies = *TrustedProxies::parse("127.0.0.1");
+  start();
+  auto upgrade = [](std::string_view forwarded) {
+    Request req = make_request(http::verb::get, "/ws/");
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+    req.set(kPeerAddressHeader, "203.0.113.66");  // forged: always replaced
+    if (!forwarded.empty()) req.set("X-Forwarded-For", forwarded);
+    return req;
+  };
+  for (const auto& [forwarded, expected] :
+       {std::pair{std::string_view(""), "peer 127.0.0.1\n"},
+        std::pair{std::string_view("198.51.100.7"), "peer 198.51.100.7\n"}}) {
+    TestClient client(server_->port());
+    ASSERT_FALSE(client.write(upgrade(forwarded)));
+    std::string data;
+    client.read_head_raw(data);
+    EXPECT_EQ(data, expected);
+  }
 }
 
 TEST_F(HttpServerTest, OversizedBodyIs413AndTheConnectionCloses) {

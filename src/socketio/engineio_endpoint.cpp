@@ -498,10 +498,16 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     if (ec) return;
     std::optional<net::ConnectionLimiter::Refusal> refused;
     if (target && !target->session) {
-      const tcp::endpoint remote = up.socket().remote_endpoint(ec);
-      if (ec) return;
+      // The client's address as the HTTP server saw it (behind a trusted proxy,
+      // from X-Forwarded-For), like a polling handshake's.
+      std::string client(net::peer_address(up.request()));
+      if (client.empty()) {
+        const tcp::endpoint remote = up.socket().remote_endpoint(ec);
+        if (ec) return;
+        client = remote.address().to_string();
+      }
       net::ConnectionLimiter::Refusal why{};
-      target->admission = session_limiter_->admit(remote.address().to_string(), &why);
+      target->admission = session_limiter_->admit(client, &why);
       if (!target->admission) refused = why;
     }
     auto native = up.socket().release(ec);
@@ -576,6 +582,15 @@ Status EngineEndpoint::start() {
 
 void EngineEndpoint::stop() {
   impl_->stop();
+}
+
+void EngineEndpoint::drain(std::chrono::milliseconds within) {
+  EngineServer& engine = impl_->engine();
+  engine.drain_all("server shutting down");
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (engine.session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 EngineServer& EngineEndpoint::engine() {

@@ -5,6 +5,7 @@
 // plain Engine.IO endpoint with it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,10 @@ class EngineEndpoint {
   // Closes every session (a waiting poll gets the close packet, WebSockets get a
   // close frame when they can take one in time) and joins the threads. Idempotent.
   void stop();
+  // Refuses new sessions and lets every session end once the client has what
+  // was queued for it (EngineServer::drain_all); waits until none is left or
+  // `within` has passed (stop() then closes the rest). Idempotent.
+  void drain(std::chrono::milliseconds within);
 
   EngineServer& engine();
 

@@ -199,6 +199,14 @@ std::shared_ptr<EngineSession> EngineServer::find(std::string_view sid) const {
 }
 
 void EngineServer::close_all(std::string_view reason) {
+  stop_and_post_to_each([why = std::string(reason)](EngineSession& s) { s.close(why); });
+}
+
+void EngineServer::drain_all(std::string_view reason) {
+  stop_and_post_to_each([why = std::string(reason)](EngineSession& s) { s.drain(why); });
+}
+
+void EngineServer::stop_and_post_to_each(const std::function<void(EngineSession&)>& fn) {
   std::vector<std::shared_ptr<EngineSession>> sessions;
   {
     std::lock_guard lock(registry_->mu);
@@ -206,7 +214,7 @@ void EngineServer::close_all(std::string_view reason) {
     for (auto& [sid, session] : registry_->sessions) sessions.push_back(session);
   }
   for (auto& session : sessions) {
-    session->context()->post([session, why = std::string(reason)] { session->close(why); });
+    session->context()->post([session, fn] { fn(*session); });
   }
 }
 

@@ -63,10 +63,16 @@ class EngineServer {
 
   // Refuses new sessions and closes every session (on its context). Idempotent.
   void close_all(std::string_view reason);
+  // Refuses new sessions and drains every session (EngineSession::drain, on its
+  // context): each closes once its queued packets have reached the client.
+  void drain_all(std::string_view reason);
 
   size_t session_count() const;
 
  private:
+  // Refuses new sessions, then posts `fn` to every session's context.
+  void stop_and_post_to_each(const std::function<void(EngineSession&)>& fn);
+
   struct Registry {
     std::mutex mu;
     bool stopped = false;

@@ -313,6 +313,32 @@ void EngineSession::flush() {
     }
   }
   hold_while_backlogged();
+  close_if_drained();
+}
+
+void EngineSession::drain(std::string_view reason) {
+  if (closed_ || draining_) return;
+  draining_ = true;
+  drain_reason_ = std::string(reason);
+  close_if_drained();
+}
+
+void EngineSession::close_if_drained() {
+  if (!draining_ || closed_ || drain_close_posted_ || !queue_.empty()) return;
+  // Polling: the client's poll is back, so it has the answers before this one.
+  const bool delivered =
+      transport_ == Transport::kPolling ? pending_get_ != nullptr : (ws_ && !ws_writing_);
+  if (!delivered) return;
+  drain_close_posted_ = true;
+  context_->post([weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->closed_) return;
+    if (!self->queue_.empty()) {  // sent meanwhile: deliver it first
+      self->drain_close_posted_ = false;
+      return self->flush();
+    }
+    self->close(self->drain_reason_);
+  });
 }
 
 void EngineSession::hold_while_backlogged() {

@@ -159,6 +159,12 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   // Ends the session: a waiting poll gets the close packet, a WebSocket is closed,
   // the handler hears on_close(reason). Idempotent.
   void close(std::string_view reason = "server close");
+  // Ends the session once what is queued for the client has reached it: a
+  // WebSocket when its last frames are written, a polling session at the
+  // client's next poll after the answers (which gets the close packet). The
+  // client then connects again, to another node behind a load balancer.
+  // Packets sent meanwhile are delivered first. Idempotent.
+  void drain(std::string_view reason);
 
   // The open packet's text ("0{...}") for this session's transport.
   std::string open_packet() const;
@@ -176,6 +182,9 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   void on_pong_missed();
   void noop_tick();
   void flush();
+  // While draining, with nothing left to deliver: closes, from a fresh call
+  // on the context (never inside a send() of the handler's).
+  void close_if_drained();
   void flush_poll();
   void flush_ws();
   // Holds reading while the send queue is over its marks, releases it below.
@@ -200,6 +209,9 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   Transport transport_ = Transport::kPolling;
   bool started_ = false;
   bool closed_ = false;
+  bool draining_ = false;  // drain(): close once the queue has gone out
+  bool drain_close_posted_ = false;
+  std::string drain_reason_;
 
   // Packets waiting to be sent; empty (and holding no memory) between bursts.
   std::vector<eio::Packet> queue_;

@@ -116,6 +116,10 @@ void SocketIoServer::stop() {
   endpoint_->stop();
 }
 
+void SocketIoServer::drain(std::chrono::milliseconds within) {
+  endpoint_->drain(within);
+}
+
 size_t SocketIoServer::session_count() const {
   return endpoint_->engine().session_count();
 }

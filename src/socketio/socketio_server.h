@@ -140,6 +140,11 @@ class SocketIoServer {
   // Closes every session and joins the threads. Call it after HttpServer::stop()
   // and before the HttpServer is destroyed. Idempotent.
   void stop();
+  // Lets every session end once its client has every answer queued for it
+  // (acks of events committed during the shutdown included), refusing new
+  // ones; waits up to `within`. The clients connect again, elsewhere behind a
+  // load balancer. Call it before stop(), while the HTTP server still runs.
+  void drain(std::chrono::milliseconds within);
 
   size_t session_count() const;
 
