@@ -156,9 +156,9 @@ class SqlArchiveStore final : public ArchiveStore {
         params.reserve(n * kArchivedColumnCount);
         for (size_t k = 0; k < n; ++k) {
           const ArchivedRow& row = (*rows)[at + k];
-          sql += k == 0 ? "(" : ", (";
+          sql += fmt::format("{}({})", k == 0 ? "" : ", ",
+                             sql_placeholders(params.size() + 1, kArchivedColumnCount));
           for (size_t col = 0; col < kArchivedColumnCount; ++col) {
-            sql += fmt::format("{}${}", col == 0 ? "" : ", ", params.size() + 1);
             if (col == 0 || col == 7) {  // id, clock_skew_ms: integers in both databases
               auto v = parse_integer(row[col]);
               if (!v) return v.error();
@@ -167,7 +167,6 @@ class SqlArchiveStore final : public ArchiveStore {
               params.push_back(row[col] ? SqlValue(*row[col]) : sql_null());
             }
           }
-          sql += ")";
         }
         auto put = c.execute(sql, params);
         if (!put) {
@@ -197,13 +196,7 @@ class SqlArchiveStore final : public ArchiveStore {
 
  private:
   static constexpr size_t kBatchesPerStatement = 200;
-
-  // "$first, $first+1, ..." for n parameters.
-  static std::string placeholders(size_t first, size_t n) {
-    std::string out;
-    for (size_t i = 0; i < n; ++i) out += fmt::format("{}${}", i == 0 ? "" : ", ", first + i);
-    return out;
-  }
+  static constexpr size_t kArchivedBatchInsertColumns = 7;  // the INSERT below names seven
 
   // archive() for a few batches, in the caller's transaction, with a handful
   // of statements whatever their number: lock the ones still candidates, read
@@ -216,13 +209,13 @@ class SqlArchiveStore final : public ArchiveStore {
     auto still =
         c.query(fmt::format("SELECT b.batch_id FROM \"Batch\" b WHERE b.batch_id IN "
                             "({}) AND {} ORDER BY b.batch_id{}",
-                            placeholders(2, ids.size()), kCandidate, pool_.dialect().lock_rows),
+                            sql_placeholders(2, ids.size()), kCandidate, pool_.dialect().lock_rows),
                 params);
     if (!still) return still.error();
     if (still->empty()) return std::vector<ArchivedBatchInfo>{};  // taken or changed meanwhile
     std::vector<SqlValue> locked;
     for (const Row& r : *still) locked.emplace_back(r.text(0));
-    const std::string in_locked = placeholders(1, locked.size());
+    const std::string in_locked = sql_placeholders(1, locked.size());
     // The batch id last (an extra column) to split the rows by batch.
     auto rows = c.query(fmt::format("SELECT {}, batch_id FROM \"Event\" WHERE batch_id IN ({}) "
                                     "ORDER BY batch_id, id",
@@ -245,7 +238,8 @@ class SqlArchiveStore final : public ArchiveStore {
       auto encoded = compress_archive(raw);
       if (!encoded) return encoded.error();
       put_values +=
-          fmt::format("{}({})", done.empty() ? "" : ", ", placeholders(put_params.size() + 1, 7));
+          fmt::format("{}({})", done.empty() ? "" : ", ",
+                      sql_placeholders(put_params.size() + 1, kArchivedBatchInsertColumns));
       put_params.insert(
           put_params.end(),
           {id, static_cast<int64_t>(count), std::string(kArchiveCodec), encoded->raw_bytes,
@@ -275,10 +269,10 @@ class SqlArchiveStore final : public ArchiveStore {
     // Only the batches that had events (a locked one without any stays as it is).
     std::vector<SqlValue> moved_ids{sql_time(now)};
     for (const ArchivedBatchInfo& info : done) moved_ids.emplace_back(info.batch_id);
-    const std::string in_moved = placeholders(2, done.size());
-    auto gone = c.execute(
-        fmt::format("DELETE FROM \"Event\" WHERE batch_id IN ({})", placeholders(1, done.size())),
-        std::span<const SqlValue>(moved_ids).subspan(1));
+    const std::string in_moved = sql_placeholders(2, done.size());
+    auto gone = c.execute(fmt::format("DELETE FROM \"Event\" WHERE batch_id IN ({})",
+                                      sql_placeholders(1, done.size())),
+                          std::span<const SqlValue>(moved_ids).subspan(1));
     if (!gone) return gone.error();
     if (*gone != static_cast<int64_t>(moved)) {
       return Error{ErrorCode::kConflict, "events changed while their batches were archived"};

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 
@@ -182,6 +183,13 @@ Status ConnectionPool::in_transaction(TxMode mode,
     return s;
   }
   return result;
+}
+
+std::string sql_placeholders(size_t first, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i)
+    fmt::format_to(std::back_inserter(out), "{}${}", i == 0 ? "" : ", ", first + i);
+  return out;
 }
 
 }  // namespace insightd::store

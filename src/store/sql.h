@@ -37,6 +37,10 @@ inline SqlValue sql_time(Timestamp t) {
 inline SqlValue sql_opt_time(const std::optional<Timestamp>& t) {
   return t ? sql_time(*t) : sql_null();
 }
+// "$first, $first+1, ..., $first+n-1": the parameters of a list or a row of
+// VALUES in a statement built for n values.
+std::string sql_placeholders(size_t first, size_t n);
+
 inline SqlValue sql_opt_text(const std::optional<std::string>& s) {
   return s ? SqlValue(*s) : sql_null();
 }
