@@ -12,6 +12,7 @@ build_pkgs=(
   libcurl4-openssl-dev libsodium-dev
   librdkafka-dev  # the outbox relay to Kafka (and its mock cluster for the tests)
   libzstd-dev     # the archive's compression
+  libhiredis-dev  # Redis (REDIS_URL): what several nodes share
   nodejs  # npm installs the dashboard's browser libraries (web/package.json)
 )
 test_pkgs=(
@@ -23,6 +24,7 @@ test_pkgs=(
   chromium    # the dashboard's browser tests (driven by playwright-core)
   systemd     # systemd-analyze verify checks the units in deploy/systemd
   nginx-light # the load-balancer test runs deploy/nginx/insightd.conf in front of two nodes
+  redis-server # the many-node tests share live events and limits through a real Redis
 )
 
 want=()

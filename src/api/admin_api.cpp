@@ -205,6 +205,21 @@ Result<object> pipeline_metrics(store::Store& store, const std::string& breaker_
                 {"generatedAt", format_timestamp(now)}};
 }
 
+Result<object> shared_pipeline_metrics(store::Store& store, const std::string& breaker_name,
+                                       Timestamp now, SharedCache* cache, Millis ttl) {
+  const std::string name = "metrics:" + breaker_name;
+  if (cache != nullptr) {
+    if (auto hit = cache->get(name)) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(*hit, ec);
+      if (!ec && v.is_object()) return std::move(v.as_object());
+    }
+  }
+  auto computed = pipeline_metrics(store, breaker_name, now);
+  if (computed && cache != nullptr) cache->put(name, boost::json::serialize(*computed), ttl);
+  return computed;
+}
+
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,
                       const Clock& clock, const AdminApiOptions& options) {
   using verb = http::verb;
@@ -232,9 +247,9 @@ void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store
         });
 
   route(verb::get, "/api/admin/metrics",
-        [&store, &clock, name = options.breaker_name](const net::Request&, const net::PathParams&,
-                                                      const auth::Principal&) {
-          auto m = pipeline_metrics(store, name, clock.now());
+        [&store, &clock, name = options.breaker_name, cache = options.cache](
+            const net::Request&, const net::PathParams&, const auth::Principal&) {
+          auto m = shared_pipeline_metrics(store, name, clock.now(), cache);
           if (!m) return failed(m.error());
           return ok(*m);
         });

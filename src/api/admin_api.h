@@ -24,6 +24,7 @@
 
 #include "auth/auth_service.h"
 #include "core/event_json.h"
+#include "core/shared_counts.h"
 #include "core/time.h"
 #include "net/router.h"
 #include "store/store.h"
@@ -34,11 +35,21 @@ struct AdminApiOptions {
   store::BatchPolicy policy;           // for jobs made by hand (max attempts)
   std::function<void()> wake_workers;  // a job may be runnable now (may be empty)
   std::string breaker_name = "analyzer";
+  // The nodes' shared cache of the figures (REDIS_URL), or null: each call computes.
+  SharedCache* cache = nullptr;
 };
 
 // What GET /api/admin/metrics answers; also what the dashboard's cards show.
 Result<boost::json::object> pipeline_metrics(store::Store& store, const std::string& breaker_name,
                                              Timestamp now);
+
+// pipeline_metrics() as some node computed it less than `ttl` ago (through
+// `cache`, when given), else computed now and left there for the others: ten
+// open dashboards on five nodes cost one computation a second, not fifty.
+Result<boost::json::object> shared_pipeline_metrics(store::Store& store,
+                                                    const std::string& breaker_name, Timestamp now,
+                                                    SharedCache* cache,
+                                                    Millis ttl = std::chrono::seconds(1));
 
 // Registers the routes above. `auth`, `store` and `clock` must outlive the router.
 void add_admin_routes(net::Router& router, auth::AuthService& auth, store::Store& store,

@@ -15,14 +15,19 @@ constexpr std::string_view kNamespace = "/admin";
 }  // namespace
 
 AdminLive::AdminLive(store::Store& store, auth::AuthService& auth, ingest::LiveHub& hub,
-                     const Clock& clock, AdminLiveOptions options)
+                     const Clock& clock, AdminLiveOptions options, cluster::Cluster* cluster)
     : store_(store),
       auth_(auth),
       hub_(hub),
       clock_(clock),
       options_(std::move(options)),
+      cluster_(cluster),
       flusher_(options_.flush_every, [this] { flush_events(); }),
-      metrics_task_(options_.metrics_every, [this] { refresh_metrics(); }) {}
+      metrics_task_(options_.metrics_every, [this] { refresh_metrics(); }) {
+  if (cluster_ != nullptr) {
+    cluster_->on_live([this](boost::json::array events) { on_remote(std::move(events)); });
+  }
+}
 
 AdminLive::~AdminLive() {
   stop();
@@ -34,6 +39,7 @@ void AdminLive::attach(socketio::SocketIoServer& io) {
       [this](const socketio::Socket& socket) {
         std::lock_guard lock(mu_);
         sockets_.push_back(socket);
+        if (cluster_ != nullptr) cluster_->set_watching(true);
         // The client sees the pipeline at once: the last metrics when fresh,
         // otherwise with the next refresh (within a second).
         if (!last_metrics_.empty()) {
@@ -47,6 +53,7 @@ void AdminLive::attach(socketio::SocketIoServer& io) {
           if (sockets_.empty()) {
             pending_.clear();
             last_metrics_.clear();
+            if (cluster_ != nullptr) cluster_->set_watching(false);
           }
         });
       },
@@ -113,20 +120,42 @@ std::vector<socketio::Socket> AdminLive::sockets() const {
 
 void AdminLive::on_committed(std::span<const StoredEvent> events) {
   // Runs on the writer's answering thread: only the newest few are turned into
-  // JSON, and nothing at all while no dashboard listens.
+  // JSON, and nothing at all while no dashboard listens, here or elsewhere.
+  bool here = false;
   {
     std::lock_guard lock(mu_);
-    if (sockets_.empty()) return;
+    here = !sockets_.empty();
   }
+  const bool elsewhere = cluster_ != nullptr && cluster_->others_watching();
+  if (!here && !elsewhere) return;
   const size_t keep = std::min(events.size(), options_.max_events_per_flush);
   std::vector<boost::json::object> fresh;
   fresh.reserve(keep);
   for (const StoredEvent& e : events.subspan(events.size() - keep)) {
     fresh.push_back(event_json(e));
   }
+  if (elsewhere) {
+    if (!here) {
+      cluster_->publish_live(std::move(fresh));
+      return;
+    }
+    cluster_->publish_live(fresh);
+  }
   std::lock_guard lock(mu_);
   for (auto& e : fresh) pending_.push_back(std::move(e));
   while (pending_.size() > options_.max_events_per_flush) pending_.pop_front();
+}
+
+void AdminLive::on_remote(boost::json::array events) {
+  // Another node's events, already coalesced there: out at once.
+  std::vector<socketio::Socket> targets;
+  {
+    std::lock_guard lock(mu_);
+    if (subscription_ == 0 || sockets_.empty()) return;
+    targets = sockets_;
+  }
+  const socketio::Payload payload(boost::json::array{std::move(events)});
+  for (const auto& s : targets) s.emit("events", payload);
 }
 
 void AdminLive::flush_events() {
@@ -152,7 +181,8 @@ void AdminLive::refresh_metrics() {
     if (sockets_.empty()) return;
     to_all = send_metrics_to_all_;
   }
-  auto metrics = pipeline_metrics(store_, options_.breaker_name, clock_.now());
+  auto metrics =
+      shared_pipeline_metrics(store_, options_.breaker_name, clock_.now(), options_.cache);
   if (!metrics) {
     spdlog::warn("[Dashboard] Live metrics: {}", metrics.error().message);
     return;

@@ -10,6 +10,11 @@
 //
 // The ticket (auth/auth_service.h) keeps the session cookie out of the
 // Socket.IO handshake and works on any node sharing AUTH_SECRET.
+//
+// With Redis (cluster/cluster.h) the stream is the whole deployment's: this
+// node publishes its committed events while another node has a dashboard
+// open, and relays the others' to its own dashboards as they arrive; the
+// figures come from the nodes' shared cache (computed once a second by one).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -20,6 +25,7 @@
 #include <vector>
 
 #include "auth/auth_service.h"
+#include "cluster/cluster.h"
 #include "core/time.h"
 #include "ingest/live_hub.h"
 #include "net/router.h"
@@ -35,13 +41,16 @@ struct AdminLiveOptions {
   Millis metrics_every{1'000};  // how often the metrics are recomputed
   Millis ticket_ttl{60'000};
   size_t max_events_per_flush = 100;
+  // The nodes' shared cache of the figures (REDIS_URL), or null.
+  SharedCache* cache = nullptr;
 };
 
 class AdminLive {
  public:
   // Everything passed must outlive this object.
+  // `cluster` (optional): the other nodes' events, and this node's for them.
   AdminLive(store::Store& store, auth::AuthService& auth, ingest::LiveHub& hub, const Clock& clock,
-            AdminLiveOptions options = {});
+            AdminLiveOptions options = {}, cluster::Cluster* cluster = nullptr);
   ~AdminLive();
   AdminLive(const AdminLive&) = delete;
   AdminLive& operator=(const AdminLive&) = delete;
@@ -60,6 +69,7 @@ class AdminLive {
 
  private:
   void on_committed(std::span<const StoredEvent> events);
+  void on_remote(boost::json::array events);
   void flush_events();
   void refresh_metrics();
   std::vector<socketio::Socket> sockets() const;
@@ -69,6 +79,7 @@ class AdminLive {
   ingest::LiveHub& hub_;
   const Clock& clock_;
   const AdminLiveOptions options_;
+  cluster::Cluster* const cluster_;
 
   mutable std::mutex mu_;
   std::vector<socketio::Socket> sockets_;

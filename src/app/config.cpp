@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "cluster/redis.h"
 #include "net/trusted_proxies.h"
 #include "store/postgres/pg_connection.h"
 
@@ -188,9 +189,11 @@ std::optional<std::string> apply_redis_url(std::string_view v, Config& c) {
     c.redis_url.reset();
     return std::nullopt;
   }
-  if (!(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("unix://")) ||
-      has_space_or_control(v)) {
-    return "must be empty, redis://host:port[/db], rediss://... or unix:///path";
+  if (has_space_or_control(v)) return "must be empty, redis://host:port[/db] or unix:///path";
+  auto endpoint = cluster::parse_redis_url(v);
+  if (!endpoint) {
+    return "must be empty, redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N] (" +
+           endpoint.error().message + ")";
   }
   c.redis_url = std::string(v);
   return std::nullopt;
@@ -308,8 +311,16 @@ const std::vector<VariableSpec>& table() {
        "OpenID Connect issuer for Google sign-in; discovery at <issuer>/.well-known/"
        "openid-configuration (another provider, or a fake one in tests)",
        false, apply_google_issuer},
-      {"REDIS_URL", "", "unset", "Redis for cache, cross-node live fan-out, shared rate limits",
+      {"REDIS_URL", "", "unset",
+       "Redis shared by the nodes: live events across nodes, the limits (failed logins, "
+       "connections and handshakes per address, INGEST_RATE_LIMIT) held together, the admin "
+       "figures cached for all",
        false, apply_redis_url},
+      {"INGEST_RATE_LIMIT", "", "0 (no limit)",
+       "events per second per write key (all events together while ingestion is open), held by "
+       "all nodes together with REDIS_URL; over it: 429 with Retry-After, or a retryable "
+       "event:error `rate_limited`",
+       false, integer(&Config::ingest_rate_limit, 0, 100'000'000, " events/s")},
       {"KAFKA_BROKERS", "", "unset", "comma-separated host:port list; enables the outbox relay",
        false, apply_kafka_brokers},
       {"KAFKA_CLIENT_ID", "", "insightd", "Kafka client id", false,

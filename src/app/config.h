@@ -55,6 +55,7 @@ struct Config {
   std::string socketio_path = "/api/socket";
   std::optional<std::string> web_dir;  // serve the dashboard from here (development)
   std::vector<std::string> ingest_keys;
+  int64_t ingest_rate_limit = 0;  // events/s per write key; 0: none
   // Pipeline
   int64_t worker_poll_interval_ms = 5000;
   int64_t worker_concurrency = 4;

@@ -26,6 +26,8 @@
 #include "auth/auth_service.h"
 #include "auth/oidc.h"
 #include "auth/oidc_routes.h"
+#include "cluster/cluster.h"
+#include "cluster/shared_state.h"
 #include "core/clock.h"
 #include "ingest/group_commit_writer.h"
 #include "ingest/http_ingest.h"
@@ -35,11 +37,13 @@
 #include "ingest/socketio_ingest.h"
 #include "lifecycle/archiver.h"
 #include "net/http_server.h"
+#include "net/rate_limiter.h"
 #include "net/router.h"
 #include "obs/metrics.h"
 #include "pipeline/batch_sealer.h"
 #include "relay/outbox_relay.h"
 #include "relay/outbox_retention.h"
+#include "runtime/node_name.h"
 #include "socketio/socketio_server.h"
 #include "store/open_store.h"
 
@@ -61,12 +65,15 @@ void log_config(const Config& c, std::string_view mode) {
                c.openai_api_key
                    ? fmt::format("OpenAI-compatible ({}, {})", c.openai_base_url, c.openai_model)
                    : std::string("built-in (OPENAI_API_KEY unset)"));
-  // Parsed and documented, but nothing reads them yet: say so rather than let a
-  // user believe they work.
-  if (c.redis_url) {
-    spdlog::warn(
-        "[Config] REDIS_URL is set but not used yet: each node fans out and limits "
-        "on its own");
+  if (c.redis_url && mode == "work") {
+    spdlog::info(
+        "[Config] REDIS_URL is set: `insightd work` shares nothing through it (live events, "
+        "limits and the admin figures are the serving nodes')");
+  }
+  if (c.ingest_rate_limit > 0 && mode != "work") {
+    spdlog::info("[Config] Ingest rate limit: {} events/s per write key, {}", c.ingest_rate_limit,
+                 c.redis_url ? "held by all nodes together (Redis)"
+                             : "on this node alone (REDIS_URL shares it across nodes)");
   }
   if (mode == "work" && !c.metrics_port) {
     spdlog::info(
@@ -164,6 +171,14 @@ struct Server::Parts {
   std::unique_ptr<auth::AuthService> auth_service;
   // GET /metrics: declared early, so it outlives everything that counts into it.
   std::unique_ptr<obs::Registry> metrics;
+  // REDIS_URL: what the serving nodes share; the limiters it syncs follow it
+  // (it is stopped before they go).
+  std::unique_ptr<cluster::Cluster> cluster;
+  std::unique_ptr<cluster::RedisLoginLimit> login_limit;
+  std::unique_ptr<cluster::RedisCache> cache;
+  std::unique_ptr<net::KeyedRateLimiter> ingest_rate;  // INGEST_RATE_LIMIT
+  std::shared_ptr<net::ConnectionLimiter> connection_limiter;
+  std::shared_ptr<net::ConnectionLimiter> session_limiter;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<relay::OutboxRelay> relay;  // when KAFKA_BROKERS is set
   std::unique_ptr<relay::OutboxRetention> outbox_retention;
@@ -288,6 +303,7 @@ Status Server::build() {
   auto wake_workers = [&p](const std::vector<store::SealedBatch>&) { p.wake_workers(); };
   obs::Registry& metrics = *p.metrics;
   auth::AuthService& auth_service = *p.auth_service;
+  build_shared_limits();
 
   // Ingestion: every front door goes through one group-commit writer.
   p.live = std::make_unique<ingest::LiveHub>();
@@ -319,16 +335,17 @@ Status Server::build() {
                              [&writer] { return static_cast<double>(writer.queue_depth()); });
   p.ingest_service = std::make_unique<ingest::IngestService>(writer, clock, config.ingest_keys,
                                                              p.ingest_metrics.get());
+  if (p.ingest_rate) p.ingest_service->limit_rate(*p.ingest_rate);
   // Socket.IO (user:event, user:events) at SOCKETIO_PATH, beside HTTP ingestion.
   socketio::ServerOptions sio_options;
   sio_options.path = config.socketio_path;
   sio_options.cors_origin = config.public_url.value_or("*");
-  sio_options.session_caps = net::ConnectionCaps{
-      .max_per_address = static_cast<size_t>(config.max_sessions_per_address),
-      .rate_per_address = static_cast<double>(config.handshakes_per_second_per_address),
-      .burst_per_address = 2.0 * static_cast<double>(config.handshakes_per_second_per_address)};
+  sio_options.session_caps = p.session_limiter->caps();
+  sio_options.session_limiter = p.session_limiter;
   // The dashboard's live stream (namespace /admin).
-  p.admin_live = std::make_unique<api::AdminLive>(store, auth_service, *p.live, clock);
+  p.admin_live = std::make_unique<api::AdminLive>(store, auth_service, *p.live, clock,
+                                                  api::AdminLiveOptions{.cache = p.cache.get()},
+                                                  p.cluster.get());
   p.io = std::make_unique<socketio::SocketIoServer>(sio_options);
   ingest::attach_socketio_ingest(*p.io, *p.ingest_service);
   p.admin_live->attach(*p.io);
@@ -358,7 +375,8 @@ Status Server::build() {
   auth::add_oidc_routes(router, auth_service, p.google.get());
   api::add_admin_routes(router, auth_service, store, clock,
                         api::AdminApiOptions{.policy = batch_policy(config),
-                                             .wake_workers = [&p] { p.wake_workers(); }});
+                                             .wake_workers = [&p] { p.wake_workers(); },
+                                             .cache = p.cache.get()});
   ingest::add_ingest_routes(router, *p.ingest_service,
                             ingest::HttpIngestOptions{.cors_origin = config.public_url});
   p.admin_live->add_routes(router);
@@ -375,15 +393,47 @@ Status Server::build() {
   options.port = config.port;
   // Ingest requests wait on the pool for their commit; many may wait at once.
   options.blocking_threads = 16;
-  options.connection_caps = net::ConnectionCaps{
-      .max_total = static_cast<size_t>(config.max_connections),
-      .max_per_address = static_cast<size_t>(config.max_connections_per_address)};
+  options.connection_caps = p.connection_limiter->caps();
+  options.connection_limiter = p.connection_limiter;
   options.on_answer = api::count_http_requests(metrics, router);  // every route is in by now
   if (auto proxies = net::TrustedProxies::parse(config.trusted_proxies)) {
     options.trusted_proxies = *proxies;  // checked when the configuration was read
   }
   p.http = std::make_unique<net::HttpServer>(options, std::move(router));
   return Status::ok();
+}
+
+// The per-address limits and INGEST_RATE_LIMIT, and with REDIS_URL the cluster
+// that makes the nodes hold them together (and shares live events and the
+// admin figures).
+void Server::build_shared_limits() {
+  Parts& p = *parts_;
+  const Config& config = config_;
+  p.connection_limiter = net::ConnectionLimiter::make(net::ConnectionCaps{
+      .max_total = static_cast<size_t>(config.max_connections),
+      .max_per_address = static_cast<size_t>(config.max_connections_per_address)});
+  const auto handshakes = static_cast<double>(config.handshakes_per_second_per_address);
+  p.session_limiter = net::ConnectionLimiter::make(
+      net::ConnectionCaps{.max_per_address = static_cast<size_t>(config.max_sessions_per_address),
+                          .rate_per_address = handshakes,
+                          .burst_per_address = 2.0 * handshakes});
+  if (config.ingest_rate_limit > 0) {
+    // A second's worth saved up at most.
+    const auto rate = static_cast<double>(config.ingest_rate_limit);
+    p.ingest_rate = std::make_unique<net::KeyedRateLimiter>(rate, rate);
+  }
+  if (!config.redis_url) return;
+  auto endpoint = cluster::parse_redis_url(*config.redis_url);  // checked with the configuration
+  if (!endpoint) return;
+  p.cluster = std::make_unique<cluster::Cluster>(
+      *endpoint, cluster::ClusterOptions{.node = runtime::node_name()}, p.metrics.get());
+  p.login_limit = std::make_unique<cluster::RedisLoginLimit>(*p.cluster);
+  p.auth_service->share_login_limit(*p.login_limit);
+  p.cache = std::make_unique<cluster::RedisCache>(*p.cluster);
+  p.cluster->share_gauges("connections", *p.connection_limiter);
+  p.cluster->share_gauges("sessions", *p.session_limiter);
+  p.cluster->share_counts("handshakes", *p.session_limiter);
+  if (p.ingest_rate) p.cluster->share_counts("ingest", *p.ingest_rate);
 }
 
 // METRICS_PORT's listener: /metrics, /healthz and /readyz only, on HOST, for
@@ -421,6 +471,11 @@ void Server::plan_lifecycle() {
   // add(stop_at, start, stop), one row per component, in start order.
   // First in the shutdown: /readyz says 503 from here on.
   add(0, cannot_fail([] {}), [&p] { p.shutting_down = true; });
+  // Redis first (it need not be up: it keeps trying), stopped last: the limits
+  // stay shared while the node drains.
+  if (p.cluster) {
+    add(13, cannot_fail([&p] { p.cluster->start(); }), [&p] { p.cluster->stop(); });
+  }
   // The private listener first and stopped last: a probe or a scrape sees the
   // whole start and shutdown.
   if (p.private_http) {

@@ -58,6 +58,7 @@ class Server {
   bool has_http() const { return mode_ != Mode::kWork; }
   bool has_workers() const { return mode_ != Mode::kServe; }
   Status build();
+  void build_shared_limits();
   void build_private_listener(const api::HealthOptions& health);
   void plan_lifecycle();
   void log_where_to_reach() const;

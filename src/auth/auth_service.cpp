@@ -146,6 +146,13 @@ Result<LoginOutcome> AuthService::login(std::string_view id, std::string_view pa
   if (auto wait = limiter_.start_attempt(client)) {
     return LoginOutcome{.kind = LoginOutcome::Kind::kRateLimited, .retry_after = *wait};
   }
+  const std::string attempt = shared_limit_ != nullptr ? random_token(12) : std::string();
+  if (shared_limit_ != nullptr) {
+    if (auto wait = shared_limit_->start_attempt(client, attempt, options_.rate_limit)) {
+      limiter_.forget_attempt(client);
+      return LoginOutcome{.kind = LoginOutcome::Kind::kRateLimited, .retry_after = *wait};
+    }
+  }
   // Hashing both sides makes the comparison's time independent of the id's length;
   // the password is verified even for a wrong id, so both cost the same.
   const bool id_ok = constant_time_equal(sha256_hex(id), sha256_hex(options_.admin_id));
@@ -155,12 +162,14 @@ Result<LoginOutcome> AuthService::login(std::string_view id, std::string_view pa
     auto verified = try_verify_password((*cred)->password_hash, password);
     if (!verified) {
       limiter_.forget_attempt(client);
+      if (shared_limit_ != nullptr) shared_limit_->forget_attempt(client, attempt);
       return verified.error();
     }
     password_ok = *verified;
   }
   if (!id_ok || !password_ok) return LoginOutcome{.kind = LoginOutcome::Kind::kInvalidCredentials};
   limiter_.record_success(client);
+  if (shared_limit_ != nullptr) shared_limit_->record_success(client);
   auto session = start_session(options_.admin_id);
   if (!session) return session.error();
   return LoginOutcome{.kind = LoginOutcome::Kind::kSignedIn, .session = std::move(session).value()};

@@ -102,6 +102,10 @@ class AuthService {
   static Result<std::unique_ptr<AuthService>> open(AuthOptions options, store::ConnectionPool& pool,
                                                    const Clock& clock);
 
+  // The failed-login limit across the nodes, beside this node's (REDIS_URL);
+  // set before serving; `shared` must outlive the service.
+  void share_login_limit(SharedLoginLimit& shared) { shared_limit_ = &shared; }
+
   // Checks an id and password from `client` (its address, for the rate limit).
   // A wrong id costs as much time as a wrong password.
   Result<LoginOutcome> login(std::string_view id, std::string_view password,
@@ -158,6 +162,7 @@ class AuthService {
   AuthStore store_;
   const Clock& clock_;
   LoginRateLimiter limiter_;
+  SharedLoginLimit* shared_limit_ = nullptr;
   std::string secret_;  // AUTH_SECRET, configured or stored; fixed after open()
 };
 

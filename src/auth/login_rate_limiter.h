@@ -2,7 +2,7 @@
 // within `window`, that client's further attempts are refused (429 with
 // Retry-After) until the oldest of those failures leaves the window, even with
 // the right password. A success clears the client's record. Kept in memory: a
-// restart forgets it, and each process counts on its own.
+// restart forgets it; with Redis the nodes also count together (SharedLoginLimit).
 //
 // Thread-safe. Memory is bounded by `max_clients`: when full, clients whose
 // failures have all left the window are forgotten first.
@@ -58,6 +58,22 @@ class LoginRateLimiter {
   mutable std::mutex mu_;
   // Per client, its failures within the window, oldest first (at most max_failures).
   mutable std::unordered_map<std::string, std::deque<Timestamp>> failures_;
+};
+
+// The same limit held by several nodes together (cluster/shared_login_limit.h,
+// through Redis). AuthService asks it after its own LoginRateLimiter, which
+// keeps limiting this node alone whenever the shared record cannot be reached.
+class SharedLoginLimit {
+ public:
+  virtual ~SharedLoginLimit() = default;
+  // Begins attempt `attempt` (unique) of `client` across the nodes: nullopt when
+  // it may try (it then counts as a failure until record_success() or
+  // forget_attempt()) or when the shared record cannot be reached; otherwise
+  // how long the client must wait, and nothing is counted.
+  virtual std::optional<Millis> start_attempt(std::string_view client, std::string_view attempt,
+                                              const LoginRateLimit& limit) = 0;
+  virtual void record_success(std::string_view client) = 0;
+  virtual void forget_attempt(std::string_view client, std::string_view attempt) = 0;
 };
 
 // Whole seconds for a Retry-After header: rounded up, at least 1.

@@ -7,7 +7,7 @@
 namespace insightd::ingest {
 namespace {
 
-constexpr std::array<std::string_view, 16> kKnownCodes{event_error::kInvalidJson,
+constexpr std::array<std::string_view, 17> kKnownCodes{event_error::kInvalidJson,
                                                        event_error::kInvalidEvent,
                                                        event_error::kInvalidEventType,
                                                        event_error::kInvalidEventId,
@@ -21,6 +21,7 @@ constexpr std::array<std::string_view, 16> kKnownCodes{event_error::kInvalidJson
                                                        event_error::kNotStorable,
                                                        event_error::kTooManyEvents,
                                                        "overloaded",
+                                                       "rate_limited",
                                                        "shutting_down",
                                                        "unavailable"};
 constexpr std::string_view kOtherCode = "other";

@@ -46,7 +46,7 @@ class IngestMetrics {
   static std::span<const std::string_view> known_codes();
 
  private:
-  static constexpr size_t kCodes = 17;  // known_codes() and "other", last
+  static constexpr size_t kCodes = 18;  // known_codes() and "other", last
 
   struct Door {
     obs::Counter* ok = nullptr;

@@ -1,6 +1,8 @@
 #include "ingest/ingest_service.h"
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <boost/json.hpp>
 #include <memory>
@@ -38,6 +40,7 @@ boost::json::object EventOutcome::to_json() const {
   } else {
     o["code"] = code;
     o["message"] = message;
+    if (retry_after) o["retryAfterMs"] = retry_after->count();
   }
   return o;
 }
@@ -66,8 +69,17 @@ bool IngestService::authorized(std::optional<std::string_view> key) const {
   return match;
 }
 
+std::string IngestService::rate_key(std::optional<std::string_view> write_key) const {
+  if (open() || !write_key) return "open";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(write_key->data()), write_key->size(), digest);
+  std::string hex;
+  for (size_t i = 0; i < 8; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
 void IngestService::ingest(std::span<const boost::json::value> events, Transport from,
-                           const Done& done) {
+                           const Done& done, const std::string& rate_key) {
   const Timestamp received_at = clock_.now();
   const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
   auto outcomes = std::make_shared<std::vector<EventOutcome>>(events.size());
@@ -87,6 +99,22 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
     out.event_id = verdict.event().event_id;
     slots.push_back(i);
     accepted.push_back(std::move(verdict).event());
+  }
+  if (!accepted.empty() && rate_limiter_ != nullptr) {
+    if (auto wait = rate_limiter_->take(rate_key.empty() ? "open" : rate_key,
+                                        static_cast<double>(accepted.size()))) {
+      for (size_t idx : slots) {
+        EventOutcome& out = (*outcomes)[idx];
+        out.status = EventStatus::kUnavailable;
+        out.code = "rate_limited";
+        out.message = fmt::format(
+            "the event was not stored: over INGEST_RATE_LIMIT ({} events/s per write key); "
+            "send it again in {} ms",
+            rate_limiter_->rate(), wait->count());
+        out.retry_after = *wait;
+      }
+      accepted.clear();
+    }
   }
   if (accepted.empty()) {
     if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);

@@ -14,6 +14,7 @@
 
 #include "core/time.h"
 #include "ingest/group_commit_writer.h"
+#include "net/rate_limiter.h"
 
 namespace insightd::ingest {
 
@@ -38,7 +39,8 @@ struct EventOutcome {
   std::optional<Timestamp> received_at;  // ok and duplicate
   std::string code;                      // rejected and unavailable
   std::string message;                   // rejected and unavailable
-  // {eventId, status, batchId, receivedAt} or {eventId, code, message}.
+  std::optional<Millis> retry_after;     // rate_limited: when to send it again
+  // {eventId, status, batchId, receivedAt} or {eventId, code, message[, retryAfterMs]}.
   boost::json::object to_json() const;
 };
 
@@ -56,13 +58,24 @@ class IngestService {
   bool authorized(std::optional<std::string_view> key) const;
   bool open() const { return write_keys_.empty(); }
 
+  // INGEST_RATE_LIMIT: events per second per write key (all events together
+  // while ingestion is open). Over it, events are answered `rate_limited`
+  // (retryable, with when to retry) and not stored. Set before ingesting;
+  // `limiter` must outlive the service.
+  void limit_rate(net::KeyedRateLimiter& limiter) { rate_limiter_ = &limiter; }
+  // The rate limiter's key for a write key: a digest, so that the key itself
+  // never leaves the process (Redis sees only this).
+  std::string rate_key(std::optional<std::string_view> write_key) const;
+
   // Validates and queues `events`; `done` runs once: on the writer's answering
   // thread after the commit, on its watchdog thread when the commit outlives
   // INGEST_COMMIT_TIMEOUT_MS (a retryable answer), or at once on this thread when
   // nothing needs the database (all rejected) or the queue is full.
   // Outcomes are counted (metrics) before `done` runs, so a client that has its
   // answer sees it counted.
-  void ingest(std::span<const boost::json::value> events, Transport from, const Done& done);
+  // `rate_key`: rate_key() of the sender's write key, for INGEST_RATE_LIMIT.
+  void ingest(std::span<const boost::json::value> events, Transport from, const Done& done,
+              const std::string& rate_key = {});
 
   // Counts an event a front door refused before it reached ingest() (a
   // Socket.IO payload that is not an event object), by the code it answered.
@@ -75,6 +88,7 @@ class IngestService {
   const Clock& clock_;
   std::vector<std::string> write_keys_;
   IngestMetrics* metrics_;
+  net::KeyedRateLimiter* rate_limiter_ = nullptr;
 };
 
 }  // namespace insightd::ingest

@@ -31,6 +31,7 @@ boost::json::object answer(const Socket& socket, const EventOutcome& o) {
     body["message"] = o.message;
     // Unstored for a reason that passes (overload, database down): say so.
     if (o.status == EventStatus::kUnavailable) body["retryable"] = true;
+    if (o.retry_after) body["retryAfterMs"] = o.retry_after->count();
   }
   socket.emit(stored ? "event:ack" : "event:error", Payload(boost::json::array{body}));
   return body;
@@ -53,7 +54,7 @@ struct Flow {
 // Queues `events` and pauses reading the connection while too many wait; `answer`
 // runs with their outcomes on the writer thread (or at once, when none was queued).
 void ingest_with_backpressure(const Socket& socket, IngestService& service,
-                              const std::shared_ptr<Flow>& flow,
+                              const std::shared_ptr<Flow>& flow, const std::string& rate_key,
                               std::span<const boost::json::value> events,
                               std::function<void(std::vector<EventOutcome>)> answer) {
   const size_t n = events.size();
@@ -76,7 +77,8 @@ void ingest_with_backpressure(const Socket& socket, IngestService& service,
             service.record_reading_paused(false);
           }
         });
-      });
+      },
+      rate_key);
 }
 
 }  // namespace
@@ -86,24 +88,29 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
       "/",
       [&service](const Socket& socket) {
         auto flow = std::make_shared<Flow>();
+        // The write key this connection authenticated with, as the rate limiter knows it.
+        const auto* key = socket.auth().if_contains("writeKey");
+        const auto rate_key = std::make_shared<const std::string>(service.rate_key(
+            key != nullptr && key->is_string() ? std::optional(std::string_view(key->as_string()))
+                                               : std::nullopt));
         socket.on_disconnect([flow, &service](std::string_view) {
           // Leaving resumes the transport; the gauge follows.
           if (std::exchange(flow->paused, false)) service.record_reading_paused(false);
         });
-        socket.on("user:event", [socket, flow, &service](Payload args, const Ack& ack) {
+        socket.on("user:event", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_object()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:event takes one event object");
             return;
           }
-          ingest_with_backpressure(socket, service, flow, std::span(&args.values[0], 1),
+          ingest_with_backpressure(socket, service, flow, *rate_key, std::span(&args.values[0], 1),
                                    [socket, ack](std::vector<EventOutcome> outcomes) {
                                      const boost::json::object body =
                                          answer(socket, outcomes.at(0));
                                      if (ack) ack(Payload(boost::json::array{body}));
                                    });
         });
-        socket.on("user:events", [socket, flow, &service](Payload args, const Ack& ack) {
+        socket.on("user:events", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
               args.values[0].as_array().empty()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
@@ -121,7 +128,8 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                            event_error::kTooManyEvents);
             return;
           }
-          ingest_with_backpressure(socket, service, flow, std::span(events.data(), events.size()),
+          ingest_with_backpressure(socket, service, flow, *rate_key,
+                                   std::span(events.data(), events.size()),
                                    [socket, ack](const std::vector<EventOutcome>& outcomes) {
                                      boost::json::array all;
                                      all.reserve(outcomes.size());

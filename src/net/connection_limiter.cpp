@@ -33,15 +33,19 @@ ConnectionLimiter::Ticket ConnectionLimiter::admit(const std::string& address, R
       a.tokens = caps_.burst_per_address;
       a.refilled = now;
     }
-    if (caps_.max_per_address != 0 && a.open >= caps_.max_per_address) {
-      return refuse(Refusal::kPerAddress);
+    if (caps_.max_per_address != 0) {
+      const auto other = elsewhere_.find(address);
+      const size_t elsewhere = other == elsewhere_.end() ? 0 : other->second;
+      if (a.open + elsewhere >= caps_.max_per_address) return refuse(Refusal::kPerAddress);
     }
     if (caps_.rate_per_address > 0) {
       const double elapsed = std::chrono::duration<double>(now - a.refilled).count();
       a.tokens = std::min(caps_.burst_per_address, a.tokens + elapsed * caps_.rate_per_address);
       a.refilled = now;
+      a.seen = true;
       if (a.tokens < 1) return refuse(Refusal::kRate);
       a.tokens -= 1;
+      ++a.admitted;
     }
     ++a.open;
     ++open_;
@@ -86,6 +90,40 @@ size_t ConnectionLimiter::open_from(const std::string& address) const {
   std::lock_guard lock(mu_);
   auto it = by_address_.find(address);
   return it == by_address_.end() ? 0 : it->second.open;
+}
+
+std::vector<std::pair<std::string, uint64_t>> ConnectionLimiter::take_admitted() {
+  std::lock_guard lock(mu_);
+  return take_seen_admissions(by_address_);
+}
+
+void ConnectionLimiter::admitted_elsewhere(const std::string& address, uint64_t n) {
+  if (caps_.rate_per_address <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  auto it = by_address_.find(address);
+  if (it == by_address_.end()) return;
+  PerAddress& a = it->second;
+  const double elapsed = std::chrono::duration<double>(now - a.refilled).count();
+  a.tokens = std::min(caps_.burst_per_address, a.tokens + elapsed * caps_.rate_per_address);
+  a.refilled = now;
+  // A debt of at most one burst: the address waits, but not forever.
+  a.tokens = std::max(-caps_.burst_per_address, a.tokens - static_cast<double>(n));
+}
+
+std::vector<std::pair<std::string, uint64_t>> ConnectionLimiter::local_values() {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  if (caps_.max_per_address == 0) return out;
+  std::lock_guard lock(mu_);
+  for (const auto& [address, a] : by_address_) {
+    if (a.open > 0) out.emplace_back(address, a.open);
+  }
+  return out;
+}
+
+void ConnectionLimiter::set_elsewhere(std::unordered_map<std::string, uint64_t> values) {
+  std::lock_guard lock(mu_);
+  elsewhere_ = std::move(values);
 }
 
 }  // namespace insightd::net

@@ -71,5 +71,38 @@ TEST(ConnectionLimiter, ZeroMeansNoCap) {
   EXPECT_EQ(limiter->open(), 10'000u);
 }
 
+TEST(ConnectionLimiter, CountsTheOtherNodesConnectionsAgainstThePerAddressCap) {
+  auto limiter = ConnectionLimiter::make({.max_per_address = 4});
+  auto mine = limiter->admit("10.0.0.1");
+  ASSERT_NE(mine, nullptr);
+  limiter->set_elsewhere({{"10.0.0.1", 3}});
+  Refusal why = Refusal::kNone;
+  EXPECT_EQ(limiter->admit("10.0.0.1", &why), nullptr) << "1 here + 3 elsewhere";
+  EXPECT_EQ(why, Refusal::kPerAddress);
+  EXPECT_NE(limiter->admit("10.0.0.2"), nullptr) << "another address is not affected";
+  const auto shared = limiter->local_values();
+  ASSERT_EQ(shared.size(), 1u) << "only addresses with connections open are shared";
+  EXPECT_EQ(shared[0], (std::pair<std::string, uint64_t>{"10.0.0.1", 1}));
+  limiter->set_elsewhere({});
+  EXPECT_NE(limiter->admit("10.0.0.1"), nullptr);
+}
+
+TEST(ConnectionLimiter, ReportsItsHandshakesAndPaysForTheOtherNodes) {
+  auto limiter = ConnectionLimiter::make({.rate_per_address = 0.001, .burst_per_address = 4});
+  ASSERT_NE(limiter->admit("10.0.0.1"), nullptr);
+  ASSERT_NE(limiter->admit("10.0.0.1"), nullptr);
+  auto admitted = limiter->take_admitted();
+  ASSERT_EQ(admitted.size(), 1u);
+  EXPECT_EQ(admitted[0], (std::pair<std::string, uint64_t>{"10.0.0.1", 2}));
+  EXPECT_TRUE(limiter->take_admitted().empty()) << "reported once";
+  limiter->admitted_elsewhere("10.0.0.1", 2);  // the other nodes took the rest
+  Refusal why = Refusal::kNone;
+  EXPECT_EQ(limiter->admit("10.0.0.1", &why), nullptr);
+  EXPECT_EQ(why, Refusal::kRate);
+  admitted = limiter->take_admitted();
+  ASSERT_EQ(admitted.size(), 1u) << "a refused address still hears of the others";
+  EXPECT_EQ(admitted[0].second, 0u);
+}
+
 }  // namespace
 }  // namespace insightd::net

@@ -63,7 +63,9 @@ struct ServerShared {
       : options(std::move(options)),
         router(std::move(router)),
         blocking(blocking.get_executor()),
-        limiter(ConnectionLimiter::make(this->options.connection_caps)) {}
+        limiter(this->options.connection_limiter
+                    ? this->options.connection_limiter
+                    : ConnectionLimiter::make(this->options.connection_caps)) {}
 
   const HttpServerOptions options;
   const Router router;

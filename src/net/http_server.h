@@ -53,6 +53,9 @@ struct HttpServerOptions {
   // answered 503 with Retry-After and closed at once. A WebSocket keeps counting
   // after it leaves HTTP.
   ConnectionCaps connection_caps{.max_total = 20'000, .max_per_address = 2'000};
+  // When set, the limiter used instead of one made from connection_caps (its
+  // owner may share it with the other nodes).
+  std::shared_ptr<ConnectionLimiter> connection_limiter;
 
   // Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES): for a
   // request from one of them, kPeerAddressHeader holds that client, so the

@@ -368,7 +368,9 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
  public:
   Impl(EndpointOptions options, EngineOptions engine, EngineServer::HandlerFactory new_handler)
       : options_(std::move(options)),
-        session_limiter_(net::ConnectionLimiter::make(options_.session_caps)),
+        session_limiter_(options_.session_limiter
+                             ? options_.session_limiter
+                             : net::ConnectionLimiter::make(options_.session_caps)),
         gate_(std::make_shared<Gate>()),
         engine_(
             engine, [this] { return new_context(); }, std::move(new_handler)) {}

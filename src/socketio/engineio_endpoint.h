@@ -28,6 +28,9 @@ struct EndpointOptions {
   // handshake is refused at once with 503 and Retry-After.
   net::ConnectionCaps session_caps{
       .max_per_address = 2'000, .rate_per_address = 100, .burst_per_address = 200};
+  // When set, the limiter used instead of one made from session_caps (shared
+  // with the other nodes through Redis by its owner).
+  std::shared_ptr<net::ConnectionLimiter> session_limiter;
 };
 
 class EngineEndpoint {

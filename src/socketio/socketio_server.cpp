@@ -89,7 +89,7 @@ SocketIoServer::SocketIoServer(ServerOptions options)
     return std::make_unique<detail::SioConnection>(namespaces, timeout, limits);
   };
   EndpointOptions endpoint{options_.path, options_.cors_origin, options_.threads,
-                           options_.session_caps};
+                           options_.session_caps, options_.session_limiter};
   endpoint_ = std::make_unique<EngineEndpoint>(std::move(endpoint), options_.engine,
                                                std::move(new_connection));
 }

@@ -50,6 +50,8 @@ struct ServerOptions {
   sio::DecodeLimits limits;
   // Sessions and handshakes per client address: see EndpointOptions::session_caps.
   net::ConnectionCaps session_caps = EndpointOptions{}.session_caps;
+  // When set, used instead of a limiter made from session_caps.
+  std::shared_ptr<net::ConnectionLimiter> session_limiter;
 };
 
 namespace detail {
