@@ -25,11 +25,23 @@ void add_cors(net::Response& res, const net::Request& req, const HttpIngestOptio
   }
 }
 
-std::optional<std::string_view> write_key(const net::Request& req) {
-  if (auto k = req.find("X-Write-Key"); k != req.end()) return std::string_view(k->value());
+// The write key of a header or the query (nullopt: none there).
+std::optional<std::string> write_key(const net::Request& req) {
+  if (auto k = req.find("X-Write-Key"); k != req.end()) return std::string(k->value());
   const std::string_view auth = req[http::field::authorization];
-  if (auth.starts_with("Bearer ")) return auth.substr(7);
+  if (auth.starts_with("Bearer ")) return std::string(auth.substr(7));
+  if (req.target().find('?') != std::string_view::npos) {
+    auto q = net::query_params(req);
+    if (auto it = q.find("writeKey"); it != q.end()) return it->second;
+  }
   return std::nullopt;
+}
+
+// A request a browser sends without asking first (no preflight): any type but
+// application/json (text/plain from sendBeacon, or none).
+bool simple_request(const net::Request& req) {
+  const std::string_view type = req[http::field::content_type];
+  return !type.starts_with("application/json");
 }
 
 net::Response handle(const net::Request& req, IngestService& service,
@@ -38,11 +50,24 @@ net::Response handle(const net::Request& req, IngestService& service,
     add_cors(res, req, options);
     return res;
   };
-  if (!service.authorized(write_key(req))) {
-    return respond(net::error_response(http::status::unauthorized, "unauthorized",
-                                       "a valid write key is required (X-Write-Key header or "
-                                       "Authorization: Bearer)"));
+  if (options.cors_origin && simple_request(req)) {
+    const std::string_view origin = req[http::field::origin];
+    if (!origin.empty() && origin != *options.cors_origin) {
+      return respond(net::error_response(
+          http::status::forbidden, "origin_not_allowed",
+          fmt::format("events are taken from pages of {} only", *options.cors_origin)));
+    }
   }
+  std::optional<std::string> key = write_key(req);
+  // A key in the body ({"events": [...], "writeKey"}) is read once parsed.
+  const bool key_ok = service.authorized(key);
+  auto unauthorized = [&] {
+    return respond(net::error_response(http::status::unauthorized, "unauthorized",
+                                       "a valid write key is required (X-Write-Key header, "
+                                       "Authorization: Bearer, ?writeKey= or \"writeKey\" beside "
+                                       "\"events\" in the body)"));
+  };
+  if (!key_ok && req.body().find("writeKey") == std::string::npos) return unauthorized();
   if (req.body().size() > options.max_body_bytes) {
     return respond(net::error_response(http::status::payload_too_large, "payload_too_large",
                                        fmt::format("the body is {} bytes; the limit is {} bytes",
@@ -51,8 +76,16 @@ net::Response handle(const net::Request& req, IngestService& service,
   boost::system::error_code ec;
   boost::json::value body = boost::json::parse(req.body(), ec);
   if (ec) {
+    if (!key_ok) return unauthorized();
     return respond(net::error_response(http::status::bad_request, "invalid_json",
                                        "the body is not valid JSON: " + ec.message()));
+  }
+  if (!key_ok) {
+    const auto* k = body.is_object() ? body.as_object().if_contains("writeKey") : nullptr;
+    if (k == nullptr || !k->is_string() || !service.authorized(std::string_view(k->as_string()))) {
+      return unauthorized();
+    }
+    key = std::string(k->as_string());
   }
   // One event, an array of events, or {"events": [...]}.
   std::vector<boost::json::value> events;
@@ -105,11 +138,13 @@ net::Response handle(const net::Request& req, IngestService& service,
   // Blocking route: wait here (on the blocking pool) for the commit.
   std::promise<std::vector<EventOutcome>> promise;
   auto future = promise.get_future();
-  service.ingest(events, Transport::kHttp, [&promise](std::vector<EventOutcome> outcomes) {
-    promise.set_value(std::move(outcomes));
-  });
+  service.ingest(
+      events, Transport::kHttp,
+      [&promise](std::vector<EventOutcome> outcomes) { promise.set_value(std::move(outcomes)); },
+      service.rate_key(key));
   const std::vector<EventOutcome> outcomes = future.get();
   size_t ok = 0, duplicates = 0, rejected = 0, unavailable = 0;
+  std::optional<Millis> rate_limited;  // the longest wait asked
   boost::json::array results;
   results.reserve(outcomes.size());
   std::vector<std::string_view> explained;  // codes whose message was already given once
@@ -126,6 +161,8 @@ net::Response handle(const net::Request& req, IngestService& service,
         break;
       case EventStatus::kUnavailable:
         ++unavailable;
+        if (o.retry_after)
+          rate_limited = std::max(rate_limited.value_or(Millis(0)), *o.retry_after);
         break;
     }
     boost::json::object item = o.to_json();
@@ -144,13 +181,19 @@ net::Response handle(const net::Request& req, IngestService& service,
                              {"rejected", rejected},
                              {"results", std::move(results)}};
   http::status status = http::status::ok;
-  if (unavailable > 0) {
+  if (rate_limited) {
+    status = http::status::too_many_requests;
+  } else if (unavailable > 0) {
     status = http::status::service_unavailable;
   } else if (rejected == outcomes.size()) {
     status = http::status::bad_request;
   }
   net::Response res = net::json_response(status, answer);
-  if (unavailable > 0) res.set(http::field::retry_after, "1");
+  if (rate_limited) {
+    res.set(http::field::retry_after, std::to_string((rate_limited->count() + 999) / 1000));
+  } else if (unavailable > 0) {
+    res.set(http::field::retry_after, "1");
+  }
   return respond(std::move(res));
 }
 

@@ -3,6 +3,13 @@
 // 401 missing/invalid write key, 413 over 500 KB or an event over 32 KB (nothing
 // stored), 503 + Retry-After when the queue is full or the database is down.
 // CORS for the configured public origin (any origin when none is configured).
+//
+// For navigator.sendBeacon and fetch without a preflight (the JavaScript
+// client's fallbacks), the body may come as text/plain, and the write key in
+// the body ({"events": [...], "writeKey": "..."}) or the query
+// (?writeKey=...) as well as in X-Write-Key / Authorization. Such a request
+// from a page of another origin than PUBLIC_URL (its Origin header) is refused
+// 403 `origin_not_allowed`, as the browser would refuse its JSON twin.
 #pragma once
 
 #include <optional>
