@@ -53,9 +53,14 @@ net::Response handle(const net::Request& req, IngestService& service,
   if (options.cors_origin && simple_request(req)) {
     const std::string_view origin = req[http::field::origin];
     if (!origin.empty() && origin != *options.cors_origin) {
-      return respond(net::error_response(
+      // Readable by that page (this answer only), so that its client stops
+      // rather than retrying what will never be taken.
+      net::Response res = net::error_response(
           http::status::forbidden, "origin_not_allowed",
-          fmt::format("events are taken from pages of {} only", *options.cors_origin)));
+          fmt::format("events are taken from pages of {} only", *options.cors_origin));
+      res.set(http::field::access_control_allow_origin, origin);
+      res.set(http::field::vary, "Origin");
+      return res;
     }
   }
   std::optional<std::string> key = write_key(req);

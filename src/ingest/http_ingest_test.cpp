@@ -177,6 +177,8 @@ TEST_F(HttpIngest, TakesABeaconsTextPlainBodyWithTheKeyInTheBodyOrTheQuery) {
            {{"Content-Type", "text/plain"}, {"Origin", "https://evil.example.net"}});
   EXPECT_EQ(foreign.result(), http::status::forbidden);
   EXPECT_EQ(json(foreign).at("error").as_object().at("code").as_string(), "origin_not_allowed");
+  EXPECT_EQ(foreign[http::field::access_control_allow_origin], "https://evil.example.net")
+      << "the refusal is readable by that page, whose client then stops";
   EXPECT_EQ(*db_->store().events().count(), 2);
 }
 

@@ -7,7 +7,8 @@
 //     arrives exactly once;
 //  3. insightd killed (-9) and restarted while the page sends 1,000 events:
 //     each arrives exactly once;
-//  4. WebSocket and polling blocked: events arrive over POST /api/events;
+//  4. WebSocket and polling blocked: events arrive over POST /api/events
+//     (and from a page of an origin PUBLIC_URL does not name, none does);
 //  5. the tab closed right after tracking: sendBeacon delivers them;
 //  6. the queue full: the oldest are dropped and counted, the queue (and its
 //     IndexedDB copy) stays bounded, the newest arrive once the way is open.
@@ -150,6 +151,20 @@ describe("@insightd/client in a browser", () => {
     });
     await until(() => count("http_event") === 10, 20000, "10 events over HTTP");
     assert.equal(await page.evaluate(() => window.analytics.stats().transport), "http");
+    // The same page from an origin insightd does not know (PUBLIC_URL names
+    // another): refused (403 origin_not_allowed), reported, nothing stored.
+    const stranger = await serveFolder(pages);
+    try {
+      const foreign = await context.newPage();
+      await foreign.goto(`${stranger.origin}/test.html?insightd=${encodeURIComponent(server.url)}`);
+      await foreign.waitForFunction(() => window.analytics !== undefined);
+      await foreign.evaluate(() => window.analytics.track("foreign_event"));
+      const rejected = await until(() => foreign.evaluate(() => window.events.find((e) => e.type === "rejected")), 15000, "the refusal");
+      assert.equal(rejected.code, "origin_not_allowed");
+      assert.equal(count("foreign_event"), 0);
+    } finally {
+      stranger.close();
+    }
     await context.close();
   });
 
