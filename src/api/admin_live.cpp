@@ -128,7 +128,11 @@ void AdminLive::on_committed(std::span<const StoredEvent> events) {
   }
   const bool elsewhere = cluster_ != nullptr && cluster_->others_watching();
   if (!here && !elsewhere) return;
-  const size_t keep = std::min(events.size(), options_.max_events_per_flush);
+  // The newest of the commit: 100 for this node's next flush; for the other
+  // nodes, as many as a message to them carries (a commit under load holds
+  // more than a flush shows, and their streams relay each message at once).
+  const size_t keep = std::min(
+      events.size(), elsewhere ? cluster_->max_live_events() : options_.max_events_per_flush);
   std::vector<boost::json::object> fresh;
   fresh.reserve(keep);
   for (const StoredEvent& e : events.subspan(events.size() - keep)) {
@@ -140,6 +144,10 @@ void AdminLive::on_committed(std::span<const StoredEvent> events) {
       return;
     }
     cluster_->publish_live(fresh);
+    if (fresh.size() > options_.max_events_per_flush) {
+      fresh.erase(fresh.begin(),
+                  fresh.end() - static_cast<std::ptrdiff_t>(options_.max_events_per_flush));
+    }
   }
   std::lock_guard lock(mu_);
   for (auto& e : fresh) pending_.push_back(std::move(e));

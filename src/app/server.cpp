@@ -171,14 +171,14 @@ struct Server::Parts {
   std::unique_ptr<auth::AuthService> auth_service;
   // GET /metrics: declared early, so it outlives everything that counts into it.
   std::unique_ptr<obs::Registry> metrics;
-  // REDIS_URL: what the serving nodes share; the limiters it syncs follow it
-  // (it is stopped before they go).
-  std::unique_ptr<cluster::Cluster> cluster;
-  std::unique_ptr<cluster::RedisLoginLimit> login_limit;
-  std::unique_ptr<cluster::RedisCache> cache;
+  // The limiters, then REDIS_URL's cluster that syncs them (so it goes
+  // first), then what calls through it.
   std::unique_ptr<net::KeyedRateLimiter> ingest_rate;  // INGEST_RATE_LIMIT
   std::shared_ptr<net::ConnectionLimiter> connection_limiter;
   std::shared_ptr<net::ConnectionLimiter> session_limiter;
+  std::unique_ptr<cluster::Cluster> cluster;
+  std::unique_ptr<cluster::RedisLoginLimit> login_limit;
+  std::unique_ptr<cluster::RedisCache> cache;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<relay::OutboxRelay> relay;  // when KAFKA_BROKERS is set
   std::unique_ptr<relay::OutboxRetention> outbox_retention;

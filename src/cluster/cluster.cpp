@@ -15,7 +15,10 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Keys a limiter has not seen for this long stop being synced.
 constexpr auto kForgetAfter = std::chrono::seconds(5);
-// A second's count is read for two seconds at most; it expires after five.
+// Keys synced per limiter at most (each costs a command per sync); keys beyond
+// are limited per node until others are forgotten.
+constexpr size_t kMaxTrackedKeys = 2'000;
+// A count expires 5 s after any node last added to it.
 constexpr std::string_view kCountTtlMs = "5000";
 
 // Gauges: each node writes its figures (key -> value) into a hash of its own
@@ -30,10 +33,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 local mine = KEYS[1] .. ':' .. ARGV[1]
 redis.call('DEL', mine)
-if #ARGV > 2 then
-  redis.call('HSET', mine, unpack(ARGV, 3))
-  redis.call('PEXPIRE', mine, ttl)
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', mine, ARGV[i], ARGV[i + 1])
 end
+if #ARGV > 2 then redis.call('PEXPIRE', mine, ttl) end
 redis.call('HSET', KEYS[1], ARGV[1], now + ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
 local sums = {}
@@ -121,6 +124,7 @@ void Cluster::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  sub_cv_.notify_all();
   if (sync_thread_.joinable()) sync_thread_.join();
   if (sub_thread_.joinable()) sub_thread_.join();
   up_ = false;
@@ -143,14 +147,17 @@ void Cluster::publish_live(std::vector<boost::json::object> events) {
     }
     wake_ = true;
   }
-  cv_.notify_one();
+  cv_.notify_one();  // the sync thread: the only one waiting on cv_
 }
 
 std::optional<RedisReply> Cluster::call(const RedisArgs& args) {
   if (!up()) return std::nullopt;
-  std::lock_guard lock(call_mu_);
+  // One call at a time; a caller that would wait for another does without
+  // (the blocking pool's threads are for ingestion too).
+  std::unique_lock lock(call_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
   if (!call_conn_) {
-    auto conn = RedisConnection::open(endpoint_, options_.timeout);
+    auto conn = RedisConnection::open(endpoint_, options_.call_timeout);
     if (!conn) return std::nullopt;
     call_conn_ = std::move(conn).value();
   }
@@ -197,6 +204,7 @@ void Cluster::set_up(bool up, const std::string& why) {
 void Cluster::sync_loop() {
   std::optional<RedisConnection> conn;
   int failures = 0;
+  auto next_counts = SteadyClock::now();
   auto next_gauges = SteadyClock::now();
   while (!stopping_) {
     if (!conn) {
@@ -210,19 +218,21 @@ void Cluster::sync_loop() {
         continue;
       }
       conn = std::move(opened).value();
-      failures = 0;
-      set_up(true, {});
     }
     {
+      // Woken early only to publish: the counts keep their own period.
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, options_.sync_every, [this] { return wake_ || stopping_.load(); });
+      cv_.wait_until(lock, std::min(next_counts, next_gauges),
+                     [this] { return wake_ || stopping_.load(); });
       wake_ = false;
     }
     if (stopping_) break;
     const auto now = SteadyClock::now();
+    const bool counts_due = now >= next_counts;
+    if (counts_due) next_counts = now + options_.sync_every;
     const bool gauges_due = now >= next_gauges;
     if (gauges_due) next_gauges = now + options_.gauges_every;
-    if (Status s = sync_once(*conn, gauges_due); !s) {
+    if (Status s = sync_once(*conn, counts_due, gauges_due); !s) {
       conn.reset();
       {
         std::lock_guard lock(call_mu_);
@@ -230,11 +240,18 @@ void Cluster::sync_loop() {
       }
       set_up(false, s.message());
       ++failures;
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, next_backoff(failures), [this] { return stopping_.load(); });
+      continue;
     }
+    // Up once a whole sync went through (a Redis that accepts and then
+    // refuses every command is not up).
+    failures = 0;
+    set_up(true, {});
   }
 }
 
-Status Cluster::sync_once(RedisConnection& conn, bool gauges_due) {
+Status Cluster::sync_once(RedisConnection& conn, bool counts_due, bool gauges_due) {
   std::vector<RedisArgs> commands;
   std::vector<boost::json::object> live;
   {
@@ -251,25 +268,28 @@ Status Cluster::sync_once(RedisConnection& conn, bool gauges_due) {
                         boost::json::serialize(boost::json::object{
                             {"node", options_.node}, {"events", std::move(events)}})});
   }
-  commands.push_back({"PUBSUB", "NUMSUB", live_channel_});
-  // Counts: this node's admissions since the last sync, per key, and every key
-  // active lately (to hear of the others' admissions while refusing).
+  if (counts_due) commands.push_back({"PUBSUB", "NUMSUB", live_channel_});
+  // Counts: per (limiter, key) one counter of every node's admissions, kept
+  // while any node adds to it (it expires 5 s after the last addition). Each
+  // sync adds this node's admissions since the last one and reads the total:
+  // what grew beyond our own addition is the others'. Keys this node saw
+  // lately are read even without admissions of its own (a node refusing a key
+  // must still hear of the others' admissions). A node new to a key charges
+  // nothing for what was admitted before it looked.
   const auto now = SteadyClock::now();
-  const int64_t window = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
   struct Pending {
     Shared* shared;
     std::string key;
     uint64_t delta;
-    bool read_previous;  // a new window for us: what the last one holds too
   };
   std::vector<Pending> pending;
   for (Shared& s : shared_) {
-    if (s.counts == nullptr) continue;
+    if (s.counts == nullptr || !counts_due) continue;
     std::map<std::string, uint64_t> deltas;
     for (auto& [k, n] : s.counts->take_admitted()) deltas[k] += n;
-    for (auto& [k, n] : deltas) s.tracked[k].last_seen = now;
+    for (auto& [k, n] : deltas) {
+      if (s.tracked.size() < kMaxTrackedKeys || s.tracked.contains(k)) s.tracked[k].last_seen = now;
+    }
     for (auto it = s.tracked.begin(); it != s.tracked.end();) {
       if (now - it->second.last_seen > kForgetAfter) {
         it = s.tracked.erase(it);
@@ -277,53 +297,51 @@ Status Cluster::sync_once(RedisConnection& conn, bool gauges_due) {
       }
       const auto d = deltas.find(it->first);
       const uint64_t delta = d == deltas.end() ? 0 : d->second;
-      const std::string base = fmt::format("{}count:{}:{}:", options_.prefix, s.name, it->first);
-      const std::string current = base + std::to_string(window);
-      commands.push_back({"INCRBY", current, std::to_string(delta)});
-      commands.push_back({"PEXPIRE", current, std::string(kCountTtlMs)});
-      const bool read_previous = it->second.window != window;
-      if (read_previous) commands.push_back({"GET", base + std::to_string(window - 1)});
-      pending.push_back({&s, it->first, delta, read_previous});
+      const std::string key = fmt::format("{}count:{}:{}", options_.prefix, s.name, it->first);
+      if (delta > 0) {
+        commands.push_back({"INCRBY", key, std::to_string(delta)});
+        commands.push_back({"PEXPIRE", key, std::string(kCountTtlMs)});
+      } else {
+        commands.push_back({"GET", key});  // INCRBY 0 would make a key that never expires
+      }
+      pending.push_back({&s, it->first, delta});
       ++it;
     }
   }
-  auto replies = conn.pipeline(commands);
+  auto replies = conn.pipeline(commands);  // none: no round trip
   if (!replies) return replies.error();
+  for (const auto& r : *replies) {
+    // NOAUTH, READONLY, OOM...: a Redis that refuses is not one to share through.
+    if (r.is_error()) return make_error(ErrorCode::kUnavailable, "Redis refused: " + r.str);
+  }
   size_t i = 0;
   if (published > 0) {
     ++i;
     if (counters_->published != nullptr) counters_->published->inc(published);
   }
-  {
+  if (counts_due) {
     const RedisReply& numsub = (*replies)[i++];
     int64_t listeners = 0;
     if (numsub.type == RedisReply::Type::kArray && numsub.elements.size() == 2) {
       listeners = numsub.elements[1].as_integer().value_or(0);
     }
-    if (watching_.load(std::memory_order_relaxed)) --listeners;  // this node's own
+    if (subscribed_.load(std::memory_order_relaxed)) --listeners;  // this node's own
     others_watching_ = listeners > 0;
   }
   for (const Pending& p : pending) {
-    const auto global = (*replies)[i].as_integer();
-    i += 2;
-    std::optional<int64_t> previous;
-    if (p.read_previous) previous = (*replies)[i++].as_integer().value_or(0);
-    if (!global) continue;
+    const int64_t total = (*replies)[i].as_integer().value_or(0);  // nil: none
+    i += p.delta > 0 ? 2 : 1;
     Tracked& t = p.shared->tracked[p.key];
     const auto delta = static_cast<int64_t>(p.delta);
-    int64_t elsewhere = 0;
-    if (t.window == window) {
-      elsewhere = *global - t.global - delta;
-    } else if (t.window == window - 1) {
-      elsewhere = (previous.value_or(0) - t.global) + (*global - delta);
-    } else {
-      elsewhere =
-          previous.value_or(0) + (*global - delta);  // new to this key: the last second or two
+    if (t.seen && total >= t.global + delta) {
+      const int64_t elsewhere = total - t.global - delta;
+      if (elsewhere > 0) {
+        p.shared->counts->admitted_elsewhere(p.key, static_cast<uint64_t>(elsewhere));
+      }
     }
-    if (elsewhere > 0)
-      p.shared->counts->admitted_elsewhere(p.key, static_cast<uint64_t>(elsewhere));
-    t.window = window;
-    t.global = *global;
+    // Otherwise new to us, or the counter expired and started again: from here.
+    t.seen = true;
+    t.global = total;
   }
   if (gauges_due) {
     for (Shared& s : shared_) {
@@ -361,44 +379,57 @@ void Cluster::subscribe_loop() {
   std::optional<RedisConnection> conn;
   bool subscribed = false;
   int failures = 0;
+  auto pause = [this](std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    sub_cv_.wait_for(lock, d, [this] { return stopping_.load(); });
+  };
+  auto broken = [&] {
+    conn.reset();
+    subscribed = false;
+    subscribed_ = false;
+    pause(next_backoff(++failures));
+  };
   while (!stopping_) {
     const bool want = watching_.load(std::memory_order_relaxed);
     if (!conn) {
       if (!want) {
-        std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_.load(); });
+        pause(std::chrono::milliseconds(100));
         continue;
       }
       auto opened = RedisConnection::open(endpoint_, options_.timeout);
       if (!opened) {
-        ++failures;
-        std::unique_lock lock(mu_);
-        cv_.wait_for(lock, next_backoff(failures), [this] { return stopping_.load(); });
+        pause(next_backoff(++failures));
         continue;
       }
       conn = std::move(opened).value();
       subscribed = false;
-      failures = 0;
     }
     if (want != subscribed) {
       if (!conn->send({want ? "SUBSCRIBE" : "UNSUBSCRIBE", live_channel_})) {
-        conn.reset();
+        broken();
         continue;
       }
       subscribed = want;
+      if (!want) subscribed_ = false;
     }
     auto reply = conn->next_reply(std::chrono::milliseconds(100));
     if (!reply) {
-      conn.reset();
-      ++failures;
+      broken();
       continue;
     }
     if (!*reply) continue;
     const RedisReply& r = **reply;
-    if (r.type != RedisReply::Type::kArray || r.elements.size() != 3 ||
-        r.elements[0].str != "message") {
-      continue;  // subscribe and unsubscribe confirmations
+    if (r.is_error()) {  // NOAUTH and the like: not a subscriber
+      broken();
+      continue;
     }
+    if (r.type != RedisReply::Type::kArray || r.elements.size() != 3) continue;
+    if (r.elements[0].str == "subscribe") {
+      subscribed_ = true;
+      failures = 0;
+      continue;
+    }
+    if (r.elements[0].str != "message") continue;
     boost::system::error_code ec;
     boost::json::value msg = boost::json::parse(r.elements[2].str, ec);
     if (ec || !msg.is_object()) continue;
@@ -411,6 +442,7 @@ void Cluster::subscribe_loop() {
     if (counters_->received != nullptr) counters_->received->inc(events->as_array().size());
     if (live_receiver_) live_receiver_(std::move(events->as_array()));
   }
+  subscribed_ = false;
 }
 
 }  // namespace insightd::cluster

@@ -2,7 +2,7 @@
 //
 //  - Live fan-out: each node publishes its committed events (coalesced: what
 //    piles up while a PUBLISH is on its way goes in the next, at most the
-//    newest 100) on one channel, only while some other node has a dashboard
+//    newest 1,000) on one channel, only while some other node has a dashboard
 //    open; each node with a dashboard open subscribes and relays what the
 //    others publish.
 //  - Shared counts: limiters keep their token buckets locally and report what
@@ -56,10 +56,15 @@ struct ClusterOptions {
   std::string prefix = "insightd:";  // of every key and channel
   std::chrono::milliseconds sync_every{50};
   std::chrono::milliseconds gauges_every{1'000};
-  std::chrono::milliseconds timeout{500};  // connect and reply
+  // Connect and reply, for the two threads: generous, since a busy machine
+  // can keep a healthy Redis from answering for a moment, and a false outage
+  // costs a warning and the live events piled up meanwhile.
+  std::chrono::milliseconds timeout{2'000};
+  // The same for call(), whose callers (sign-in, the admin figures) wait.
+  std::chrono::milliseconds call_timeout{500};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5'000};
-  size_t max_live_events = 100;  // per message
+  size_t max_live_events = 1'000;  // per message: what piles up beyond goes, oldest first
 };
 
 class Cluster {
@@ -85,6 +90,7 @@ class Cluster {
   void stop();
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
+  size_t max_live_events() const { return options_.max_live_events; }
   const std::string& node() const { return options_.node; }
   const RedisEndpoint& endpoint() const { return endpoint_; }
   // Whether another node has a dashboard open (as of the last sync; false
@@ -103,13 +109,10 @@ class Cluster {
   std::string key(std::string_view name) const;
 
  private:
-  // A shared count is kept per key and second (wall clock): what the nodes
-  // admitted in that second. Each node remembers the window it last added to
-  // and the total it saw there, so each sync learns what the others added
-  // since, and a node new to a key learns the last second or two.
+  // What this node knows of one shared count.
   struct Tracked {
-    int64_t window = -1;  // the second of our last INCRBY; -1: none yet
-    int64_t global = 0;   // that window's total after it
+    bool seen = false;   // read at least once
+    int64_t global = 0;  // the count's total after our last sync
     std::chrono::steady_clock::time_point last_seen;
   };
   struct Shared {
@@ -121,7 +124,7 @@ class Cluster {
 
   void sync_loop();
   void subscribe_loop();
-  Status sync_once(RedisConnection& conn, bool gauges_due);
+  Status sync_once(RedisConnection& conn, bool counts_due, bool gauges_due);
   Status sync_gauges(RedisConnection& conn, Shared& s);
   void set_up(bool up, const std::string& why);
   std::chrono::milliseconds next_backoff(int failures) const;
@@ -136,13 +139,15 @@ class Cluster {
   std::atomic<bool> up_{false};
   std::atomic<bool> others_watching_{false};
   std::atomic<bool> watching_{false};
+  std::atomic<bool> subscribed_{false};  // the subscriber listens (its own NUMSUB)
   std::atomic<bool> stopping_{false};
   std::mutex state_mu_;  // outage bookkeeping
   bool warned_ = false;  // this outage was reported
   bool ever_up_ = false;
 
-  std::mutex mu_;  // the sync thread's queue and wake-up
-  std::condition_variable cv_;
+  std::mutex mu_;                   // the sync thread's queue and wake-up
+  std::condition_variable cv_;      // the sync thread waits on it
+  std::condition_variable sub_cv_;  // the subscriber waits on it
   std::vector<boost::json::object> live_out_;
   bool wake_ = false;
 

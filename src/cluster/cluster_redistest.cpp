@@ -69,6 +69,10 @@ TEST(RedisUrl, ParsesHostsSocketsCredentialsAndDatabases) {
   ASSERT_TRUE(password_only);
   EXPECT_EQ(password_only->username, "");
   EXPECT_EQ(password_only->password, "pw");
+  auto v6 = parse_redis_url("redis://[::1]:6390");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 6390);
   auto sock = parse_redis_url("unix:///run/redis/redis.sock?db=2");
   ASSERT_TRUE(sock);
   EXPECT_EQ(sock->unix_path, "/run/redis/redis.sock");
@@ -224,6 +228,19 @@ TEST(Cluster, SharesTheFailedLoginLimitAndTheCache) {
   EXPECT_TRUE(eventually([&] { return !cache_b.get("metrics").has_value(); }, 2s)) << "expired";
   a.stop();
   b.stop();
+}
+
+TEST(Cluster, ARedisThatRefusesEveryCommandIsNotUp) {
+  // A password this Redis does not want: it accepts the connection, then
+  // answers every command with an error.
+  RedisEndpoint wrong = test_endpoint();
+  wrong.password = "not-the-password";
+  EXPECT_FALSE(RedisConnection::open(wrong, 500ms)) << "the PING after AUTH fails";
+  Cluster c(wrong, ClusterOptions{.node = "refused", .prefix = fresh_prefix()});
+  c.start();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(c.up());
+  c.stop();
 }
 
 TEST(Cluster, CarriesOnAloneAtOnceWhileRedisIsUnreachable) {

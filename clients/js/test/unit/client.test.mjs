@@ -243,3 +243,79 @@ test("a socket that neither connects nor fails (a blocked WebSocket) gives way t
     mock.timers.reset();
   }
 });
+
+test("HTTP: a 413 sends in smaller requests down to the one too large; 401 is final; a proxy's 502 is retried", async () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const seen = [];
+    let mode = "413";
+    const fetch = async (url, init) => {
+      const events = JSON.parse(init.body).events;
+      seen.push(events.length);
+      if (mode === "502") return { status: 502, json: async () => { throw new Error("html"); } };
+      if (mode === "401") return { status: 401, json: async () => ({ error: { code: "unauthorized", message: "key" } }) };
+      if (events.length > 1 || events[0].metadata?.big) {
+        return { status: 413, json: async () => ({ error: { code: "payload_too_large", message: "big" } }) };
+      }
+      return { status: 200, json: async () => ({ results: events.map((e) => ({ eventId: e.eventId, status: "ok" })) }) };
+    };
+    const { a, socket, events } = setup({ client: { fetch } });
+    a.track("small", { i: 1 });
+    a.track("big", { big: true });
+    a.track("small", { i: 2 });
+    a.track("small", { i: 3 });
+    socket.fire("connect_error", new Error("x"));
+    socket.fire("connect_error", new Error("x"));
+    for (let k = 0; k < 20; k++) await tick();
+    assert.equal(a.stats().delivered, 3);
+    assert.equal(a.stats().rejected, 1);
+    assert.equal(events.find((e) => e.type === "rejected").code, "payload_too_large");
+    assert.equal(seen[0], 4, "first all four together");
+    mode = "502";
+    a.track("later");
+    for (let k = 0; k < 5; k++) await tick();
+    assert.equal(a.stats().queued, 1, "a 502 keeps the event");
+    assert.equal(events.at(-1).type, "retry");
+    mode = "401";
+    mock.timers.tick(60_000);
+    for (let k = 0; k < 5; k++) await tick();
+    assert.equal(a.stats().queued, 0);
+    assert.equal(events.filter((e) => e.type === "rejected").at(-1).code, "unauthorized");
+    a.stop();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("Socket.IO: one error for a whole message splits it instead of blaming one event", async () => {
+  const { a, socket } = setup();
+  const ids = [a.track("a"), a.track("b")];
+  await tick();
+  socket.fire("connect");
+  const first = socket.sent.shift();
+  first.ack(null, { eventId: "", code: "too_many_events", message: "too many" });
+  assert.equal(a.stats().rejected, 0, "nobody blamed");
+  assert.deepEqual(socket.sent.map((s) => s.data.length), [1, 1], "again one by one");
+  socket.answer();
+  socket.answer();
+  assert.equal(a.stats().delivered, 2);
+  assert.deepEqual(ids.length, 2);
+  a.stop();
+});
+
+test("events a previous page left are older than this page's: a full queue drops them first", async () => {
+  const store = memoryQueueStore();
+  const kv = memoryKv();
+  const first = setup({ store, kv });
+  const old = first.a.track("old");
+  first.a.stop();
+  const second = setup({ store, kv, client: { maxEvents: 2 } });
+  const n1 = second.a.track("new-1");
+  const n2 = second.a.track("new-2");
+  await tick();
+  second.socket.fire("connect");
+  assert.deepEqual(second.socket.sent.flatMap((s) => s.data.map((e) => e.eventId)), [n1, n2]);
+  assert.equal(second.a.stats().dropped, 1);
+  assert.ok(!store.all.has(old));
+  second.a.stop();
+});

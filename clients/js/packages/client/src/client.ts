@@ -93,6 +93,12 @@ interface Outcome {
 }
 
 const g = globalThis as any;
+// Bytes of one message or request at most (insightd takes 1 MB; a beacon 64 KB
+// in all), and of everything one page hands to sendBeacon.
+const MAX_SEND_BYTES = 60_000;
+const size = (e: unknown): number => new TextEncoder().encode(JSON.stringify(e)).length;
+// Whole-request refusals that no resend will change.
+const FINAL = new Set(["unauthorized", "origin_not_allowed"]);
 
 export function createAnalytics(options: AnalyticsOptions): Analytics {
   const browser = typeof g.document !== "undefined";
@@ -127,6 +133,8 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   let attempts = 0;
   let failures = 0; // sends in a row that must be retried
   let connectFailures = 0;
+  let batchLimit = o.batchSize; // halved while insightd refuses a message as too large
+  let beaconed = false; // since the page was last visible
   let timer: ReturnType<typeof setTimeout> | undefined;
   let watchdog: ReturnType<typeof setTimeout> | undefined;
   let userId = kv.get("insightd:userId");
@@ -156,12 +164,15 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   };
 
   const enqueue = (q: QueuedEvent, persist: boolean) => {
-    for (const d of queue.add(q)) {
+    dropped(queue.add(q));
+    if (persist && queue.items.has(q.event.eventId)) store.put({ event: q.event, bytes: q.bytes });
+  };
+  const dropped = (list: QueuedEvent[]) => {
+    for (const d of list) {
       store.remove([d.event.eventId]);
       counts.dropped++;
       emit({ type: "dropped", eventId: d.event.eventId });
     }
-    if (persist && queue.items.has(q.event.eventId)) store.put({ event: q.event, bytes: q.bytes });
   };
 
   const remove = (q: QueuedEvent) => {
@@ -187,8 +198,20 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     flights.delete(attempt);
     let retry = outcomes === null;
     let wait = 0;
+    // One answer for a whole message of several (too large, malformed): in
+    // smaller messages again, down to one event, whose answer it then is.
+    if (outcomes && outcomes.length !== batch.length && !outcomes.some((x) => x?.eventId)) {
+      if (batch.length > 1) {
+        batch.forEach((q) => q.sending === attempt && (q.sending = 0));
+        batchLimit = Math.max(1, Math.floor(batch.length / 2));
+        return pump();
+      }
+      outcomes = batch.map((q) => ({ ...outcomes![0], eventId: q.event.eventId }));
+    }
     batch.forEach((q, i) => {
-      const r = outcomes?.find((x) => x && x.eventId === q.event.eventId) ?? outcomes?.[i];
+      const r =
+        outcomes?.find((x) => x && x.eventId === q.event.eventId) ??
+        (outcomes?.length === batch.length ? outcomes[i] : undefined);
       if (q.sending === attempt) q.sending = 0;
       if (!r) {
         retry = true;
@@ -213,6 +236,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     settled();
     if (retry) return retryLater(failure, wait);
     failures = 0;
+    batchLimit = Math.min(o.batchSize, batchLimit * 2);
     pump();
   };
 
@@ -223,16 +247,17 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
         method: "POST",
         headers: { "content-type": "text/plain" },
         body: JSON.stringify({ events, writeKey: o.writeKey }),
-        keepalive: true,
       });
       const body = await res.json().catch(() => null);
       if (body && Array.isArray(body.results)) return settle(attempt, body.results);
-      if (res.status >= 400 && res.status < 500 && res.status !== 429) {
-        // Refused whole (the key, the origin): nothing here will change that.
-        const code = body?.error?.code || body?.code || `http_${res.status}`;
-        return settle(attempt, events.map((e) => ({ eventId: e.eventId, code, message: body?.error?.message || "" })));
+      const code: string = body?.error?.code || `http_${res.status}`;
+      // Refused whole for good (the key, the page's origin), or too large for
+      // one request (413: smaller ones, down to the one event too large);
+      // anything else (a proxy's 502, a 408) passes: again later.
+      if (FINAL.has(code) || res.status === 413) {
+        return settle(attempt, [{ code, message: body?.error?.message || "" }]);
       }
-      settle(attempt, null, `http_${res.status}`);
+      settle(attempt, null, code);
     } catch {
       settle(attempt, null, "network");
     }
@@ -244,7 +269,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     const viaHttp = !viaSocket && o.httpFallback && connectFailures >= o.httpAfterFailures && !!doFetch;
     if (!viaSocket && !viaHttp) return;
     while (flights.size < o.maxInFlight) {
-      const batch = queue.idle(o.batchSize);
+      const batch = queue.idle(batchLimit, MAX_SEND_BYTES);
       if (!batch.length) return;
       const attempt = ++attempts;
       flights.set(attempt, batch);
@@ -264,31 +289,36 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
   };
 
   // Everything queued, to insightd by sendBeacon (kept queued: the next send
-  // of an event the beacon delivered is answered `duplicate`).
+  // of an event the beacon delivered is answered `duplicate`). Once per
+  // hiding, within the browser's 64 KB for the page.
   const beacon = () => {
     const nav = g.navigator;
-    if (!nav?.sendBeacon || !queue.size) return;
-    let chunk: AnalyticsEvent[] = [];
-    let bytes = 0;
-    const send = () => {
-      if (chunk.length) {
-        nav.sendBeacon(
-          `${base}/api/events`,
-          new Blob([JSON.stringify({ events: chunk, writeKey: o.writeKey })], { type: "text/plain" }),
-        );
-      }
-      chunk = [];
-      bytes = 0;
-    };
+    if (!nav?.sendBeacon || !queue.size || beaconed) return;
+    beaconed = true;
     const sentAt = new Date(now()).toISOString();
+    let chunk: AnalyticsEvent[] = [];
+    let total = 0;
+    const send = () =>
+      !chunk.length ||
+      nav.sendBeacon(
+        `${base}/api/events`,
+        new Blob([JSON.stringify({ events: chunk, writeKey: o.writeKey })], { type: "text/plain" }),
+      );
     for (const q of queue.items.values()) {
-      if (bytes + q.bytes > 60_000 || chunk.length >= 100) send();
+      if (total + q.bytes > MAX_SEND_BYTES) break;
+      if (chunk.length >= 100) {
+        if (!send()) return; // the browser's quota is spent
+        chunk = [];
+      }
       chunk.push({ ...q.event, sentAt });
-      bytes += q.bytes;
+      total += q.bytes;
     }
     send();
   };
-  const onHide = () => g.document?.visibilityState === "hidden" && beacon();
+  const onHide = () => {
+    if (g.document?.visibilityState === "hidden") beacon();
+    else beaconed = false;
+  };
   const onOnline = () => {
     clearTimeout(timer);
     timer = undefined;
@@ -318,7 +348,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     const watch = () => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
-        if (socket && !socket.connected) {
+        if (running && socket && !socket.connected) {
           connectFailures = Math.max(connectFailures, o.httpAfterFailures);
           pump();
         }
@@ -341,6 +371,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
     });
     socket.on("disconnect", () => {
       unsend();
+      if (!running) return;
       watch();
       pump();
     });
@@ -376,7 +407,7 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       timestamp: new Date(now()).toISOString(),
       ...(metadata ? { metadata } : {}),
     };
-    enqueue({ event, bytes: JSON.stringify(event).length }, true);
+    enqueue({ event, bytes: size(event) }, true);
     emit({ type: "queued", eventId: event.eventId });
     pump();
     return event.eventId;
@@ -384,10 +415,24 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
 
   // What a previous page left unsent.
   void store.load().then((saved) => {
-    for (const q of saved) if (q?.event?.eventId) enqueue({ event: q.event, bytes: q.bytes || 0 }, false);
+    dropped(queue.prepend(saved.filter((q) => q?.event?.eventId).map((q) => ({ event: q.event, bytes: size(q.event) }))));
     pump();
   });
   if (o.autoStart !== false) start();
+
+  const flush = (timeoutMs = 10_000) =>
+    new Promise<boolean>((resolve) => {
+      if (queue.size === 0) return resolve(true);
+      const t = setTimeout(() => {
+        waiters = waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      waiters.push(done);
+    });
 
   return {
     track,
@@ -399,22 +444,9 @@ export function createAnalytics(options: AnalyticsOptions): Analytics {
       const l = g.location;
       return track("page_view", { ...(l ? { path: l.pathname, url: l.href, title: g.document?.title, referrer: g.document?.referrer } : {}), ...metadata });
     },
-    flush(timeoutMs = 10_000) {
-      return new Promise<boolean>((resolve) => {
-        if (queue.size === 0) return resolve(true);
-        const t = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== done);
-          resolve(false);
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(t);
-          resolve(true);
-        };
-        waiters.push(done);
-      });
-    },
+    flush,
     async shutdown(timeoutMs) {
-      const ok = await this.flush(timeoutMs);
+      const ok = await flush(timeoutMs);
       stop();
       return ok;
     },

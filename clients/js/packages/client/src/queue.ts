@@ -52,12 +52,27 @@ export class Queue {
     return q;
   }
 
-  // Up to `n` events not being sent, oldest first.
-  idle(n: number): QueuedEvent[] {
+  // Events saved by an earlier page go before this page's: they are older.
+  prepend(saved: QueuedEvent[]): QueuedEvent[] {
+    const rest = [...this.items.values()];
+    this.items.clear();
+    this.bytes = 0;
+    const dropped: QueuedEvent[] = [];
+    for (const q of [...saved, ...rest]) dropped.push(...this.add(q));
+    return dropped;
+  }
+
+  // Up to `n` events not being sent, oldest first, of at most `maxBytes`
+  // together (one at least).
+  idle(n: number, maxBytes = Infinity): QueuedEvent[] {
     const out: QueuedEvent[] = [];
+    let bytes = 0;
     for (const q of this.items.values()) {
-      if (out.length >= n) break;
-      if (!q.sending) out.push(q);
+      if (out.length >= n || (out.length > 0 && bytes + q.bytes > maxBytes)) break;
+      if (!q.sending) {
+        out.push(q);
+        bytes += q.bytes;
+      }
     }
     return out;
   }
