@@ -144,6 +144,7 @@ TEST(Cluster, AddsUpTheNodesConnectionsPerAddress) {
   a.start();
   b.start();
   std::vector<net::ConnectionLimiter::Ticket> held;
+  held.reserve(3);
   for (int i = 0; i < 3; ++i) held.push_back(on_a->admit("10.1.1.1"));
   auto mine = on_b->admit("10.1.1.1");
   ASSERT_NE(mine, nullptr);
