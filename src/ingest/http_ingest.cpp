@@ -72,7 +72,13 @@ net::Response handle(const net::Request& req, IngestService& service,
                                        "Authorization: Bearer, ?writeKey= or \"writeKey\" beside "
                                        "\"events\" in the body)"));
   };
-  if (!key_ok && req.body().find("writeKey") == std::string::npos) return unauthorized();
+  // Without a key outside the body, only a small body is parsed to look for
+  // one (a beacon, or the client's batches of at most 60 KB): a request nobody
+  // has authenticated never makes the node parse a large body.
+  if (!key_ok &&
+      (req.body().size() > kMaxBodyKeyBytes || req.body().find("writeKey") == std::string::npos)) {
+    return unauthorized();
+  }
   if (req.body().size() > options.max_body_bytes) {
     return respond(net::error_response(http::status::payload_too_large, "payload_too_large",
                                        fmt::format("the body is {} bytes; the limit is {} bytes",

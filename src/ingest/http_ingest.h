@@ -7,7 +7,8 @@
 // For navigator.sendBeacon and fetch without a preflight (the JavaScript
 // client's fallbacks), the body may come as text/plain, and the write key in
 // the body ({"events": [...], "writeKey": "..."}) or the query
-// (?writeKey=...) as well as in X-Write-Key / Authorization. Such a request
+// (?writeKey=...) as well as in X-Write-Key / Authorization (a key in the
+// body is looked for only in bodies up to 64 KB: 401 beyond). Such a request
 // from a page of another origin than PUBLIC_URL (its Origin header) is refused
 // 403 `origin_not_allowed`, as the browser would refuse its JSON twin.
 #pragma once
@@ -19,6 +20,9 @@
 #include "net/router.h"
 
 namespace insightd::ingest {
+
+// The largest body searched for a write key when no header or query holds one.
+inline constexpr size_t kMaxBodyKeyBytes = size_t{64} * 1024;
 
 struct HttpIngestOptions {
   std::optional<std::string> cors_origin;  // PUBLIC_URL; unset: "*"
