@@ -34,21 +34,67 @@ boost::json::object event_json(const StoredEvent& s) {
           {"batchId", s.batch_id}};
 }
 
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  size_t clean = 0;  // start of the run not yet appended
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(text[i]);
+    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+    out.append(text, clean, i - clean);
+    clean = i + 1;
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default: {
+        constexpr std::string_view kHex = "0123456789abcdef";
+        out += "\\u00";
+        out += kHex[ch >> 4];
+        out += kHex[ch & 0xF];
+      }
+    }
+  }
+  out.append(text, clean, text.size() - clean);
+  out += '"';
+}
+
 std::string event_json_text(const StoredEvent& s) {
   const NewEvent& e = s.event;
-  auto quoted = [](const std::optional<std::string>& v) {
-    return v ? boost::json::serialize(boost::json::string_view(*v)) : std::string("null");
+  auto optional = [](std::string& out, const std::optional<std::string>& v) {
+    if (v) {
+      append_json_string(out, *v);
+    } else {
+      out += "null";
+    }
   };
   std::string out;
   out.reserve(160 + e.metadata_json.size());
   out += R"({"eventId":)";
-  out += boost::json::serialize(boost::json::string_view(e.event_id));
+  append_json_string(out, e.event_id);
   out += R"(,"eventType":)";
-  out += boost::json::serialize(boost::json::string_view(e.event_type));
+  append_json_string(out, e.event_type);
   out += R"(,"userId":)";
-  out += quoted(e.user_id);
+  optional(out, e.user_id);
   out += R"(,"sessionId":)";
-  out += quoted(e.session_id);
+  optional(out, e.session_id);
   out += R"(,"timestamp":")";
   out += format_timestamp(e.timestamp);
   out += R"(","receivedAt":")";
@@ -56,7 +102,7 @@ std::string event_json_text(const StoredEvent& s) {
   out += R"(","metadata":)";
   out += e.metadata_json.empty() ? std::string("{}") : e.metadata_json;
   out += R"(,"batchId":)";
-  out += boost::json::serialize(boost::json::string_view(s.batch_id));
+  append_json_string(out, s.batch_id);
   out += '}';
   return out;
 }

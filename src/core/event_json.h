@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/model.h"
 
@@ -16,5 +17,10 @@ boost::json::object event_json(const StoredEvent& event);
 // The same object as JSON text, written directly (the event stream writes one
 // per event): the stored metadata is already serialised JSON and goes in as is.
 std::string event_json_text(const StoredEvent& event);
+
+// Appends `text` to `out` as a JSON string: quoted, with '"', '\\' and the
+// control characters escaped (UTF-8 passes as is), without building a
+// boost::json value first.
+void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace insightd

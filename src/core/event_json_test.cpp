@@ -34,5 +34,21 @@ TEST(EventJson, EmptyMetadataIsAnEmptyObject) {
   EXPECT_EQ(boost::json::parse(event_json_text(s)).at("metadata"), boost::json::object());
 }
 
+TEST(EventJson, AppendJsonStringWritesWhatAParserReadsBackAsTheSameText) {
+  std::string every_ascii;
+  for (int ch = 0; ch < 128; ++ch) every_ascii += static_cast<char>(ch);
+  for (const std::string& text :
+       {std::string(), std::string("plain"), every_ascii, std::string("caf\xc3\xa9 \xe2\x9c\x93"),
+        std::string("a\"b\\c\nd\x01")}) {
+    std::string out = "[";
+    append_json_string(out, text);
+    out += ']';
+    EXPECT_EQ(boost::json::parse(out).as_array().at(0).as_string(), text) << out;
+  }
+  std::string out;
+  append_json_string(out, "q\"\\\x1f\t");
+  EXPECT_EQ(out, R"("q\"\\\u001f\t")");
+}
+
 }  // namespace
 }  // namespace insightd

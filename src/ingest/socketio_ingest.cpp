@@ -5,9 +5,12 @@
 #include <boost/json.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <utility>
+#include <vector>
 
+#include "core/event_json.h"
 #include "core/event_validation.h"
 
 namespace insightd::ingest {
@@ -17,23 +20,34 @@ using socketio::Ack;
 using socketio::Payload;
 using socketio::Socket;
 
-// event:ack or event:error for one outcome; returns the object sent.
-boost::json::object answer(const Socket& socket, const EventOutcome& o) {
+// event:ack or event:error for one outcome; returns the object sent, as JSON
+// text (written directly: this runs for every event).
+std::string answer(const Socket& socket, const EventOutcome& o) {
   const bool stored = o.status == EventStatus::kOk || o.status == EventStatus::kDuplicate;
-  boost::json::object body;
-  body["eventId"] = o.event_id;
+  std::string body = R"({"eventId":)";
+  body.reserve(160);
+  append_json_string(body, o.event_id);
   if (stored) {
-    body["status"] = to_string(o.status);
-    body["batchId"] = o.batch_id;
-    if (o.received_at) body["receivedAt"] = format_timestamp(*o.received_at);
+    body += R"(,"status":")";
+    body += to_string(o.status);
+    body += R"(","batchId":)";
+    append_json_string(body, o.batch_id);
+    if (o.received_at) {
+      body += R"(,"receivedAt":")";
+      body += format_timestamp(*o.received_at);
+      body += '"';
+    }
   } else {
-    body["code"] = o.code;
-    body["message"] = o.message;
+    body += R"(,"code":)";
+    append_json_string(body, o.code);
+    body += R"(,"message":)";
+    append_json_string(body, o.message);
     // Unstored for a reason that passes (overload, database down): say so.
-    if (o.status == EventStatus::kUnavailable) body["retryable"] = true;
-    if (o.retry_after) body["retryAfterMs"] = o.retry_after->count();
+    if (o.status == EventStatus::kUnavailable) body += R"(,"retryable":true)";
+    if (o.retry_after) body += fmt::format(R"(,"retryAfterMs":{})", o.retry_after->count());
   }
-  socket.emit(stored ? "event:ack" : "event:error", Payload(boost::json::array{body}));
+  body += '}';
+  socket.emit(stored ? "event:ack" : "event:error", Payload::of_json_text(body));
   return body;
 }
 
@@ -44,19 +58,53 @@ void reject_payload(const Socket& socket, const Ack& ack, std::string_view messa
   if (ack) ack(Payload(boost::json::array{body}));
 }
 
-// The events of one connection that wait for their commit. On the socket's
-// strand only.
-struct Flow {
-  size_t waiting = 0;
-  bool paused = false;
+// Answers to send to a connection, with what they answer.
+struct Answered {
+  std::vector<EventOutcome> outcomes;
+  std::function<void(std::vector<EventOutcome>)> respond;
+  size_t events = 0;
 };
 
-// Queues `events` and pauses reading the connection while too many wait; `answer`
-// runs with their outcomes on the writer thread (or at once, when none was queued).
+// One connection's ingestion state.
+struct Flow {
+  // On the socket's strand only: the events that wait for their commit.
+  size_t waiting = 0;
+  bool paused = false;
+  // Filled by the writer's answering thread, emptied on the strand: a commit
+  // holding many of this connection's events hands them over once, and their
+  // answers leave in one write.
+  std::mutex mu;
+  std::vector<Answered> answered;
+  bool delivery_posted = false;
+};
+
+// On the strand: sends every answer waiting, then resumes reading if it was
+// paused and few enough events wait.
+void deliver(Flow& flow, IngestService& service, const Socket& socket) {
+  std::vector<Answered> ready;
+  {
+    std::lock_guard lock(flow.mu);
+    ready.swap(flow.answered);
+    flow.delivery_posted = false;
+  }
+  for (Answered& a : ready) {
+    if (a.respond) a.respond(std::move(a.outcomes));
+    flow.waiting -= a.events;
+  }
+  if (flow.paused && flow.waiting <= kResumeReadingAt) {
+    flow.paused = false;
+    socket.pause_reading(false);
+    service.record_reading_paused(false);
+  }
+}
+
+// Queues `events` and pauses reading the connection while too many wait;
+// `respond` runs with their outcomes on the socket's strand once committed (or
+// at once, when none was queued).
 void ingest_with_backpressure(const Socket& socket, IngestService& service,
                               const std::shared_ptr<Flow>& flow, const std::string& rate_key,
                               std::span<const boost::json::value> events,
-                              std::function<void(std::vector<EventOutcome>)> answer) {
+                              std::function<void(std::vector<EventOutcome>)> respond) {
   const size_t n = events.size();
   flow->waiting += n;
   if (!flow->paused && flow->waiting >= kPauseReadingAt) {
@@ -66,17 +114,17 @@ void ingest_with_backpressure(const Socket& socket, IngestService& service,
   }
   service.ingest(
       events, Transport::kSocketIo,
-      [socket, flow, n, &service, answer = std::move(answer)](std::vector<EventOutcome> outcomes) {
-        answer(std::move(outcomes));
-        // After the answers, which are posted to the same strand.
-        socket.dispatch([socket, flow, n, &service] {
-          flow->waiting -= n;
-          if (flow->paused && flow->waiting <= kResumeReadingAt) {
-            flow->paused = false;
-            socket.pause_reading(false);
-            service.record_reading_paused(false);
-          }
-        });
+      [socket, flow, n, &service,
+       respond = std::move(respond)](std::vector<EventOutcome> outcomes) mutable {
+        bool post = false;
+        {
+          std::lock_guard lock(flow->mu);
+          flow->answered.push_back({std::move(outcomes), std::move(respond), n});
+          post = !std::exchange(flow->delivery_posted, true);
+        }
+        if (post) {
+          socket.batch([socket, flow, &service] { deliver(*flow, service, socket); });
+        }
       },
       rate_key);
 }
@@ -105,9 +153,8 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
           }
           ingest_with_backpressure(socket, service, flow, *rate_key, std::span(&args.values[0], 1),
                                    [socket, ack](std::vector<EventOutcome> outcomes) {
-                                     const boost::json::object body =
-                                         answer(socket, outcomes.at(0));
-                                     if (ack) ack(Payload(boost::json::array{body}));
+                                     std::string body = answer(socket, outcomes.at(0));
+                                     if (ack) ack(Payload::of_json_text(std::move(body)));
                                    });
         });
         socket.on("user:events", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
@@ -131,11 +178,13 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
           ingest_with_backpressure(socket, service, flow, *rate_key,
                                    std::span(events.data(), events.size()),
                                    [socket, ack](const std::vector<EventOutcome>& outcomes) {
-                                     boost::json::array all;
-                                     all.reserve(outcomes.size());
-                                     for (const auto& o : outcomes)
-                                       all.push_back(answer(socket, o));
-                                     if (ack) ack(Payload(boost::json::array{std::move(all)}));
+                                     std::string all = "[";
+                                     for (const auto& o : outcomes) {
+                                       if (all.size() > 1) all += ',';
+                                       all += answer(socket, o);
+                                     }
+                                     all += ']';
+                                     if (ack) ack(Payload::of_json_text(std::move(all)));
                                    });
         });
       },

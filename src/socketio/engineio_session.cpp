@@ -300,8 +300,12 @@ bool EngineSession::send(std::vector<Packet> packets) {
   }
   queued_bytes_ += bytes;
   for (Packet& packet : packets) queue_.push_back(std::move(packet));
-  flush();
+  if (corks_ == 0) flush();
   return true;
+}
+
+void EngineSession::uncork() {
+  if (corks_ > 0 && --corks_ == 0 && !closed_) flush();
 }
 
 void EngineSession::flush() {

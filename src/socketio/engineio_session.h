@@ -146,6 +146,10 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   // or when they would overflow the queue: then the session closes too.
   bool send(eio::Packet packet);
   bool send(std::vector<eio::Packet> packets);
+  // Between cork() and its uncork(), sent packets are queued but not written:
+  // what a handler sends in one go then leaves in one write. Counted like holds.
+  void cork() { ++corks_; }
+  void uncork();
 
   // Backpressure from the handler: while at least one hold is taken, nothing more
   // is read from the client. A WebSocket stops reading; a polling post is answered
@@ -219,6 +223,7 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
 
   std::shared_ptr<HttpReply> pending_get_;
   size_t read_holds_ = 0;
+  size_t corks_ = 0;
   bool outbound_held_ = false;            // one of read_holds_ is the send queue's
   std::shared_ptr<HttpReply> held_post_;  // answered when the last hold goes
 

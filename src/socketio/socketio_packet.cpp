@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "core/event_json.h"
+
 namespace insightd::socketio {
 namespace {
 
@@ -254,13 +256,17 @@ std::string encode_args_text(PacketType type, std::string_view nsp, std::optiona
   out += '[';
   bool first = true;
   if (event) {
-    out += json::serialize(json::value(json::string(*event)));
+    append_json_string(out, *event);
     first = false;
   }
   for (const json::value& v : payload.values) {
     if (!first) out += ',';
     out += json::serialize(v);
     first = false;
+  }
+  if (!payload.json_text.empty()) {
+    if (!first) out += ',';
+    out += payload.json_text;
   }
   out += ']';
   return out;

@@ -25,9 +25,18 @@ namespace insightd::socketio {
 struct Payload {
   boost::json::array values;
   std::vector<std::string> buffers;
+  // For what is sent only: the arguments already written as JSON text,
+  // separated by commas, sent after `values` (answers made in bulk skip
+  // building boost::json values to serialise them at once).
+  std::string json_text;
 
   Payload() = default;
   explicit Payload(boost::json::array v) : values(std::move(v)) {}
+  static Payload of_json_text(std::string text) {
+    Payload p;
+    p.json_text = std::move(text);
+    return p;
+  }
 
   // Keeps `bytes` as a buffer and returns the placeholder to put among the values.
   boost::json::value add_buffer(std::string bytes);

@@ -132,6 +132,12 @@ TEST(SocketIoEncodeTest, EventsAndAcksWithAttachments) {
   EXPECT_EQ(encode_ack("/", 0, Payload())[0].data, "30[]");
   EXPECT_EQ(encode_event("/", "hey", Payload(json::array{"Jude"}))[0].data, R"(2["hey","Jude"])");
   EXPECT_EQ(encode_event("/", "hey", Payload(), 0)[0].data, R"(20["hey"])");
+  // Arguments already written as JSON text go after the values, as they are.
+  EXPECT_EQ(encode_event("/", "hey", Payload::of_json_text(R"({"a":1},[2])"))[0].data,
+            R"(2["hey",{"a":1},[2]])");
+  EXPECT_EQ(encode_ack("/", 7, Payload::of_json_text(R"({"ok":true})"))[0].data,
+            R"(37[{"ok":true}])");
+  EXPECT_EQ(encode_event("/", "q\"uote", Payload())[0].data, R"(2["q\"uote"])");
 }
 
 TEST(PacketAssemblerTest, PlainPacketsCompleteAtOnce) {

@@ -77,6 +77,17 @@ void Socket::dispatch(std::function<void()> fn) const {
   on_strand(state_, [fn = std::move(fn)](EngineSession&, detail::SioConnection&) { fn(); });
 }
 
+void Socket::batch(std::function<void()> fn) const {
+  on_strand(state_, [fn = std::move(fn)](EngineSession& session, detail::SioConnection&) {
+    session.cork();
+    struct Uncork {
+      EngineSession& session;
+      ~Uncork() { session.uncork(); }
+    } uncork{session};
+    fn();
+  });
+}
+
 bool Socket::connected() const {
   return state_->connected;
 }

@@ -106,6 +106,10 @@ class Socket {
   // is connected: where state shared with its handlers can be touched without
   // locks. Thread-safe.
   void dispatch(std::function<void()> fn) const;
+  // Like dispatch, and what `fn` emits and acks (on any socket of the
+  // connection) is written together once it returns: one write for many
+  // answers rather than one each. Thread-safe.
+  void batch(std::function<void()> fn) const;
   // Leaves the namespace from the server side (the client sees "io server
   // disconnect" and does not reconnect). Thread-safe.
   void disconnect() const;

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/event_json.h"
 #include "core/ids.h"
 #include "store/detail/queries.h"
 #include "store/detail/steps.h"
@@ -261,22 +261,26 @@ class PgAppend final : public detail::AppendStrategy {
   static std::string event_rows_json(std::span<const NewEvent> events,
                                      std::span<const size_t> chunk,
                                      std::span<const std::string_view> batch_of = {}) {
-    auto quoted = [](std::string_view text) {
-      return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
-    };
     std::string rows = "[";
+    auto optional = [&rows](const std::optional<std::string>& text) {
+      if (text) {
+        append_json_string(rows, *text);
+      } else {
+        rows += "null";
+      }
+    };
     rows.reserve(chunk.size() * 256);
     for (size_t n = 0; n < chunk.size(); ++n) {
       const NewEvent& e = events[chunk[n]];
       if (n > 0) rows += ',';
       rows += "{\"i\":";
-      rows += quoted(e.event_id);
+      append_json_string(rows, e.event_id);
       rows += ",\"t\":";
-      rows += quoted(e.event_type);
+      append_json_string(rows, e.event_type);
       rows += ",\"u\":";
-      rows += e.user_id ? quoted(*e.user_id) : "null";
+      optional(e.user_id);
       rows += ",\"s\":";
-      rows += e.session_id ? quoted(*e.session_id) : "null";
+      optional(e.session_id);
       rows += ",\"ts\":\"";
       rows += format_timestamp(e.timestamp);
       rows += "\",\"r\":\"";
@@ -289,7 +293,7 @@ class PgAppend final : public detail::AppendStrategy {
       rows += std::to_string(n);
       if (!batch_of.empty()) {
         rows += ",\"b\":";
-        rows += quoted(batch_of[n]);
+        append_json_string(rows, batch_of[n]);
       }
       rows += '}';
     }
