@@ -13,6 +13,7 @@ build_pkgs=(
   librdkafka-dev  # the outbox relay to Kafka (and its mock cluster for the tests)
   libzstd-dev     # the archive's compression
   libhiredis-dev  # Redis (REDIS_URL): what several nodes share
+  libjemalloc-dev # the allocator of the insightd binary (INSIGHTD_JEMALLOC)
   nodejs  # npm installs the dashboard's browser libraries (web/package.json)
 )
 test_pkgs=(

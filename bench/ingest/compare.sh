@@ -10,7 +10,9 @@
 # with the CPU each server and PostgreSQL spent per acknowledged event in the
 # closed-loop run (utime + stime from /proc/PID/stat).
 #
-#   bench/ingest/compare.sh [--durable] [--peer DIR] [--runs 2] [--seconds 6]
+#   bench/ingest/compare.sh [--durable] [--peer DIR] [--runs 2] [--seconds 6] [--only NAMES]
+# --only "insightd ceiling": those servers only. --base BIN adds a server
+# "base", another build of insightd (before/after in one run).
 # --durable: PostgreSQL with its default durability (fsync and
 # synchronous_commit on), as users run it; without it, fsync=off (labelled).
 # Needs build/insightd, `npm ci` at the root and `npm ci --prefix bench/ingest`.
@@ -18,13 +20,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
 source bench/ingest/lib.sh
-durable=0 peer="" runs=2 secs=6
+durable=0 peer="" runs=2 secs=6 only="" base_bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --durable) durable=1 ;;
     --peer) peer=$(cd "$2" && pwd); shift ;;
     --runs) runs=$2; shift ;;
     --seconds) secs=$2; shift ;;
+    --only) only=$2; shift ;;
+    --base) base_bin=$(realpath "$2"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -68,6 +72,7 @@ start_server() {  # name database-url
     seed) node bench/ingest/seed_stack.mjs --port $port --db "$2" >"$pgdir/server.log" 2>&1 & ;;
     peer) (cd "$peer" && PORT=$port DATABASE_URL=$2 exec node server.js) >"$pgdir/server.log" 2>&1 & ;;
     insightd) PORT=$port HOST=127.0.0.1 DATABASE_URL=$2 LOG_LEVEL=warn build/insightd serve >"$pgdir/server.log" 2>&1 & ;;
+    base) PORT=$port HOST=127.0.0.1 DATABASE_URL=$2 LOG_LEVEL=warn "$base_bin" serve >"$pgdir/server.log" 2>&1 & ;;
   esac
   server_pid=$!
   wait_port $port
@@ -77,6 +82,9 @@ start_server() {  # name database-url
 servers=(ceiling seed)
 [ -n "$peer" ] && servers+=(peer)
 servers+=(insightd)
+[ -n "$base_bin" ] && servers+=(base)
+# shellcheck disable=SC2206
+[ -n "$only" ] && servers=($only)
 printf '%-9s %14s %12s %14s %14s\n' server "acked events/s" "p99 @5,000/s" "server µs/ev" "postgres µs/ev"
 for name in "${servers[@]}"; do
   best=0 best_cpu="" best_pg=""
