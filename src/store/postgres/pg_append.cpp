@@ -13,10 +13,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/event_json.h"
 #include "core/ids.h"
 #include "store/detail/queries.h"
 #include "store/detail/steps.h"
+#include "store/postgres/pg_binary.h"
 
 namespace insightd::store {
 namespace {
@@ -116,9 +116,8 @@ class PgAppend final : public detail::AppendStrategy {
     static const std::string kInsert =
         "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
         "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, e.b, e.r FROM json_to_recordset($1::json) "
-        "AS e(" +
-        std::string(kEventRecordColumns) + ", b text)";
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, e.b, e.r FROM " +
+        std::string(kEventColumnArrays) + ", $9::text[]) AS e(i, t, u, s, ts, r, k, m, b)";
     const CallEvents call(events);
     // The rest of the open batch, then new batches of max_events.
     const int64_t n = static_cast<int64_t>(call.todo.size());
@@ -137,8 +136,7 @@ class PgAppend final : public detail::AppendStrategy {
     const SqlValue expected_id =
         guess.batch_id ? SqlValue(*guess.batch_id) : SqlValue(std::monostate{});
     if (Status s = c.execute_deferred(kExpect, {expected_id, guess.count}); !s) return s.error();
-    if (Status s = c.execute_deferred(kInsert, {event_rows_json(events, call.todo, batch_of)});
-        !s) {
+    if (Status s = c.execute_deferred(kInsert, event_columns(events, call.todo, batch_of)); !s) {
       return s.error();
     }
     auto out = finish_plan(c, events, call, batch_of, guess, policy, now, after);
@@ -158,15 +156,16 @@ class PgAppend final : public detail::AppendStrategy {
                                        const BatchPolicy& policy, Timestamp now, bool& replan,
                                        std::optional<OpenBatchState>& after) {
     static const std::string kPlannedInsert =
-        "WITH b AS (SELECT batch_id, event_count, $3::bigint - event_count AS room FROM \"Batch\" "
+        "WITH b AS (SELECT batch_id, event_count, $10::bigint - event_count AS room FROM \"Batch\" "
         "WHERE status = 'OPEN' FOR UPDATE), "
         "ins AS (INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, "
         "\"timestamp\", received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, CASE WHEN e.n < b.room THEN b.batch_id "
-        "ELSE ($2::text[])[1 + (e.n - b.room) / $3::bigint] END, e.r "
-        "FROM json_to_recordset($1::json) AS e(" +
-        std::string(kEventRecordColumns) +
-        "), b WHERE b.room > 0 ON CONFLICT (event_id) DO NOTHING RETURNING event_id, batch_id) "
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, CASE WHEN e.n <= b.room THEN b.batch_id "
+        "ELSE ($9::text[])[1 + (e.n - 1 - b.room) / $10::bigint] END, e.r "
+        "FROM " +
+        std::string(kEventColumnArrays) +
+        ") WITH ORDINALITY AS e(i, t, u, s, ts, r, k, m, n), b WHERE b.room > 0 "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, batch_id) "
         "SELECT ins.event_id, ins.batch_id, b.batch_id, b.event_count FROM ins, b";
     auto void_plan = [&replan](std::string why) {
       replan = true;
@@ -179,8 +178,10 @@ class PgAppend final : public detail::AppendStrategy {
     for (int64_t k = 0; k < (n + policy.max_events - 1) / policy.max_events; ++k) {
       fresh.push_back(new_id("batch", now));
     }
-    auto rows = c.query(kPlannedInsert,
-                        {event_rows_json(events, call.todo), text_array(fresh), policy.max_events});
+    std::vector<SqlValue> params = event_columns(events, call.todo);
+    params.emplace_back(text_array(fresh));
+    params.emplace_back(policy.max_events);
+    auto rows = c.query(kPlannedInsert, params);
     if (!rows) return rows.error();
     if (rows->empty() || static_cast<int64_t>(rows->size()) != n) {
       return void_plan("some events are duplicates, or no batch is open");
@@ -251,54 +252,58 @@ class PgAppend final : public detail::AppendStrategy {
     return out;
   }
 
-  // The columns of one event in event_rows_json's records; n is the event's
-  // position in the chunk.
-  static constexpr std::string_view kEventRecordColumns =
-      "i text, t text, u text, s text, ts timestamptz, r timestamptz, k bigint, m jsonb, n bigint";
+  // The chunk's events as eight arrays in PostgreSQL's binary format, one per
+  // column ($1 … $8 of kEventColumnArrays): unnest makes them rows without
+  // parsing any text but each event's metadata. With `batch_of`, a ninth: the
+  // batch of each.
+  static constexpr std::string_view kEventColumnArrays =
+      "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+      "$6::timestamptz[], $7::int8[], $8::jsonb[]";
 
-  // The chunk's events as one JSON array of records, for json_to_recordset: one
-  // parameter however many rows (PostgreSQL plans the statement once).
-  static std::string event_rows_json(std::span<const NewEvent> events,
-                                     std::span<const size_t> chunk,
-                                     std::span<const std::string_view> batch_of = {}) {
-    std::string rows = "[";
-    auto optional = [&rows](const std::optional<std::string>& text) {
+  static std::vector<SqlValue> event_columns(std::span<const NewEvent> events,
+                                             std::span<const size_t> chunk,
+                                             std::span<const std::string_view> batch_of = {}) {
+    using pg::BinaryArray;
+    using pg::ElementType;
+    const size_t n = chunk.size();
+    BinaryArray ids(ElementType::kText, n, 32);
+    BinaryArray types(ElementType::kText, n);
+    BinaryArray users(ElementType::kText, n);
+    BinaryArray sessions(ElementType::kText, n);
+    BinaryArray times(ElementType::kTimestampTz, n, 8);
+    BinaryArray received(ElementType::kTimestampTz, n, 8);
+    BinaryArray skews(ElementType::kInt8, n, 8);
+    BinaryArray metadata(ElementType::kJsonb, n, 128);
+    auto optional = [](BinaryArray& column, const std::optional<std::string>& text) {
       if (text) {
-        append_json_string(rows, *text);
+        column.add_text(*text);
       } else {
-        rows += "null";
+        column.add_null();
       }
     };
-    rows.reserve(chunk.size() * 256);
-    for (size_t n = 0; n < chunk.size(); ++n) {
-      const NewEvent& e = events[chunk[n]];
-      if (n > 0) rows += ',';
-      rows += "{\"i\":";
-      append_json_string(rows, e.event_id);
-      rows += ",\"t\":";
-      append_json_string(rows, e.event_type);
-      rows += ",\"u\":";
-      optional(e.user_id);
-      rows += ",\"s\":";
-      optional(e.session_id);
-      rows += ",\"ts\":\"";
-      rows += format_timestamp(e.timestamp);
-      rows += "\",\"r\":\"";
-      rows += format_timestamp(e.received_at);
-      rows += "\",\"k\":";
-      rows += std::to_string(e.clock_skew_ms);
-      rows += ",\"m\":";
-      rows += e.metadata_json;  // a JSON object, checked at validation
-      rows += ",\"n\":";
-      rows += std::to_string(n);
-      if (!batch_of.empty()) {
-        rows += ",\"b\":";
-        append_json_string(rows, batch_of[n]);
-      }
-      rows += '}';
+    for (size_t idx : chunk) {
+      const NewEvent& e = events[idx];
+      ids.add_text(e.event_id);
+      types.add_text(e.event_type);
+      optional(users, e.user_id);
+      optional(sessions, e.session_id);
+      times.add_timestamptz(e.timestamp);
+      received.add_timestamptz(e.received_at);
+      skews.add_int8(e.clock_skew_ms);
+      metadata.add_jsonb(e.metadata_json);  // a JSON object, checked at validation
     }
-    rows += ']';
-    return rows;
+    std::vector<SqlValue> params;
+    params.reserve(11);
+    for (BinaryArray* column :
+         {&ids, &types, &users, &sessions, &times, &received, &skews, &metadata}) {
+      params.push_back(column->take());
+    }
+    if (!batch_of.empty()) {
+      BinaryArray batches(ElementType::kText, n, 40);
+      for (std::string_view b : batch_of) batches.add_text(b);
+      params.push_back(batches.take());
+    }
+    return params;
   }
 
   // A PostgreSQL text[] literal of `items`, each quoted.
@@ -325,10 +330,12 @@ class PgAppend final : public detail::AppendStrategy {
     static const std::string kInsert =
         "INSERT INTO \"Event\" (event_id, event_type, user_id, session_id, \"timestamp\", "
         "received_at, clock_skew_ms, metadata, batch_id, created_at) "
-        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $2, e.r FROM json_to_recordset($1::json) "
-        "AS e(" +
-        std::string(kEventRecordColumns) + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
-    auto stored = c.query(kInsert, {event_rows_json(events, chunk), batch_id});
+        "SELECT e.i, e.t, e.u, e.s, e.ts, e.r, e.k, e.m, $9, e.r FROM " +
+        std::string(kEventColumnArrays) +
+        ") AS e(i, t, u, s, ts, r, k, m) ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+    std::vector<SqlValue> params = event_columns(events, chunk);
+    params.emplace_back(batch_id);
+    auto stored = c.query(kInsert, params);
     if (!stored) return stored.error();
     std::unordered_set<std::string> ids;
     for (const Row& r : *stored) ids.insert(r.text(0));
