@@ -34,24 +34,17 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-pgbin=/usr/lib/postgresql/15/bin
-pgdir=$(mktemp -d /tmp/insightd-bench-pg.XXXXXX)
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pgdir"; as_pg=(runuser -u postgres --); fi
 pgport=55700 port=3290 server_pid=""
 stop_server() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 cleanup() {
   stop_server
-  "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$pgdir"
+  stop_private_pg
 }
 trap cleanup EXIT
-settings="-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=200"
-[ "$durable" -eq 1 ] || settings="$settings -c fsync=off"
-"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 >/dev/null
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -t 60 -o "$settings" start >/dev/null
-base="postgresql://postgres@127.0.0.1:$pgport"
-echo "PostgreSQL 15: $([ "$durable" -eq 1 ] && echo "default durability (fsync, synchronous_commit on)" || echo "fsync=off")"
+private_pg $pgport $durable
+base=$PG_BASE
+pgdir=$PG_DIR
+echo "PostgreSQL 15: $(pg_durability "$base/postgres")"
 
 # CPU seconds (user + system) of a process, and of every PostgreSQL process.
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }

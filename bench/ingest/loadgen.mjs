@@ -14,6 +14,10 @@
 //   --rate R            pace the total send rate to R events/s (open loop,
 //                       still capped by the window); without it, closed loop
 //   --write-key K       Socket.IO auth {writeKey} / X-Write-Key header
+//   --interval S        also print one JSON line every S seconds of the run
+//                       ({"interval":k,"acked","ackedPerSec","p50ms","p99ms"}
+//                       of those S seconds), for soak runs; the summary's
+//                       percentiles are then those of the last interval
 //   --json              print one JSON line only
 //
 // Every event carries a fresh eventId, so a storing server stores each once.
@@ -41,6 +45,7 @@ const cfg = {
   rate: Number(opt("rate", "0")),
   perRequest: Number(opt("per-request", "50")),
   writeKey: opt("write-key", ""),
+  interval: Number(opt("interval", "0")),
   json: flag("json"),
 };
 
@@ -216,8 +221,34 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 await sleep(cfg.warmup * 1000);
 measuring = true;
 const t0 = performance.now();
-await sleep(cfg.duration * 1000);
+let totalAcked = 0;
+let totalErrors = 0;
+if (cfg.interval > 0) {
+  // One line per interval, then its latencies are forgotten: memory stays flat
+  // however long the run.
+  const end = t0 + cfg.duration * 1000;
+  for (let k = 1; performance.now() < end; k++) {
+    const from = performance.now();
+    await sleep(Math.min(cfg.interval * 1000, Math.max(0, end - from)));
+    const secs = (performance.now() - from) / 1000;
+    const lat = latencies.subarray(0, nLat).sort();
+    const p = (q) => (nLat ? Number(lat[Math.min(nLat - 1, Math.floor(q * nLat))].toFixed(2)) : null);
+    console.log(JSON.stringify({ interval: k, seconds: Number(secs.toFixed(2)), acked, errors,
+      ackedPerSec: Math.round(acked / secs), p50ms: p(0.5), p99ms: p(0.99) }));
+    if (performance.now() < end) {
+      totalAcked += acked;
+      totalErrors += errors;
+      acked = 0;
+      errors = 0;
+      nLat = 0;
+    }
+  }
+} else {
+  await sleep(cfg.duration * 1000);
+}
 measuring = false;
+acked += totalAcked;
+errors += totalErrors;
 const elapsed = (performance.now() - t0) / 1000;
 stopping = true;
 

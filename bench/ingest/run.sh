@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # The ingestion benchmark of docs/BENCHMARKS.md, every figure in one run so the
 # ratios compare like with like on this (shared, noisy) machine:
-#   bench/ingest/run.sh postgresql://postgres@127.0.0.1:PORT/DB [SECONDS]
+#   bench/ingest/run.sh [--durable] [--peer DIR] [POSTGRESQL_URL] [SECONDS]
+# With a URL, that PostgreSQL (its database is used for scratch schemas,
+# dropped at the end); without one, or with --durable, a private PostgreSQL 15
+# this script starts and stops: --durable gives it PostgreSQL's default
+# durability (fsync and synchronous_commit on, as users run it), else
+# fsync=off. Every figure is labelled with the durability it ran with.
+# --peer DIR adds the group-commit Node.js peer (its folder, `npm ci` done);
+# the seed's stack (bench/ingest/seed_stack.mjs) always runs.
 # Needs build/insightd, build/bench/pg_insert_baseline, build/bench/loadgen_ws (cmake --preset
 # default && cmake --build --preset default), `npm ci` at the root (the official
-# socket.io-client) and `npm ci --prefix bench/ingest` (the official server).
-# The database named in the URL is used for scratch schemas, dropped at the end.
+# socket.io-client) and `npm ci --prefix bench/ingest` (the official server, pg).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
 source bench/ingest/lib.sh
-url=${1:?usage: bench/ingest/run.sh POSTGRESQL_URL [SECONDS]}
-secs=${2:-10}
+durable=0 peer="" url="" secs=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --durable) durable=1 ;;
+    --peer) peer=$(cd "$2" && pwd); shift ;;
+    postgres*) url=$1 ;;
+    [0-9]*) secs=$1 ;;
+    *) echo "usage: bench/ingest/run.sh [--durable] [--peer DIR] [POSTGRESQL_URL] [SECONDS]" >&2; exit 2 ;;
+  esac
+  shift
+done
 port=3190
 work=$(mktemp -d)
 pids=()
@@ -19,9 +34,16 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   drop_schema "$url" bench_ingest
+  stop_private_pg
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -z "$url" ] || [ "$durable" -eq 1 ]; then
+  private_pg 55720 "$durable"
+  psql "$PG_BASE/postgres" -q -c "CREATE DATABASE bench" >/dev/null
+  url="$PG_BASE/bench"
+fi
+echo "PostgreSQL: $(pg_durability "$url")"
 
 loadgen() { node bench/ingest/loadgen.mjs --url "http://127.0.0.1:$port" --duration "$secs" "$@"; }
 # The C++ client (bench/ingest/loadgen_ws.cpp): the same events for a fraction of the CPU.
@@ -69,6 +91,32 @@ on_fresh_pg loadgen --client raw --connections 8 --window 64
 on_fresh_pg loadgen_cxx
 on_fresh_pg loadgen --client http --connections 8 --window 200 --per-request 50
 on_fresh_pg loadgen --client official --connections 8 --window 64 --rate 5000
+
+# A server of another stack on a fresh database of the same PostgreSQL.
+on_fresh_db() {  # what: seed | peer
+  psql "$url" -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_other" \
+    -c "CREATE DATABASE bench_other" >/dev/null
+  local db="${url%/*}/bench_other"
+  case "$1" in
+    seed) node bench/ingest/seed_stack.mjs --port $port --db "$db" >"$work/seed.log" 2>&1 & ;;
+    peer) (cd "$peer" && PORT=$port DATABASE_URL=$db exec node server.js) >"$work/peer.log" 2>&1 & ;;
+  esac
+  pids+=($!)
+  wait_port $port
+  sleep 1  # its schema
+  shift
+  "$@"
+  stop_last
+}
+echo "== The seed's stack: official socket.io server, one INSERT per event, then the ack"
+on_fresh_db seed loadgen --client official --connections 8 --window 64
+on_fresh_db seed loadgen --client official --connections 8 --window 64 --rate 5000
+if [ -n "$peer" ]; then
+  echo "== The group-commit Node.js peer ($peer)"
+  on_fresh_db peer loadgen --client official --connections 8 --window 64
+  on_fresh_db peer loadgen --client official --connections 8 --window 64 --rate 5000
+fi
+psql "$url" -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_other" >/dev/null 2>&1 || true
 
 echo "== insightd serve on SQLite (synchronous=FULL: every commit is fsynced)"
 start_insightd "sqlite://$work/bench.db"
