@@ -46,6 +46,8 @@ mkdir -p "$(dirname "$out")"
 node bench/soak/sample.mjs --pid "$server_pid" --url "http://127.0.0.1:$port" --rate "$rate" \
   --connections "$connections" --minutes "$minutes" --every 10 --csv "$out.csv"
 echo "soak: $(psql "$base/soak" -Atc 'SELECT COUNT(*) FROM "Event"') events stored"
+# PostgreSQL's checkpoints (logged by default), to set beside the latency's peaks.
+grep -E "checkpoint (starting|complete)" "$pgdir/log" | sed 's/^/soak: postgres: /' || true
 
 if command -v gnuplot >/dev/null; then
   gnuplot -e "csv='$out.csv'; png='$out.png'; title='insightd serve, $rate events/s, PostgreSQL default durability'" \
