@@ -58,12 +58,6 @@ void append_json_string(std::string& out, std::string_view text) {
       case '\t':
         out += "\\t";
         break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
       default: {
         constexpr std::string_view kHex = "0123456789abcdef";
         out += "\\u00";

@@ -10,49 +10,14 @@
 #include <memory>
 #include <vector>
 
+#include "core/event_json.h"
+
 namespace insightd::store {
 
 namespace {
 
 Error corrupt(std::string_view why) {
   return Error{ErrorCode::kInternal, fmt::format("archive is corrupt: {}", why)};
-}
-
-// A JSON string: quotes, backslashes and control characters escaped, every
-// other byte as it is (the database's text is UTF-8 already).
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t plain = 0;  // the start of the run not yet copied
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + plain, i - plain);
-    plain = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-    }
-  }
-  out.append(s.data() + plain, s.size() - plain);
-  out += '"';
 }
 
 // One compression context per thread, reused: a fresh one per batch costs
