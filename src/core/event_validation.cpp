@@ -200,7 +200,15 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
     const auto chars =
         id_value->is_string() ? count_clean_chars(given_id, kMaxEventIdLength) : std::nullopt;
     if (!chars || *chars < 1 || *chars > kMaxEventIdLength) {
-      return reject(given_id, event_error::kInvalidEventId,
+      // Echoed as given, but no longer than the longest valid id can be: a
+      // megabyte of id is not sent back twice (event:error and the ack).
+      std::string_view echo = given_id;
+      if (echo.size() > kMaxEventIdLength * 4) {
+        size_t cut = kMaxEventIdLength * 4;
+        while (cut > 0 && (static_cast<unsigned char>(echo[cut]) & 0xC0) == 0x80) --cut;
+        echo = echo.substr(0, cut);  // on a character boundary: still UTF-8
+      }
+      return reject(echo, event_error::kInvalidEventId,
                     fmt::format("eventId must be a string of 1-{} characters without control "
                                 "characters",
                                 kMaxEventIdLength));

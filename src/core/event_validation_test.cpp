@@ -253,6 +253,14 @@ TEST(ValidateEvent, EventIdLengthLimits) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.rejection().code, "invalid_event_id");
   EXPECT_EQ(r.rejection().event_id, over);  // as given
+  // A huge id is echoed cut to what the longest valid id can take (128
+  // characters of 4 bytes), on a character boundary.
+  std::string huge = "x";
+  for (int i = 0; i < 100'000; ++i) huge += "é";
+  const auto h = check(with("eventId", json_string(huge)));
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.rejection().event_id.size(), kMaxEventIdLength * 4 - 1);
+  EXPECT_EQ(h.rejection().event_id, huge.substr(0, kMaxEventIdLength * 4 - 1));
   EXPECT_EQ(r.rejection().message,
             "eventId must be a string of 1-128 characters without control characters");
 }
