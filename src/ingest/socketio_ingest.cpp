@@ -1,6 +1,7 @@
 #include "ingest/socketio_ingest.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 #include <functional>
@@ -88,8 +89,14 @@ void deliver(Flow& flow, IngestService& service, const Socket& socket) {
     flow.delivery_posted = false;
   }
   for (Answered& a : ready) {
-    if (a.respond) a.respond(std::move(a.outcomes));
     flow.waiting -= a.events;
+    // One answer that fails to go out (it threw) must not take the others
+    // with it, nor leave the connection counted as waiting.
+    try {
+      if (a.respond) a.respond(std::move(a.outcomes));
+    } catch (const std::exception& e) {
+      spdlog::error("[Ingest] Answering a Socket.IO submission threw: {}", e.what());
+    }
   }
   if (flow.paused && flow.waiting <= kResumeReadingAt) {
     flow.paused = false;

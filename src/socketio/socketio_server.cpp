@@ -82,7 +82,14 @@ void Socket::batch(std::function<void()> fn) const {
     session.cork();
     struct Uncork {
       EngineSession& session;
-      ~Uncork() { session.uncork(); }
+      ~Uncork() {
+        try {
+          session.uncork();  // flushes
+        } catch (...) {
+          // A flush that failed to allocate closes nothing here; the next
+          // send or written frame flushes again.
+        }
+      }
     } uncork{session};
     fn();
   });
