@@ -73,11 +73,15 @@ net::Response handle(const net::Request& req, IngestService& service,
                                        "\"events\" in the body)"));
   };
   // Without a key outside the body, only a small body is parsed to look for
-  // one (a beacon, or the client's batches of at most 60 KB): a request nobody
-  // has authenticated never makes the node parse a large body.
-  if (!key_ok &&
-      (req.body().size() > kMaxBodyKeyBytes || req.body().find("writeKey") == std::string::npos)) {
-    return unauthorized();
+  // one (a beacon, or the client's batches of at most 60 KB of events): a
+  // request nobody has authenticated never makes the node parse a large body.
+  if (!key_ok && req.body().find("writeKey") == std::string::npos) return unauthorized();
+  if (!key_ok && req.body().size() > kMaxBodyKeyBytes) {
+    return respond(net::error_response(
+        http::status::unauthorized, "unauthorized",
+        fmt::format("a write key in the body is read only from bodies of at most {} bytes (this "
+                    "one has {}): send it in the X-Write-Key header or Authorization: Bearer",
+                    kMaxBodyKeyBytes, req.body().size())));
   }
   if (req.body().size() > options.max_body_bytes) {
     return respond(net::error_response(http::status::payload_too_large, "payload_too_large",

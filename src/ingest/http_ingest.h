@@ -8,7 +8,7 @@
 // client's fallbacks), the body may come as text/plain, and the write key in
 // the body ({"events": [...], "writeKey": "..."}) or the query
 // (?writeKey=...) as well as in X-Write-Key / Authorization (a key in the
-// body is looked for only in bodies up to 64 KB: 401 beyond). Such a request
+// body is looked for only in bodies up to 128 KB: 401 beyond). Such a request
 // from a page of another origin than PUBLIC_URL (its Origin header) is refused
 // 403 `origin_not_allowed`, as the browser would refuse its JSON twin.
 #pragma once
@@ -22,7 +22,7 @@
 namespace insightd::ingest {
 
 // The largest body searched for a write key when no header or query holds one.
-inline constexpr size_t kMaxBodyKeyBytes = size_t{64} * 1024;
+inline constexpr size_t kMaxBodyKeyBytes = size_t{128} * 1024;
 
 struct HttpIngestOptions {
   std::optional<std::string> cors_origin;  // PUBLIC_URL; unset: "*"

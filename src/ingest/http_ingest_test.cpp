@@ -177,6 +177,9 @@ TEST_F(HttpIngest, TakesABeaconsTextPlainBodyWithTheKeyInTheBodyOrTheQuery) {
   big += R"("}}],"writeKey":"key-0123456789abcdef"})";
   auto large = post(big, beacon);
   EXPECT_EQ(large.result(), http::status::unauthorized);
+  EXPECT_NE(json(large).at("error").as_object().at("message").as_string().find("X-Write-Key"),
+            std::string::npos)
+      << "says where the key goes for a body that large";
   auto large_in_query = post(big, beacon, "/api/events?writeKey=key-0123456789abcdef");
   EXPECT_NE(large_in_query.result(), http::status::unauthorized)
       << "with the key outside the body, a large body is judged as usual";
