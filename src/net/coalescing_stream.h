@@ -381,24 +381,4 @@ class CoalescingStream {
   std::shared_ptr<State> state_;
 };
 
-// Appends one unfragmented, unmasked WebSocket frame (RFC 6455 §5.2: what a server
-// sends) holding `payload` as a text or binary message.
-inline void append_server_frame(std::string& out, bool binary, std::string_view payload) {
-  out.push_back(static_cast<char>(0x80 | (binary ? 0x2 : 0x1)));  // FIN + opcode
-  const std::size_t n = payload.size();
-  if (n < 126) {
-    out.push_back(static_cast<char>(n));
-  } else if (n <= 0xFFFF) {
-    out.push_back(static_cast<char>(126));
-    out.push_back(static_cast<char>(n >> 8));
-    out.push_back(static_cast<char>(n & 0xFF));
-  } else {
-    out.push_back(static_cast<char>(127));
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      out.push_back(static_cast<char>((static_cast<uint64_t>(n) >> shift) & 0xFF));
-    }
-  }
-  out.append(payload);
-}
-
 }  // namespace insightd::net

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "net/ws_frames.h"
+
 namespace insightd::net {
 namespace {
 

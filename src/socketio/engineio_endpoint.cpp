@@ -9,8 +9,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/json/object.hpp>
@@ -25,6 +23,7 @@
 #include "net/coalescing_stream.h"
 #include "net/router.h"
 #include "net/upgrade.h"
+#include "net/ws_frames.h"
 
 namespace insightd::socketio {
 namespace {
@@ -160,22 +159,30 @@ class ResponderReply final : public HttpReply {
   std::string cors_origin_;
 };
 
-// One WebSocket: the Beast stream, its reads, and the batches the session writes.
+// One WebSocket connection. Beast answers the opening handshake; after that the
+// connection reads and parses frames itself (net::WsFrameParser): one socket read
+// brings many small messages under load, and they are all delivered before the
+// next read, instead of one asynchronous Beast read per message. It answers
+// pings, runs the closing handshake, and ends the connection with the right
+// close code on a protocol violation. Writes go through the CoalescingStream.
 // Touched only on its strand, which is its session's.
 //
 // Memory: thousands of these sit idle at once, so an idle one holds as little as
-// it can (see docs/BENCHMARKS.md, "Idle WebSocket connections"). Its pending read
-// is Beast's read into `small_`, a few hundred bytes inside the object; the
-// CoalescingStream under it waits for the socket with no buffer; a message longer
-// than `small_` is finished in `large_`, which is released once delivered; the
-// next layer is the bare socket (a beast::tcp_stream carries three timers this
-// connection never uses); the upgrade request, the session target and a refusal
-// live only in the operations that need them.
+// it can (see docs/BENCHMARKS.md, "Idle WebSocket connections"). It waits for its
+// socket to become readable holding no buffer: reads land in the thread's scratch
+// area, and only a partial frame's bytes are kept (`held_`); the next layer is
+// the bare socket (a beast::tcp_stream carries three timers this connection never
+// uses); the upgrade request, the session target and a refusal live only in the
+// operations that need them.
 class WsConnection final : public WsChannel, public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(tcp::socket socket, EngineServer* server, std::atomic<size_t>* live,
                std::shared_ptr<const void> ticket)
-      : ws_(std::move(socket)), server_(server), live_(live), ticket_(std::move(ticket)) {
+      : ws_(std::move(socket)),
+        server_(server),
+        live_(live),
+        ticket_(std::move(ticket)),
+        parser_(server->options().max_payload) {
     ++*live_;
   }
   ~WsConnection() override { --*live_; }
@@ -185,10 +192,9 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
                                                    websocket::stream_base::none(), false});
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "insightd"); }));
-    ws_.read_message_max(server_->options().max_payload);
     // What may wait to be sent on this connection: one burst of the session's queue
-    // plus Beast's own control frames (pongs). A peer that reads nothing is cut off
-    // at that bound, or when one write has waited a ping timeout.
+    // plus control frames (pongs, the close frame). A peer that reads nothing is cut
+    // off at that bound, or when one write has waited a ping timeout.
     ws_.next_layer().set_limits(server_->options().max_queued_bytes + kControlFrameAllowance,
                                 server_->options().ping_timeout);
     ws_.auto_fragment(false);
@@ -225,10 +231,8 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
                       });
   }
 
-  // The frames are encoded here and leave in one socket write: Beast's per-frame
-  // writes cost a system call each. Beast still reads, answers pings, and runs the
-  // closing handshake, all through the same CoalescingStream, so nothing
-  // interleaves. (No permessage-deflate is negotiated, so frames go out as is.)
+  // The frames are encoded here and leave in one socket write. (No
+  // permessage-deflate is negotiated, so frames go out as is.)
   void write(std::vector<WsFrame> frames) override {
     if (closing_ || close_requested_) return;
     writing_ = true;
@@ -244,16 +248,16 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
 
   void close() override {
     close_requested_ = true;
-    if (!writing_ && !closing_) do_close();
+    if (!writing_ && !closing_) start_closing(net::kWsCloseNormal);
   }
 
-  // A paused connection issues no read: the peer's bytes wait in the kernel and
-  // TCP flow control slows the peer down.
+  // A paused connection reads nothing more: the peer's bytes wait in the kernel
+  // (and the rest of one read here) and TCP flow control slows the peer down.
   void pause_reading(bool paused) override {
     read_paused_ = paused;
     if (paused || !read_stalled_) return;
     read_stalled_ = false;
-    if (!closing_ && !close_requested_) do_read();
+    resume_reading();
   }
 
   // Closes the TCP connection at once. Only once no thread runs the io_context:
@@ -271,66 +275,186 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     auto session = server_->attach_websocket(target, shared_from_this());
     if (!session) return;
     session_ = session;
-    do_read();
+    socket().non_blocking(true, ec);
+    if (ec) return close_socket();
+    read_some();
   }
 
-  // Reads the next message's first bytes into small_; most messages end there.
-  void do_read() {
-    ws_.async_read_some(
-        asio::buffer(small_),
-        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_read_some(ec, n); });
+  // Bytes one read takes at most; they land in the thread's scratch area first,
+  // so a connection waiting for its peer keeps no read buffer.
+  static constexpr size_t kReadChunk = size_t{16} * 1024;
+  // Full reads in a row before other connections get their turn.
+  static constexpr int kReadsPerTurn = 4;
+
+  static char* read_scratch() {
+    thread_local std::unique_ptr<char[]> scratch;
+    if (!scratch) scratch = std::make_unique<char[]>(kReadChunk);
+    return scratch.get();
   }
 
-  void on_read_some(beast::error_code ec, size_t n) {
-    if (ec) return report_closed();
-    if (ws_.is_message_done()) return deliver(std::string(small_, n));
-    // A longer message: Beast reads the rest of it (read_message_max still bounds
-    // the whole) into large_, which is given back once the message is delivered.
-    large_ = std::make_unique<beast::flat_buffer>();
-    const size_t first = n;
-    auto part = large_->prepare(first);
-    asio::buffer_copy(part, asio::buffer(small_, first));
-    large_->commit(first);
-    ws_.async_read(*large_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->report_closed();
-      std::string data = beast::buffers_to_string(self->large_->data());
-      self->large_.reset();
-      self->deliver(data);
+  // Reads what the socket has, without waiting, and handles every complete frame
+  // in it; waits for the socket to become readable once it has nothing.
+  void read_some() {
+    for (int round = 0; round < kReadsPerTurn; ++round) {
+      if (reported_ || stop_reading_) return;
+      if (read_paused_) {
+        read_stalled_ = true;
+        return;
+      }
+      char* const scratch = read_scratch();
+      beast::error_code ec;
+      const size_t got = socket().read_some(asio::buffer(scratch, kReadChunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+      if (ec) return close_socket();  // the peer's end, or a failed socket
+      if (!consume(scratch, got)) return;
+      if (got < kReadChunk) return wait_readable();
+    }
+    // A peer that keeps the socket full yields to the others, then goes on.
+    asio::post(socket().get_executor(), [self = shared_from_this()] { self->read_some(); });
+  }
+
+  void wait_readable() {
+    socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->close_socket();
+      self->read_some();
     });
   }
 
-  void deliver(const std::string& data) {
-    const bool binary = !ws_.got_text();
-    if (auto session = session_.lock()) {
-      session->on_ws_frame(*this, binary, data);
-    } else {
-      close();
+  // Handles the frames in data[0, size) (the bytes just read); keeps what is left
+  // (a partial frame, or frames not read while paused). False when reading stops.
+  bool consume(char* data, size_t size) {
+    if (held_.empty()) {
+      size_t used = 0;
+      const bool go_on = handle_frames(data, size, used);
+      if (used < size) held_.assign(data + used, size - used);
+      return go_on;
     }
-    if (read_paused_) {
-      read_stalled_ = true;
-      return;
+    held_.append(data, size);
+    return consume_held();
+  }
+
+  bool consume_held() {
+    size_t used = 0;
+    const bool go_on = handle_frames(held_.data(), held_.size(), used);
+    held_.erase(0, used);
+    // A burst's worth of buffer is not kept once it is handled.
+    if (held_.empty() && held_.capacity() > kReadChunk) std::string().swap(held_);
+    return go_on;
+  }
+
+  // Delivers complete frames from the start of `data` until none is left, reading
+  // is paused, or the connection ends; `used` is how many bytes were taken.
+  bool handle_frames(char* data, size_t size, size_t& used) {
+    std::shared_ptr<EngineSession> session = session_.lock();
+    handling_ = true;
+    struct Done {
+      bool& flag;
+      ~Done() { flag = false; }
+    } done{handling_};
+    used = 0;
+    while (used < size) {
+      if (read_paused_ && !closing_) {
+        read_stalled_ = true;
+        return false;
+      }
+      size_t n = 0;
+      net::WsFrameParser::Item item = parser_.next(data + used, size - used, n);
+      used += n;
+      switch (item.kind) {
+        case net::WsFrameParser::Kind::kNeedMore:
+          return true;
+        case net::WsFrameParser::Kind::kFragment:
+        case net::WsFrameParser::Kind::kPong:
+          break;
+        case net::WsFrameParser::Kind::kMessage:
+          if (closing_) break;  // after our close frame, data is discarded
+          if (!session) {
+            close();
+            break;
+          }
+          session->on_ws_frame(*this, item.binary, item.payload);
+          break;
+        case net::WsFrameParser::Kind::kPing:
+          if (!closing_) ws_.next_layer().append(net::make_server_frame(0xA, item.payload));
+          break;
+        case net::WsFrameParser::Kind::kClose:
+          on_peer_close(item.close_code);
+          return false;
+        case net::WsFrameParser::Kind::kError:
+          stop_reading_ = true;
+          if (!closing_) {
+            closing_ = true;
+            send_close_then_end(item.close_code);
+          }
+          return false;
+      }
+      if (reported_) return false;
     }
-    do_read();
+    return true;
+  }
+
+  void resume_reading() {
+    // Resumed by a message being delivered: the loop under way goes on.
+    if (handling_ || reported_ || stop_reading_) return;
+    if (!held_.empty() && !consume_held()) return;
+    read_some();
   }
 
   void on_written(beast::error_code ec) {
     writing_ = false;
     if (ec) return close_socket();
-    if (close_requested_) return do_close();
+    if (close_requested_) return start_closing(net::kWsCloseNormal);
     if (auto session = session_.lock()) session->on_ws_written(*this);
   }
 
-  void do_close() {
+  // Our side of the closing handshake: the close frame, then reading on (data
+  // discarded) until the peer's close frame or its end, within the handshake
+  // timeout.
+  void start_closing(uint16_t code) {
     if (closing_) return;
     closing_ = true;
-    ws_.async_close(websocket::close_code::normal,
-                    [self = shared_from_this()](beast::error_code) { self->close_socket(); });
+    ws_.next_layer().append(net::make_close_frame(code));
+    arm_close_deadline();
+    if (read_paused_) {
+      read_paused_ = false;
+      if (std::exchange(read_stalled_, false)) resume_reading();
+    }
+  }
+
+  void on_peer_close(uint16_t code) {
+    stop_reading_ = true;
+    if (closing_) return end_after_drain();  // the answer to ours
+    closing_ = true;
+    send_close_then_end(code);
+  }
+
+  // Answers with a close frame (the peer's code, or ours on a violation) and
+  // closes the socket once it has left.
+  void send_close_then_end(uint16_t code) {
+    ws_.next_layer().append(net::make_close_frame(code));
+    end_after_drain();
+  }
+
+  void end_after_drain() {
+    arm_close_deadline();
+    ws_.next_layer().on_drained(
+        [self = shared_from_this()](beast::error_code) { self->close_socket(); });
+  }
+
+  void arm_close_deadline() {
+    if (close_deadline_) return;
+    close_deadline_ = std::make_unique<asio::steady_timer>(socket().get_executor());
+    close_deadline_->expires_after(kWsHandshakeTimeout);
+    close_deadline_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->close_socket();
+    });
   }
 
   void close_socket() {
     beast::error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
+    if (close_deadline_) close_deadline_->cancel();
     report_closed();
   }
 
@@ -340,22 +464,23 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     if (auto session = session_.lock()) session->on_ws_closed(*this);
   }
 
-  // Most client messages (pongs, events, acks) fit in this: no buffer of their own.
-  static constexpr size_t kSmallMessage = 512;
-
   // No permessage-deflate is ever negotiated: the stream is built without it.
+  // Only its handshake is used; frames are read and written below it.
   websocket::stream<net::CoalescingStream<tcp::socket>, false> ws_;
   EngineServer* const server_;  // outlives every connection: see EngineEndpoint::Impl
   std::atomic<size_t>* const live_;
   std::shared_ptr<const void> ticket_;  // the connection's place under the HTTP server's caps
   std::weak_ptr<EngineSession> session_;
-  std::unique_ptr<beast::flat_buffer> large_;  // only while a long message is read
-  char small_[kSmallMessage]{};
+  net::WsFrameParser parser_;
+  std::string held_;  // bytes read and not yet handled (usually none)
+  std::unique_ptr<asio::steady_timer> close_deadline_;  // only while closing
   bool writing_ = false;
   bool close_requested_ = false;
-  bool closing_ = false;
+  bool closing_ = false;       // our close frame is out (or going)
+  bool stop_reading_ = false;  // the peer closed or broke the protocol
   bool read_paused_ = false;   // backpressure from the session
   bool read_stalled_ = false;  // a read is owed once reading resumes
+  bool handling_ = false;      // handle_frames is under way (it goes on by itself)
   bool reported_ = false;
 };
 
@@ -550,7 +675,9 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
 
   const EndpointOptions options_;
   const std::shared_ptr<net::ConnectionLimiter> session_limiter_;  // per-address session caps
-  asio::io_context ioc_;
+  // Told how many threads run it: with one, asio queues the handlers this thread
+  // posts without taking the scheduler's lock.
+  asio::io_context ioc_{std::max(1, options_.threads)};
   std::shared_ptr<Gate> gate_;
   std::atomic<size_t> live_connections_{0};
   EngineServer engine_;

@@ -160,7 +160,7 @@ void EngineSession::handle_upgrade(std::shared_ptr<WsChannel> ws) {
   upgrade_timer_->start(options_->upgrade_timeout, weak_call(&EngineSession::abort_upgrade));
 }
 
-void EngineSession::on_ws_frame(WsChannel& ws, bool binary, const std::string& data) {
+void EngineSession::on_ws_frame(WsChannel& ws, bool binary, std::string_view data) {
   if (closed_) return;
   if (&ws == probe_.get()) return on_probe_frame(binary, data);
   if (&ws != ws_.get()) return;

@@ -138,7 +138,7 @@ class EngineSession : public std::enable_shared_from_this<EngineSession> {
   // A WebSocket that names this session's sid: the start of an upgrade.
   void handle_upgrade(std::shared_ptr<WsChannel> ws);
 
-  void on_ws_frame(WsChannel& ws, bool binary, const std::string& data);
+  void on_ws_frame(WsChannel& ws, bool binary, std::string_view data);
   void on_ws_written(WsChannel& ws);
   void on_ws_closed(WsChannel& ws);
 
