@@ -150,6 +150,41 @@ bool serialize_within(const json::value& v, size_t limit, std::string* out) {
   return true;
 }
 
+// At least the compact JSON size of a scalar: a string escapes each byte into
+// at most six (\u00XX) between its quotes, a number takes at most 32
+// characters; nullopt for an object or an array.
+std::optional<size_t> scalar_size_bound(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      return 6 * v.get_string().size() + 2;
+    case json::kind::object:
+    case json::kind::array:
+      return std::nullopt;
+    default:
+      return 32;
+  }
+}
+
+// Whether the event takes at most kMaxEventBytes as compact JSON, its metadata
+// taking `metadata_size`. A bound settles it for events whose other members are
+// scalars (all of them, in practice), without serialising the whole event again;
+// otherwise it is serialised.
+bool event_within_limit(const json::value& event, size_t metadata_size) {
+  size_t bound = 2;  // the braces
+  for (const auto& member : event.get_object()) {
+    bound += 6 * member.key().size() + 4;  // the key, its quotes, ':' and ','
+    if (member.key() == "metadata" && !member.value().is_null()) {
+      bound += metadata_size;
+      continue;
+    }
+    const std::optional<size_t> size = scalar_size_bound(member.value());
+    if (!size) return serialize_within(event, kMaxEventBytes, nullptr);
+    bound += *size;
+    if (bound > kMaxEventBytes) break;
+  }
+  return bound <= kMaxEventBytes || serialize_within(event, kMaxEventBytes, nullptr);
+}
+
 // An optional id-like string field: nullopt (absent, null or ""), the text, or a
 // rejection when it is not a clean string of at most `max_chars`.
 struct OptionalText {
@@ -294,7 +329,7 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
     }
   }
 
-  if (!serialize_within(event, kMaxEventBytes, nullptr)) {
+  if (!event_within_limit(event, metadata_json.size())) {
     return reject(given_id, event_error::kEventTooLarge,
                   fmt::format("an event must be at most {} bytes as JSON ({} KB)", kMaxEventBytes,
                               kMaxEventBytes / 1024));

@@ -643,6 +643,30 @@ TEST(ValidateEvent, WholeEventSizeCountsMetadataAndIds) {
   EXPECT_EQ(v.rejection().event_id, "e-9");
 }
 
+TEST(ValidateEvent, WholeEventSizeIsExactAroundTheLimitWhateverTheMembers) {
+  // The size is bounded cheaply when it can be and serialised when it must: the
+  // verdict is always the serialised size's, for every kind of member beside
+  // metadata (scalars, escapes, a nested object) and around the limit.
+  const json::object meta{{"k", std::string(20'000, 'm')}, {"n", 1.5}};
+  const std::vector<json::value> others = {json::value(nullptr),
+                                           json::value(true),
+                                           json::value(-1234567890123),
+                                           json::value(0.1),
+                                           json::value("\x01\x02 esc\"aped"),
+                                           json::value(json::object{{"deep", json::array{1, 2}}})};
+  for (const auto& other : others) {
+    json::object obj{{"eventType", "a"}, {"metadata", meta}, {"other", other}, {"pad", ""}};
+    const size_t base = json::serialize(obj).size();
+    for (size_t pad :
+         {kMaxEventBytes - base - 1, kMaxEventBytes - base, kMaxEventBytes - base + 1}) {
+      obj["pad"] = std::string(pad, 'p');
+      const bool fits = json::serialize(obj).size() <= kMaxEventBytes;
+      EXPECT_EQ(code_of(validate_event(obj, kReceived)), fits ? "ok" : "event_too_large")
+          << json::serialize(other) << " pad " << pad;
+    }
+  }
+}
+
 TEST(ValidateEvent, AMegabyteEventIsRefused) {
   const std::string text = R"({"eventType":"a","junk":")" + std::string(1 << 20, 'j') + R"("})";
   EXPECT_EQ(code_of(text), "event_too_large");

@@ -96,6 +96,8 @@ class StrandContext final : public SessionContext {
     post(std::move(task));
   }
 
+  bool running_here() const override { return strand_.running_in_this_thread(); }
+
   std::unique_ptr<Timer> make_timer() override { return std::make_unique<StrandTimer>(strand_); }
 
   const Strand& strand() const { return strand_; }

@@ -31,6 +31,8 @@ class SessionContext {
   virtual void post(std::function<void()> task) = 0;
   // Runs `task` at once when called on the context, else posts it. Thread-safe.
   virtual void dispatch(std::function<void()> task) = 0;
+  // Whether the caller runs on the context now (dispatch would run at once).
+  virtual bool running_here() const = 0;
   virtual std::unique_ptr<Timer> make_timer() = 0;
 };
 

@@ -6,15 +6,19 @@
 namespace insightd::socketio {
 namespace {
 
-// Runs `fn(session, connection)` on the socket's strand if it is still connected.
+// Runs `fn(session, connection)` on the socket's strand if it is still connected:
+// at once when called there (answers sent while a batch of them is delivered:
+// no task, no copy of the socket), else posted.
 template <typename Fn>
 void on_strand(const std::shared_ptr<detail::SocketState>& socket, Fn fn) {
-  socket->context->dispatch([socket, fn = std::move(fn)]() mutable {
-    if (!socket->connected) return;
-    auto session = socket->session.lock();
+  auto run = [](detail::SocketState& s, Fn& f) {
+    if (!s.connected) return;
+    auto session = s.session.lock();
     if (!session || session->closed()) return;
-    fn(*session, static_cast<detail::SioConnection&>(session->handler()));
-  });
+    f(*session, static_cast<detail::SioConnection&>(session->handler()));
+  };
+  if (socket->context->running_here()) return run(*socket, fn);
+  socket->context->dispatch([socket, fn = std::move(fn), run]() mutable { run(*socket, fn); });
 }
 
 }  // namespace

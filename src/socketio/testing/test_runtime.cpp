@@ -36,6 +36,7 @@ class ManualContext final : public SessionContext {
     if (loop_->running_) return task();
     post(std::move(task));
   }
+  bool running_here() const override { return loop_->running_; }
   std::unique_ptr<Timer> make_timer() override { return std::make_unique<ManualTimer>(loop_); }
 
  private:
