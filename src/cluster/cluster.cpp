@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "core/thread_name.h"
 #include "obs/metrics.h"
 
 namespace insightd::cluster {
@@ -114,8 +115,14 @@ std::string Cluster::key(std::string_view name) const {
 void Cluster::start() {
   if (sync_thread_.joinable()) return;
   stopping_ = false;
-  sync_thread_ = std::thread([this] { sync_loop(); });
-  sub_thread_ = std::thread([this] { subscribe_loop(); });
+  sync_thread_ = std::thread([this] {
+    name_this_thread("redis-sync");
+    sync_loop();
+  });
+  sub_thread_ = std::thread([this] {
+    name_this_thread("redis-subscribe");
+    subscribe_loop();
+  });
 }
 
 void Cluster::stop() {

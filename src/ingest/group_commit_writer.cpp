@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "core/thread_name.h"
 #include "ingest/ingest_metrics.h"
 
 namespace insightd::ingest {
@@ -28,9 +29,18 @@ void GroupCommitWriter::start() {
   if (thread_.joinable() || stopping_) return;
   accepting_ = true;
   writer_done_ = false;
-  answerer_ = std::thread([this] { answer_loop(); });
-  thread_ = std::thread([this] { run(); });
-  watchdog_ = std::thread([this] { watchdog_loop(); });
+  answerer_ = std::thread([this] {
+    name_this_thread("ingest-answer");
+    answer_loop();
+  });
+  thread_ = std::thread([this] {
+    name_this_thread("ingest-commit");
+    run();
+  });
+  watchdog_ = std::thread([this] {
+    name_this_thread("ingest-watchdog");
+    watchdog_loop();
+  });
 }
 
 void GroupCommitWriter::stop() {

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_name.h"
 #include "net/router.h"
 #include "net/upgrade.h"
 
@@ -711,10 +712,16 @@ class HttpServer::Impl {
     do_accept();
     blocking_work_.emplace(blocking_ioc_.get_executor());
     for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-      io_threads_.emplace_back([this] { run(ioc_); });
+      io_threads_.emplace_back([this] {
+        name_this_thread("http-io");
+        run(ioc_);
+      });
     }
     for (int i = 0; i < std::max(1, options.blocking_threads); ++i) {
-      blocking_threads_.emplace_back([this] { run(blocking_ioc_); });
+      blocking_threads_.emplace_back([this] {
+        name_this_thread("http-blocking");
+        run(blocking_ioc_);
+      });
     }
     spdlog::debug("[HTTP] Listening on {}:{}", options.host, port_.load());
     return Status::ok();

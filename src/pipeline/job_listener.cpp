@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/thread_name.h"
 #include "store/sql.h"
 
 namespace insightd::pipeline {
@@ -34,7 +35,10 @@ Status JobNotificationListener::start() {
     stopping_ = false;
     listener_ = opened->get();
   }
-  thread_ = std::thread([this, l = std::move(opened).value()]() mutable { run(std::move(l)); });
+  thread_ = std::thread([this, l = std::move(opened).value()]() mutable {
+    name_this_thread("job-listener");
+    run(std::move(l));
+  });
   return Status::ok();
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 
+#include "core/thread_name.h"
 #include "obs/metrics.h"
 
 namespace insightd::pipeline {
@@ -68,9 +69,15 @@ void JobWorker::start() {
   if (started_) return;
   started_ = true;
   for (size_t i = 0; i < std::max<size_t>(options_.concurrency, 1); ++i) {
-    executors_.emplace_back([this] { execute_loop(); });
+    executors_.emplace_back([this] {
+      name_this_thread("job-executor");
+      execute_loop();
+    });
   }
-  dispatcher_ = std::thread([this] { dispatch_loop(); });
+  dispatcher_ = std::thread([this] {
+    name_this_thread("job-dispatcher");
+    dispatch_loop();
+  });
 }
 
 void JobWorker::wake() {

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 
 #include "core/backoff.h"
 #include "core/event_json.h"
+#include "core/thread_name.h"
 #include "obs/metrics.h"
 #include "runtime/node_name.h"
 
@@ -203,7 +203,7 @@ Status OutboxRelay::start() {
   std::promise<Status> made;
   auto ready = made.get_future();
   thread_ = std::thread([this, &made] {
-    pthread_setname_np(pthread_self(), "kafka-relay");
+    name_this_thread("kafka-relay");
     auto producer = make_producer();
     if (!producer) {
       made.set_value(producer.error());
@@ -224,7 +224,7 @@ Status OutboxRelay::start() {
       stream_running_ = true;
     }
     stream_thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "kafka-events");
+      name_this_thread("kafka-events");
       stream_run();
     });
   }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/thread_name.h"
+
 namespace insightd::runtime {
 
 PeriodicTask::PeriodicTask(Millis every, std::function<void()> run, const WaitClock& clock)
@@ -16,6 +18,7 @@ void PeriodicTask::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] {
+    name_this_thread("periodic");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_name.h"
 #include "net/coalescing_stream.h"
 #include "net/router.h"
 #include "net/upgrade.h"
@@ -525,7 +526,10 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     started_ = true;
     work_.emplace(ioc_.get_executor());
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] { run(); });
+      threads_.emplace_back([this] {
+        name_this_thread("socketio");
+        run();
+      });
     }
     return Status::ok();
   }
