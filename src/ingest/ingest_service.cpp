@@ -78,13 +78,29 @@ std::string IngestService::rate_key(std::optional<std::string_view> write_key) c
   return hex;
 }
 
-void IngestService::ingest(std::span<const boost::json::value> events, Transport from,
-                           const Done& done, const std::string& rate_key) {
+namespace {
+
+// One ingest() call's answers while its events are committed: shared by the
+// writer's callback and ingest() itself (which answers at once when the writer
+// refuses them), so neither copies the caller's callback.
+struct Pending {
+  std::vector<EventOutcome> outcomes;
+  std::vector<size_t> slots;  // outcome index of each accepted event
+  IngestService::Done done;
+};
+
+}  // namespace
+
+void IngestService::ingest(std::span<const boost::json::value> events, Transport from, Done done,
+                           const std::string& rate_key) {
   const Timestamp received_at = clock_.now();
   const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
-  auto outcomes = std::make_shared<std::vector<EventOutcome>>(events.size());
+  auto pending = std::make_shared<Pending>();
+  pending->outcomes.resize(events.size());
+  pending->done = std::move(done);
+  std::vector<EventOutcome>* const outcomes = &pending->outcomes;
+  std::vector<size_t>& slots = pending->slots;
   std::vector<NewEvent> accepted;
-  std::vector<size_t> slots;  // outcome index of each accepted event
   accepted.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     EventVerdict verdict = validate_event(events[i], received_at);
@@ -118,11 +134,13 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
   }
   if (accepted.empty()) {
     if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);
-    done(std::move(*outcomes));
+    pending->done(std::move(*outcomes));
     return;
   }
-  auto finish = [outcomes, slots, done, metrics = metrics_, from,
-                 handed_over](Result<std::vector<store::AppendResult>> result) mutable {
+  auto finish = [pending, metrics = metrics_, from,
+                 handed_over](Result<std::vector<store::AppendResult>> result) {
+    std::vector<EventOutcome>* const outcomes = &pending->outcomes;
+    const std::vector<size_t>& slots = pending->slots;
     for (size_t k = 0; k < slots.size(); ++k) {
       EventOutcome& out = (*outcomes)[slots[k]];
       if (!result && !is_retryable(result.code())) {
@@ -149,9 +167,9 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
           from, *outcomes,
           result ? std::optional(std::chrono::steady_clock::now() - handed_over) : std::nullopt);
     }
-    done(std::move(*outcomes));
+    pending->done(std::move(*outcomes));
   };
-  if (!writer_.submit(std::move(accepted), finish)) {
+  if (!writer_.submit(std::move(accepted), std::move(finish))) {
     const bool stopping = writer_.stopped();
     for (size_t idx : slots) {
       EventOutcome& out = (*outcomes)[idx];
@@ -161,7 +179,7 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
                              : "the event was not stored: the server is at capacity; retry shortly";
     }
     if (metrics_ != nullptr) metrics_->record(from, *outcomes, std::nullopt);
-    done(std::move(*outcomes));
+    pending->done(std::move(*outcomes));
   }
 }
 

@@ -74,7 +74,7 @@ class IngestService {
   // Outcomes are counted (metrics) before `done` runs, so a client that has its
   // answer sees it counted.
   // `rate_key`: rate_key() of the sender's write key, for INGEST_RATE_LIMIT.
-  void ingest(std::span<const boost::json::value> events, Transport from, const Done& done,
+  void ingest(std::span<const boost::json::value> events, Transport from, Done done,
               const std::string& rate_key = {});
 
   // Counts an event a front door refused before it reached ingest() (a
