@@ -7,6 +7,8 @@
 #   seed      the seed's stack: socket.io + one INSERT per event (seed_stack.mjs)
 #   peer      a group-commit Node.js server (--peer DIR: its folder, `npm ci` done)
 #   insightd  `insightd serve`
+#   sqlite    `insightd serve` on a SQLite file, the embedded default
+#             (synchronous=FULL: every commit fsynced; no PostgreSQL figure)
 # with the CPU each server and PostgreSQL spent per acknowledged event in the
 # closed-loop run (utime + stime from /proc/PID/stat), and the server's CPU per
 # event at a paced 40,000 events/s (20 connections; not for the seed's stack,
@@ -68,6 +70,10 @@ start_server() {  # name database-url
     peer) (cd "$peer" && PORT=$port DATABASE_URL=$2 exec node server.js) >"$pgdir/server.log" 2>&1 & ;;
     insightd) PORT=$port HOST=127.0.0.1 DATABASE_URL=$2 LOG_LEVEL=warn build/insightd serve >"$pgdir/server.log" 2>&1 & ;;
     base) PORT=$port HOST=127.0.0.1 DATABASE_URL=$2 LOG_LEVEL=warn "$base_bin" serve >"$pgdir/server.log" 2>&1 & ;;
+    sqlite)
+      rm -f "$pgdir"/bench.db*
+      PORT=$port HOST=127.0.0.1 DATABASE_URL="sqlite://$pgdir/bench.db" LOG_LEVEL=warn build/insightd serve >"$pgdir/server.log" 2>&1 &
+      ;;
   esac
   server_pid=$!
   wait_port $port
@@ -76,7 +82,7 @@ start_server() {  # name database-url
 
 servers=(ceiling seed)
 [ -n "$peer" ] && servers+=(peer)
-servers+=(insightd)
+servers+=(insightd sqlite)
 [ -n "$base_bin" ] && servers+=(base)
 # shellcheck disable=SC2206
 [ -n "$only" ] && servers=($only)
@@ -114,6 +120,6 @@ for name in "${servers[@]}"; do
       'BEGIN { printf "%.1f (%d/s)", (b - a) * 1e6 / n, r }')
     stop_server
   fi
-  [ "$name" = ceiling ] && best_pg="-"
+  [ "$name" = ceiling ] || [ "$name" = sqlite ] && best_pg="-"
   printf '%-9s %14s %9s ms %14s %14s %22s\n' "$name" "$best" "$(field "$paced" p99ms)" "$best_cpu" "$best_pg" "$at40"
 done
