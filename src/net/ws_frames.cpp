@@ -34,10 +34,11 @@ void unmask(char* data, size_t n, const uint8_t key[4]) {
   for (; i < n; ++i) data[i] = static_cast<char>(static_cast<uint8_t>(data[i]) ^ key[i % 4]);
 }
 
-// Codes a peer may send in a close frame (RFC 6455 §7.4).
+// Codes a peer may send in a close frame (RFC 6455 §7.4 and IANA's registry:
+// 1012-1014 were added later; 1004-1006 and 1015 are never sent).
 bool valid_close_code(uint16_t code) {
   if (code >= 3000 && code <= 4999) return true;
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011);
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014);
 }
 
 }  // namespace
@@ -97,6 +98,11 @@ WsFrameParser::Item WsFrameParser::fail(uint16_t code, std::string_view why) {
 
 WsFrameParser::Item WsFrameParser::next(char* data, size_t size, size_t& consumed) {
   consumed = 0;
+  if (release_fragments_) {
+    // The joined message was delivered: a megabyte of it is not kept around.
+    release_fragments_ = false;
+    std::string().swap(fragments_);
+  }
   if (size < 2) return {};
   const uint8_t b0 = byte_at(data, 0);
   const uint8_t b1 = byte_at(data, 1);
@@ -114,12 +120,14 @@ WsFrameParser::Item WsFrameParser::next(char* data, size_t size, size_t& consume
   if (len == 126) {
     if (size < 4) return {};
     len = (uint64_t{byte_at(data, 2)} << 8) | byte_at(data, 3);
+    if (len < 126) return fail(kWsCloseProtocolError, "a length not in its shortest form");
     header = 4;
   } else if (len == 127) {
     if (size < 10) return {};
     len = 0;
     for (size_t i = 2; i < 10; ++i) len = (len << 8) | byte_at(data, i);
     if ((len >> 63) != 0) return fail(kWsCloseProtocolError, "a frame length over 2^63");
+    if (len <= 0xFFFF) return fail(kWsCloseProtocolError, "a length not in its shortest form");
     header = 10;
   }
   if (control) {
@@ -188,6 +196,7 @@ WsFrameParser::Item WsFrameParser::next(char* data, size_t size, size_t& consume
   if (opcode == kContinuation) {
     fragments_.append(bytes);
     in_message_ = false;
+    release_fragments_ = true;
     message = fragments_;
   }
   if (!fragments_binary_ && !valid_utf8(message)) {

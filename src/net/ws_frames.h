@@ -59,8 +59,8 @@ class WsFrameParser {
   explicit WsFrameParser(size_t max_message) : max_message_(max_message) {}
 
   // Parses the next frame at the start of data[0, size), unmasking its payload
-  // in place; `consumed` says how many bytes it took (0 for kNeedMore, and for
-  // kError). After kError the parser must not be used again.
+  // in place; `consumed` says how many bytes it took (0 for kNeedMore). After
+  // kError the parser must not be used again.
   Item next(char* data, size_t size, size_t& consumed);
 
   // Bytes of a fragmented message held so far (for tests).
@@ -70,7 +70,8 @@ class WsFrameParser {
   Item fail(uint16_t code, std::string_view why);
 
   size_t max_message_;
-  bool in_message_ = false;  // a fragmented message is under way
+  bool in_message_ = false;         // a fragmented message is under way
+  bool release_fragments_ = false;  // a joined message was handed out: free it next
   bool fragments_binary_ = false;
   std::string fragments_;
 };

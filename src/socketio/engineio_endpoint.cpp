@@ -275,9 +275,9 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
 
   void on_accept(beast::error_code ec, const EngineServer::WsTarget& target) {
     if (ec) return close_socket();
-    auto session = server_->attach_websocket(target, shared_from_this());
-    if (!session) return;
-    session_ = session;
+    // Refused (the session caps), the server has already asked for the close:
+    // reading goes on all the same, for the peer's close frame and its end.
+    if (auto session = server_->attach_websocket(target, shared_from_this())) session_ = session;
     socket().non_blocking(true, ec);
     if (ec) return close_socket();
     read_some();
@@ -296,11 +296,20 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   }
 
   // Reads what the socket has, without waiting, and handles every complete frame
-  // in it; waits for the socket to become readable once it has nothing.
+  // in it; waits for the socket to become readable once it has nothing. While
+  // lingering (our close frame is out and the sending side shut), what arrives
+  // is discarded until the peer's end.
+  //
+  // The scratch area is the thread's: it must not be read into again while its
+  // frames are handled. Nothing does: a session never resumes another
+  // connection's reading from inside its own handler (other sessions run on
+  // other strands, which dispatch posts to), and this one's is guarded
+  // (`handling_`).
   void read_some() {
+    read_armed_ = false;
     for (int round = 0; round < kReadsPerTurn; ++round) {
-      if (reported_ || stop_reading_) return;
-      if (read_paused_) {
+      if (socket_closed_ || (stop_reading_ && !lingering_)) return;
+      if (read_paused_ && !closing_) {
         read_stalled_ = true;
         return;
       }
@@ -309,14 +318,16 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
       const size_t got = socket().read_some(asio::buffer(scratch, kReadChunk), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
       if (ec) return close_socket();  // the peer's end, or a failed socket
-      if (!consume(scratch, got)) return;
+      if (!lingering_ && !consume(scratch, got)) return;
       if (got < kReadChunk) return wait_readable();
     }
     // A peer that keeps the socket full yields to the others, then goes on.
+    read_armed_ = true;
     asio::post(socket().get_executor(), [self = shared_from_this()] { self->read_some(); });
   }
 
   void wait_readable() {
+    read_armed_ = true;
     socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->close_socket();
       self->read_some();
@@ -340,8 +351,12 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     size_t used = 0;
     const bool go_on = handle_frames(held_.data(), held_.size(), used);
     held_.erase(0, used);
-    // A burst's worth of buffer is not kept once it is handled.
-    if (held_.empty() && held_.capacity() > kReadChunk) std::string().swap(held_);
+    // A burst's (or a long message's) worth of buffer is not kept once handled.
+    if (held_.empty() && held_.capacity() > kReadChunk) {
+      std::string().swap(held_);
+    } else if (held_.capacity() > 4 * kReadChunk && held_.size() < kReadChunk) {
+      held_.shrink_to_fit();
+    }
     return go_on;
   }
 
@@ -388,7 +403,10 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
           if (!closing_) {
             closing_ = true;
             send_close_then_end(item.close_code);
+          } else {
+            end_after_drain();  // our close frame is out already
           }
+          report_closed();  // the session is done with it; the socket lingers
           return false;
       }
       if (reported_) return false;
@@ -414,7 +432,7 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   // discarded) until the peer's close frame or its end, within the handshake
   // timeout.
   void start_closing(uint16_t code) {
-    if (closing_) return;
+    if (closing_ || reported_) return;
     closing_ = true;
     ws_.next_layer().append(net::make_close_frame(code));
     arm_close_deadline();
@@ -426,9 +444,14 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
 
   void on_peer_close(uint16_t code) {
     stop_reading_ = true;
-    if (closing_) return end_after_drain();  // the answer to ours
-    closing_ = true;
-    send_close_then_end(code);
+    if (closing_) {
+      end_after_drain();  // the answer to ours
+    } else {
+      closing_ = true;
+      send_close_then_end(code);
+    }
+    // The session hears of it at once; the socket lingers for the peer's end.
+    report_closed();
   }
 
   // Answers with a close frame (the peer's code, or ours on a violation) and
@@ -438,10 +461,27 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     end_after_drain();
   }
 
+  // Once our close frame has left: shuts our sending side and reads (and
+  // discards) until the peer's end, within the deadline, as RFC 6455 §7.1.1
+  // has a server do. Closing at once while the peer still sends (a message
+  // over the size bound, say) would reset the connection and could lose the
+  // close frame, and with it the code.
   void end_after_drain() {
     arm_close_deadline();
-    ws_.next_layer().on_drained(
-        [self = shared_from_this()](beast::error_code) { self->close_socket(); });
+    if (std::exchange(end_requested_, true)) return;
+    ws_.next_layer().on_drained([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->close_socket();
+      self->linger();
+    });
+  }
+
+  void linger() {
+    if (socket_closed_) return;
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lingering_ = true;
+    held_.clear();
+    if (!read_armed_ && !handling_) read_some();
   }
 
   void arm_close_deadline() {
@@ -454,6 +494,8 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   }
 
   void close_socket() {
+    closing_ = true;  // a close() from the session, on hearing of this, has nothing to do
+    socket_closed_ = true;
     beast::error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
@@ -479,11 +521,15 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
   std::unique_ptr<asio::steady_timer> close_deadline_;  // only while closing
   bool writing_ = false;
   bool close_requested_ = false;
-  bool closing_ = false;       // our close frame is out (or going)
-  bool stop_reading_ = false;  // the peer closed or broke the protocol
-  bool read_paused_ = false;   // backpressure from the session
-  bool read_stalled_ = false;  // a read is owed once reading resumes
-  bool handling_ = false;      // handle_frames is under way (it goes on by itself)
+  bool closing_ = false;        // our close frame is out (or going)
+  bool stop_reading_ = false;   // the peer closed or broke the protocol
+  bool read_paused_ = false;    // backpressure from the session
+  bool read_stalled_ = false;   // a read is owed once reading resumes
+  bool handling_ = false;       // handle_frames is under way (it goes on by itself)
+  bool read_armed_ = false;     // a wait for the socket, or a read, is on its way
+  bool end_requested_ = false;  // the connection ends once our close frame is out
+  bool lingering_ = false;      // our side is shut: reading only for the peer's end
+  bool socket_closed_ = false;
   bool reported_ = false;
 };
 
