@@ -135,7 +135,7 @@ class SqliteConnection final : public SqlConnection {
     const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) return sqlite_error(db_, rc, "prepare");
-    // Placeholders are written $1..$n in both dialects; SQLite treats "$1" as a
+    // Statements write their parameters $1..$n in both dialects; SQLite treats "$1" as a
     // named parameter. The names are looked up once here: by name per bind, a
     // statement of 2,560 parameters spent most of its time comparing names.
     Prepared prepared{stmt, {}};
