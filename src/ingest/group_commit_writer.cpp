@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "core/thread_name.h"
@@ -70,6 +71,7 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
   if (events.empty()) return false;
   size_t bytes = 0;
   for (const auto& e : events) bytes += queued_size(e);
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!accepting_ || queued_events_ + events.size() > options_.queue_capacity_events ||
@@ -79,8 +81,11 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
     queued_events_ += events.size();
     queued_bytes_ += bytes;
     queue_.push_back({std::move(events), std::move(done), std::chrono::steady_clock::now(), bytes});
+    // A gathering writer wakes on its own: waking it for every submission
+    // would cost a wake-up each.
+    wake = !writer_gathering_ || queued_events_ >= options_.gather_enough;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
@@ -144,15 +149,41 @@ void GroupCommitWriter::watchdog_loop() {
   }
 }
 
+void GroupCommitWriter::ArrivalRate::add(size_t events, std::chrono::steady_clock::time_point now) {
+  if (events_ == 0 && since_ == std::chrono::steady_clock::time_point{}) since_ = now;
+  events_ += events;
+  const std::chrono::duration<double> span = now - since_;
+  if (span >= kWindow) {
+    rate_ = static_cast<double>(events_) / span.count();
+    events_ = 0;
+    since_ = now;
+  }
+}
+
 void GroupCommitWriter::run() {
   std::vector<Submission> group;
+  ArrivalRate arrivals;
+  std::chrono::steady_clock::time_point last_start;
   while (true) {
+    size_t taken = 0;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping and drained
+      // The rest of a burst arrives just after its first event: a commit of
+      // that one alone would make the others wait for two.
+      auto until = queue_.front().queued_at + options_.gather_burst;
+      if (arrivals.rate() >= options_.gather_from_rate) {
+        until = std::max(until, last_start + options_.gather_interval);
+      }
+      if (!stopping_ && queued_events_ < options_.gather_enough &&
+          std::chrono::steady_clock::now() < until) {
+        writer_gathering_ = true;
+        cv_.wait_until(lock, until,
+                       [this] { return stopping_ || queued_events_ >= options_.gather_enough; });
+        writer_gathering_ = false;
+      }
       // Take whole submissions up to the per-commit limit (always at least one).
-      size_t taken = 0;
       while (!queue_.empty() && (taken == 0 || taken + queue_.front().events.size() <=
                                                    options_.max_events_per_commit)) {
         taken += queue_.front().events.size();
@@ -162,6 +193,8 @@ void GroupCommitWriter::run() {
       }
       queued_events_ -= taken;
     }
+    last_start = std::chrono::steady_clock::now();
+    arrivals.add(taken, last_start);
     Committed done;
     done.group = std::move(group);
     group.clear();

@@ -35,6 +35,18 @@ struct WriterOptions {
   // the submitter hears kUnavailable ("retry") at once; a commit still running
   // then may yet store the events, which eventIds make harmless to send again.
   Millis commit_timeout{5'000};
+  // Gathering, as PostgreSQL's commit_delay. A commit starts gather_burst
+  // after the first event it holds arrived (the rest of a burst comes within
+  // it: committing the first alone would make the others wait for two
+  // commits). While events arrive at gather_from_rate a second or more, it
+  // starts no sooner than gather_interval after the last one started, so each
+  // commit (its round trips, its fsync, its answers) serves more events; below
+  // that rate an ack waits for one commit only. Either way a commit starts at
+  // once when gather_enough events wait.
+  std::chrono::microseconds gather_burst{300};
+  double gather_from_rate = 20'000;
+  std::chrono::microseconds gather_interval{5'000};
+  size_t gather_enough = 256;
 };
 
 class GroupCommitWriter {
@@ -107,6 +119,20 @@ class GroupCommitWriter {
   // submission holding an event the database refuses is refused.
   void commit_isolating(Committed& c, const std::vector<size_t>& offsets, size_t first,
                         size_t count, Result<store::AppendOutcome> tried);
+  // Events taken per second, over windows of kWindow: one commit's count is
+  // too bursty to tell a busy writer from a burst.
+  class ArrivalRate {
+   public:
+    static constexpr std::chrono::milliseconds kWindow{20};
+    void add(size_t events, std::chrono::steady_clock::time_point now);
+    double rate() const { return rate_; }
+
+   private:
+    std::chrono::steady_clock::time_point since_;
+    size_t events_ = 0;
+    double rate_ = 0;
+  };
+
   void answer_piece(Committed& done, Piece& piece);
   void answer_loop();
   void answer(Committed& done);
@@ -125,6 +151,7 @@ class GroupCommitWriter {
   size_t queued_bytes_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;
+  bool writer_gathering_ = false;  // waiting out gather_interval: submissions need not wake it
   std::thread thread_;
 
   // The writer hands each finished commit to a second thread that answers the

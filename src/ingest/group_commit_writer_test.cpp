@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "core/testing/builders.h"
 #include "store/testing/test_database.h"
@@ -206,6 +209,124 @@ TEST(GroupCommitWriter, TheQueueIsBoundedInBytesAsWellAsEvents) {
   store.gate.set_value();
   writer.stop();
   EXPECT_EQ(writer.queue_bytes(), 0u);
+}
+
+// An event log that records how many events each commit held, and when.
+class RecordingEventStore final : public store::EventAppender {
+ public:
+  Result<store::AppendOutcome> append(std::span<const NewEvent> events, const store::BatchPolicy&,
+                                      Timestamp now) override {
+    {
+      std::lock_guard lock(mu);
+      commits.push_back(events.size());
+    }
+    store::AppendOutcome out;
+    for (const auto& e : events) out.results.push_back({e.event_id, false, "batch_x", now});
+    return out;
+  }
+  std::vector<size_t> sizes() {
+    std::lock_guard lock(mu);
+    return commits;
+  }
+
+ private:
+  std::mutex mu;
+  std::vector<size_t> commits;
+};
+
+// Submits one event and returns a future for its answer.
+std::future<bool> submit_one(GroupCommitWriter& writer, std::string id) {
+  auto done = std::make_shared<std::promise<bool>>();
+  auto answered = done->get_future();
+  const bool queued = writer.submit({event(std::move(id))},
+                                    [done](const Result<std::vector<store::AppendResult>>& r) {
+                                      done->set_value(static_cast<bool>(r));
+                                    });
+  if (!queued) done->set_value(false);
+  return answered;
+}
+
+TEST(GroupCommitWriter, TheRestOfABurstJoinsTheCommitOfItsFirstEvent) {
+  RecordingEventStore store;
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{.gather_burst = 400ms},
+                           nullptr, nullptr);
+  writer.start();
+  auto first = submit_one(writer, "first");
+  std::this_thread::sleep_for(50ms);  // long enough for a writer that does not wait
+  auto second = submit_one(writer, "second");
+  EXPECT_TRUE(first.get());
+  EXPECT_TRUE(second.get());
+  writer.stop();
+  EXPECT_EQ(store.sizes(), std::vector<size_t>{2}) << "one commit for the burst";
+}
+
+TEST(GroupCommitWriter, EnoughWaitingEventsStartACommitAtOnce) {
+  RecordingEventStore store;
+  GroupCommitWriter writer(store, SystemClock::instance(),
+                           WriterOptions{.gather_burst = 30s, .gather_enough = 3}, nullptr,
+                           nullptr);
+  writer.start();
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::future<bool>> answers;
+  for (int i = 0; i < 3; ++i) answers.push_back(submit_one(writer, fmt::format("e{}", i)));
+  for (auto& a : answers) {
+    ASSERT_EQ(a.wait_for(10s), std::future_status::ready) << "waited out the gathering";
+    EXPECT_TRUE(a.get());
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  writer.stop();
+  EXPECT_EQ(store.sizes(), std::vector<size_t>{3});
+}
+
+TEST(GroupCommitWriter, ABusyWriterSpacesItsCommitsAndAQuietOneDoesNot) {
+  RecordingEventStore store;
+  // Any rate counts as busy here; bursts are not waited for.
+  WriterOptions options{.gather_burst = 0ms, .gather_from_rate = 1, .gather_interval = 400ms};
+  GroupCommitWriter writer(store, SystemClock::instance(), options, nullptr, nullptr);
+  writer.start();
+  // Two commits, 30 ms apart, give the writer a rate (its window is 20 ms).
+  EXPECT_TRUE(submit_one(writer, "a").get());
+  std::this_thread::sleep_for(30ms);
+  EXPECT_TRUE(submit_one(writer, "b").get());
+  // Busy: the next commit starts 400 ms after the last one did, with both.
+  auto c = submit_one(writer, "c");
+  std::this_thread::sleep_for(50ms);
+  auto d = submit_one(writer, "d");
+  EXPECT_TRUE(c.get());
+  EXPECT_TRUE(d.get());
+  writer.stop();
+  EXPECT_EQ(store.sizes(), (std::vector<size_t>{1, 1, 2}));
+
+  // The same writer with a rate it never reaches commits each event alone.
+  RecordingEventStore quiet_store;
+  options.gather_from_rate = 1e9;
+  GroupCommitWriter quiet(quiet_store, SystemClock::instance(), options, nullptr, nullptr);
+  quiet.start();
+  EXPECT_TRUE(submit_one(quiet, "a").get());
+  std::this_thread::sleep_for(30ms);
+  EXPECT_TRUE(submit_one(quiet, "b").get());
+  auto qc = submit_one(quiet, "c");
+  std::this_thread::sleep_for(50ms);
+  auto qd = submit_one(quiet, "d");
+  EXPECT_TRUE(qc.get());
+  EXPECT_TRUE(qd.get());
+  quiet.stop();
+  EXPECT_EQ(quiet_store.sizes(), (std::vector<size_t>{1, 1, 1, 1}));
+}
+
+TEST(GroupCommitWriter, StoppingCommitsAGatheringQueueAtOnce) {
+  RecordingEventStore store;
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{.gather_burst = 60s},
+                           nullptr, nullptr);
+  writer.start();
+  auto answer = submit_one(writer, "waiting");
+  std::this_thread::sleep_for(20ms);
+  const auto started = std::chrono::steady_clock::now();
+  writer.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_EQ(answer.wait_for(0s), std::future_status::ready);
+  EXPECT_TRUE(answer.get());
+  EXPECT_EQ(store.sizes(), std::vector<size_t>{1});
 }
 
 }  // namespace
