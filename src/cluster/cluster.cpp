@@ -115,14 +115,8 @@ std::string Cluster::key(std::string_view name) const {
 void Cluster::start() {
   if (sync_thread_.joinable()) return;
   stopping_ = false;
-  sync_thread_ = std::thread([this] {
-    name_this_thread("redis-sync");
-    sync_loop();
-  });
-  sub_thread_ = std::thread([this] {
-    name_this_thread("redis-subscribe");
-    subscribe_loop();
-  });
+  sync_thread_ = start_named_thread("redis-sync", [this] { sync_loop(); });
+  sub_thread_ = start_named_thread("redis-subscribe", [this] { subscribe_loop(); });
 }
 
 void Cluster::stop() {

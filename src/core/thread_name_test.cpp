@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,18 @@ TEST(ThreadName, NamesTheCallingThreadAndKeepsFifteenCharacters) {
   }).join();
   EXPECT_EQ(short_name, "ingest-commit");
   EXPECT_EQ(long_name, "a-name-longer-t");
+}
+
+TEST(ThreadName, AStartedThreadRunsItsWorkUnderItsName) {
+  std::string seen;
+  auto moved_in = std::make_unique<int>(7);  // work that owns what it captured
+  std::thread t =
+      start_named_thread("job-executor", [&seen, owned = std::move(moved_in)]() mutable {
+        seen = name_of_this_thread() + ":" + std::to_string(*owned);
+        owned.reset();
+      });
+  t.join();
+  EXPECT_EQ(seen, "job-executor:7");
 }
 
 }  // namespace

@@ -30,18 +30,9 @@ void GroupCommitWriter::start() {
   if (thread_.joinable() || stopping_) return;
   accepting_ = true;
   writer_done_ = false;
-  answerer_ = std::thread([this] {
-    name_this_thread("ingest-answer");
-    answer_loop();
-  });
-  thread_ = std::thread([this] {
-    name_this_thread("ingest-commit");
-    run();
-  });
-  watchdog_ = std::thread([this] {
-    name_this_thread("ingest-watchdog");
-    watchdog_loop();
-  });
+  answerer_ = start_named_thread("ingest-answer", [this] { answer_loop(); });
+  thread_ = start_named_thread("ingest-commit", [this] { run(); });
+  watchdog_ = start_named_thread("ingest-watchdog", [this] { watchdog_loop(); });
 }
 
 void GroupCommitWriter::stop() {

@@ -712,16 +712,11 @@ class HttpServer::Impl {
     do_accept();
     blocking_work_.emplace(blocking_ioc_.get_executor());
     for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-      io_threads_.emplace_back([this] {
-        name_this_thread("http-io");
-        run(ioc_);
-      });
+      io_threads_.push_back(start_named_thread("http-io", [this] { run(ioc_); }));
     }
     for (int i = 0; i < std::max(1, options.blocking_threads); ++i) {
-      blocking_threads_.emplace_back([this] {
-        name_this_thread("http-blocking");
-        run(blocking_ioc_);
-      });
+      blocking_threads_.push_back(
+          start_named_thread("http-blocking", [this] { run(blocking_ioc_); }));
     }
     spdlog::debug("[HTTP] Listening on {}:{}", options.host, port_.load());
     return Status::ok();

@@ -35,10 +35,8 @@ Status JobNotificationListener::start() {
     stopping_ = false;
     listener_ = opened->get();
   }
-  thread_ = std::thread([this, l = std::move(opened).value()]() mutable {
-    name_this_thread("job-listener");
-    run(std::move(l));
-  });
+  thread_ = start_named_thread(
+      "job-listener", [this, l = std::move(opened).value()]() mutable { run(std::move(l)); });
   return Status::ok();
 }
 

@@ -69,15 +69,9 @@ void JobWorker::start() {
   if (started_) return;
   started_ = true;
   for (size_t i = 0; i < std::max<size_t>(options_.concurrency, 1); ++i) {
-    executors_.emplace_back([this] {
-      name_this_thread("job-executor");
-      execute_loop();
-    });
+    executors_.push_back(start_named_thread("job-executor", [this] { execute_loop(); }));
   }
-  dispatcher_ = std::thread([this] {
-    name_this_thread("job-dispatcher");
-    dispatch_loop();
-  });
+  dispatcher_ = start_named_thread("job-dispatcher", [this] { dispatch_loop(); });
 }
 
 void JobWorker::wake() {

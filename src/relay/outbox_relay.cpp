@@ -202,8 +202,7 @@ Status OutboxRelay::start() {
   // one there too); start() waits for the first one to report a bad setting.
   std::promise<Status> made;
   auto ready = made.get_future();
-  thread_ = std::thread([this, &made] {
-    name_this_thread("kafka-relay");
+  thread_ = start_named_thread("kafka-relay", [this, &made] {
     auto producer = make_producer();
     if (!producer) {
       made.set_value(producer.error());
@@ -223,10 +222,7 @@ Status OutboxRelay::start() {
       std::lock_guard lock(mu_);
       stream_running_ = true;
     }
-    stream_thread_ = std::thread([this] {
-      name_this_thread("kafka-events");
-      stream_run();
-    });
+    stream_thread_ = start_named_thread("kafka-events", [this] { stream_run(); });
   }
   spdlog::info("[Kafka] Outbox relay started: brokers {}, topics {}batches and {}breaker{}, as {}",
                options_.brokers, options_.topic_prefix, options_.topic_prefix,

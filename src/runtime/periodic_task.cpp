@@ -17,8 +17,7 @@ void PeriodicTask::start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] {
-    name_this_thread("periodic");
+  thread_ = start_named_thread("periodic", [this] {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();

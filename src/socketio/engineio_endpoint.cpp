@@ -572,10 +572,7 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     started_ = true;
     work_.emplace(ioc_.get_executor());
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] {
-        name_this_thread("socketio");
-        run();
-      });
+      threads_.push_back(start_named_thread("socketio", [this] { run(); }));
     }
     return Status::ok();
   }
