@@ -42,9 +42,13 @@ TEST(IngestDuringDrain, AcksStayFastWhileWorkersDrainABacklogOnSqlite) {
   // The sanitizer trees slow every thread several times over (p50 19 ms under
   // ThreadSanitizer): there the test looks for races and lost acks, and the
   // default tree holds the latency bound.
+  // The workers' drain slows as much (98 jobs in the stream's 3 s once, on a
+  // slow day): "not starved" means dozens there.
   constexpr auto kBound = 1000ms;
+  constexpr int64_t kDrainedAtLeast = 30;
 #else
   constexpr auto kBound = 100ms;  // generous: the benchmark holds the tight figure
+  constexpr int64_t kDrainedAtLeast = 100;
 #endif
 
   auto db = store::testing::TestDatabase::create();
@@ -120,7 +124,7 @@ TEST(IngestDuringDrain, AcksStayFastWhileWorkersDrainABacklogOnSqlite) {
       static_cast<long long>(after));
   EXPECT_LE(p99, kBound) << "acknowledgements stalled behind the workers' writes";
   // Not starved either: the drain went on while events kept coming ...
-  EXPECT_GE(after - before, 100) << "the workers barely drained while ingestion ran";
+  EXPECT_GE(after - before, kDrainedAtLeast) << "the workers barely drained while ingestion ran";
   // ... and lasted the whole stream, or the figures above say nothing.
   EXPECT_LT(after, kBatches) << "the backlog drained before the stream ended: make it larger";
 }
