@@ -141,7 +141,7 @@ void GroupCommitWriter::watchdog_loop() {
 }
 
 void GroupCommitWriter::ArrivalRate::add(size_t events, std::chrono::steady_clock::time_point now) {
-  if (events_ == 0 && since_ == std::chrono::steady_clock::time_point{}) since_ = now;
+  if (since_ == std::chrono::steady_clock::time_point{}) since_ = now;  // the first commit
   events_ += events;
   const std::chrono::duration<double> span = now - since_;
   if (span >= kWindow) {

@@ -151,7 +151,7 @@ class GroupCommitWriter {
   size_t queued_bytes_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;
-  bool writer_gathering_ = false;  // waiting out gather_interval: submissions need not wake it
+  bool writer_gathering_ = false;  // waiting out a gathering: submissions need not wake it
   std::thread thread_;
 
   // The writer hands each finished commit to a second thread that answers the

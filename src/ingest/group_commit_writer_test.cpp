@@ -278,40 +278,32 @@ TEST(GroupCommitWriter, EnoughWaitingEventsStartACommitAtOnce) {
   EXPECT_EQ(store.sizes(), std::vector<size_t>{3});
 }
 
-TEST(GroupCommitWriter, ABusyWriterSpacesItsCommitsAndAQuietOneDoesNot) {
+// Two commits 30 ms apart (they give the writer a rate: its window is 20 ms),
+// then two events 50 ms apart; returns the events of each commit.
+std::vector<size_t> commits_of_two_then_two(const WriterOptions& options) {
   RecordingEventStore store;
-  // Any rate counts as busy here; bursts are not waited for.
-  WriterOptions options{.gather_burst = 0ms, .gather_from_rate = 1, .gather_interval = 400ms};
   GroupCommitWriter writer(store, SystemClock::instance(), options, nullptr, nullptr);
   writer.start();
-  // Two commits, 30 ms apart, give the writer a rate (its window is 20 ms).
   EXPECT_TRUE(submit_one(writer, "a").get());
   std::this_thread::sleep_for(30ms);
   EXPECT_TRUE(submit_one(writer, "b").get());
-  // Busy: the next commit starts 400 ms after the last one did, with both.
   auto c = submit_one(writer, "c");
   std::this_thread::sleep_for(50ms);
   auto d = submit_one(writer, "d");
   EXPECT_TRUE(c.get());
   EXPECT_TRUE(d.get());
   writer.stop();
-  EXPECT_EQ(store.sizes(), (std::vector<size_t>{1, 1, 2}));
+  return store.sizes();
+}
 
-  // The same writer with a rate it never reaches commits each event alone.
-  RecordingEventStore quiet_store;
+TEST(GroupCommitWriter, ABusyWriterSpacesItsCommitsAndAQuietOneDoesNot) {
+  // Any rate counts as busy here; bursts are not waited for. Busy, the third
+  // commit starts 400 ms after the second did, with both last events.
+  WriterOptions options{.gather_burst = 0ms, .gather_from_rate = 1, .gather_interval = 400ms};
+  EXPECT_EQ(commits_of_two_then_two(options), (std::vector<size_t>{1, 1, 2}));
+  // With a rate it never reaches, the writer commits each event alone.
   options.gather_from_rate = 1e9;
-  GroupCommitWriter quiet(quiet_store, SystemClock::instance(), options, nullptr, nullptr);
-  quiet.start();
-  EXPECT_TRUE(submit_one(quiet, "a").get());
-  std::this_thread::sleep_for(30ms);
-  EXPECT_TRUE(submit_one(quiet, "b").get());
-  auto qc = submit_one(quiet, "c");
-  std::this_thread::sleep_for(50ms);
-  auto qd = submit_one(quiet, "d");
-  EXPECT_TRUE(qc.get());
-  EXPECT_TRUE(qd.get());
-  quiet.stop();
-  EXPECT_EQ(quiet_store.sizes(), (std::vector<size_t>{1, 1, 1, 1}));
+  EXPECT_EQ(commits_of_two_then_two(options), (std::vector<size_t>{1, 1, 1, 1}));
 }
 
 TEST(GroupCommitWriter, StoppingCommitsAGatheringQueueAtOnce) {
