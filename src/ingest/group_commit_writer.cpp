@@ -6,10 +6,18 @@
 #include <algorithm>
 #include <optional>
 
+#include "core/arrival_rate.h"
 #include "core/thread_name.h"
 #include "ingest/ingest_metrics.h"
 
 namespace insightd::ingest {
+namespace {
+
+// Events taken per second are measured over windows this long: one commit's
+// count is too bursty to tell a busy writer from a burst.
+constexpr std::chrono::milliseconds kRateWindow{20};
+
+}  // namespace
 
 GroupCommitWriter::GroupCommitWriter(store::EventAppender& events, const Clock& clock,
                                      WriterOptions options, LiveHub* live, SealListener on_sealed,
@@ -140,20 +148,9 @@ void GroupCommitWriter::watchdog_loop() {
   }
 }
 
-void GroupCommitWriter::ArrivalRate::add(size_t events, std::chrono::steady_clock::time_point now) {
-  if (since_ == std::chrono::steady_clock::time_point{}) since_ = now;  // the first commit
-  events_ += events;
-  const std::chrono::duration<double> span = now - since_;
-  if (span >= kWindow) {
-    rate_ = static_cast<double>(events_) / span.count();
-    events_ = 0;
-    since_ = now;
-  }
-}
-
 void GroupCommitWriter::run() {
   std::vector<Submission> group;
-  ArrivalRate arrivals;
+  ArrivalRate arrivals(kRateWindow);
   std::chrono::steady_clock::time_point last_start;
   while (true) {
     size_t taken = 0;

@@ -119,20 +119,6 @@ class GroupCommitWriter {
   // submission holding an event the database refuses is refused.
   void commit_isolating(Committed& c, const std::vector<size_t>& offsets, size_t first,
                         size_t count, Result<store::AppendOutcome> tried);
-  // Events taken per second, over windows of kWindow: one commit's count is
-  // too bursty to tell a busy writer from a burst.
-  class ArrivalRate {
-   public:
-    static constexpr std::chrono::milliseconds kWindow{20};
-    void add(size_t events, std::chrono::steady_clock::time_point now);
-    double rate() const { return rate_; }
-
-   private:
-    std::chrono::steady_clock::time_point since_;
-    size_t events_ = 0;
-    double rate_ = 0;
-  };
-
   void answer_piece(Committed& done, Piece& piece);
   void answer_loop();
   void answer(Committed& done);
