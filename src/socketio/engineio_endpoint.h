@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,15 @@ struct EndpointOptions {
   // When set, the limiter used instead of one made from session_caps (shared
   // with the other nodes through Redis by its owner).
   std::shared_ptr<net::ConnectionLimiter> session_limiter;
+  // While the WebSockets deliver `from_rate` messages a second or more, the
+  // threads read every `every` instead of waking for each readable socket:
+  // fewer, fuller reads and wake-ups, for at most `every` more latency. A
+  // from_rate of 0 never gathers.
+  struct ReadGathering {
+    double from_rate = 20'000;
+    std::chrono::microseconds every{1'000};
+  };
+  ReadGathering read_gathering;
 };
 
 class EngineEndpoint {
@@ -58,6 +68,14 @@ class EngineEndpoint {
   void drain(std::chrono::milliseconds within);
 
   EngineServer& engine();
+
+  // Since start: socket reads on WebSocket connections that returned bytes,
+  // and the complete messages in them.
+  struct ReadCounts {
+    uint64_t reads = 0;
+    uint64_t messages = 0;
+  };
+  ReadCounts read_counts() const;
 
  private:
   class Impl;

@@ -110,8 +110,9 @@ SocketIoServer::SocketIoServer(ServerOptions options)
                          limits = options_.limits]() -> std::unique_ptr<EngineHandler> {
     return std::make_unique<detail::SioConnection>(namespaces, timeout, limits);
   };
-  EndpointOptions endpoint{options_.path, options_.cors_origin, options_.threads,
-                           options_.session_caps, options_.session_limiter};
+  EndpointOptions endpoint{
+      options_.path,         options_.cors_origin,     options_.threads,
+      options_.session_caps, options_.session_limiter, options_.read_gathering};
   endpoint_ = std::make_unique<EngineEndpoint>(std::move(endpoint), options_.engine,
                                                std::move(new_connection));
 }
@@ -144,6 +145,10 @@ void SocketIoServer::drain(std::chrono::milliseconds within) {
 
 size_t SocketIoServer::session_count() const {
   return endpoint_->engine().session_count();
+}
+
+EngineEndpoint::ReadCounts SocketIoServer::read_counts() const {
+  return endpoint_->read_counts();
 }
 
 }  // namespace insightd::socketio

@@ -52,6 +52,8 @@ struct ServerOptions {
   net::ConnectionCaps session_caps = EndpointOptions{}.session_caps;
   // When set, used instead of a limiter made from session_caps.
   std::shared_ptr<net::ConnectionLimiter> session_limiter;
+  // Reading in ticks while busy: see EndpointOptions::read_gathering.
+  EndpointOptions::ReadGathering read_gathering;
 };
 
 namespace detail {
@@ -153,6 +155,8 @@ class SocketIoServer {
   void drain(std::chrono::milliseconds within);
 
   size_t session_count() const;
+  // WebSocket reads and the messages in them: see EngineEndpoint::read_counts.
+  EngineEndpoint::ReadCounts read_counts() const;
 
  private:
   std::shared_ptr<detail::NamespaceTable> namespaces_;

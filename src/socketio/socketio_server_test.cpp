@@ -171,5 +171,46 @@ TEST_F(SocketIoServerTest, StopClosesConnectedClients) {
   socket.emit("after-stop");  // dropped, harmlessly
 }
 
+// Many small messages, each in its own write and a millisecond apart: a quiet
+// server reads each on its own, a busy one (here, from the first message on)
+// reads every 25 ms whatever has arrived, and still answers every one.
+TEST_F(SocketIoServerTest, ABusyServerReadsInTicksAndAnswersEveryMessage) {
+  auto reads_for = [this](double from_rate) {
+    ServerOptions options;
+    options.read_gathering = {.from_rate = from_rate, .every = 25ms};
+    start(options);
+    Client client(http_->port(), "/api/socket/?EIO=4&transport=websocket");
+    client.read();
+    client.write("40");
+    client.read_packet();
+    wait_for_socket();
+    const EngineEndpoint::ReadCounts before = io_->read_counts();
+    constexpr int kMessages = 200;
+    for (int i = 0; i < kMessages; ++i) {
+      client.write("42" + std::to_string(i) + "[\"later\"]");
+      std::this_thread::sleep_for(1ms);
+    }
+    for (int tries = 0; tries < 1000; ++tries) {
+      {
+        std::lock_guard lock(mu_);
+        if (acks_.size() == kMessages) break;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    {
+      std::lock_guard lock(mu_);
+      EXPECT_EQ(acks_.size(), size_t{kMessages});
+    }
+    const EngineEndpoint::ReadCounts after = io_->read_counts();
+    EXPECT_EQ(after.messages - before.messages, uint64_t{kMessages});
+    TearDown();
+    return after.reads - before.reads;
+  };
+  const uint64_t quiet = reads_for(0);  // never gathers
+  const uint64_t busy = reads_for(1);   // gathers once one message a second arrives
+  EXPECT_GT(quiet, 100u);
+  EXPECT_LT(busy, 40u);  // ~200 ms of writes in 25 ms ticks, with room for a slow machine
+}
+
 }  // namespace
 }  // namespace insightd::socketio
