@@ -185,6 +185,34 @@ bool event_within_limit(const json::value& event, size_t metadata_size) {
   return bound <= kMaxEventBytes || serialize_within(event, kMaxEventBytes, nullptr);
 }
 
+// One member of an event as the rules see it, whichever parser found it.
+struct Field {
+  enum class Kind { kAbsent, kNull, kString, kOther };
+  Kind kind = Kind::kAbsent;
+  std::string_view text;  // the string, for kString
+
+  bool given() const { return kind != Kind::kAbsent && kind != Kind::kNull; }
+  bool is_string() const { return kind == Kind::kString; }
+};
+
+// The members the rules read, other than metadata.
+struct Fields {
+  Field event_id;
+  Field event_type;
+  Field user_id;
+  Field session_id;
+  Field timestamp;
+  Field sent_at;
+};
+
+Field field_of(const json::object& obj, std::string_view key) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr) return {};
+  if (v->is_null()) return {Field::Kind::kNull, {}};
+  if (v->is_string()) return {Field::Kind::kString, view(v->get_string())};
+  return {Field::Kind::kOther, {}};
+}
+
 // An optional id-like string field: nullopt (absent, null or ""), the text, or a
 // rejection when it is not a clean string of at most `max_chars`.
 struct OptionalText {
@@ -192,15 +220,13 @@ struct OptionalText {
   bool ok = true;
 };
 
-OptionalText read_optional_text(const json::object& obj, std::string_view key, size_t max_chars) {
-  const json::value* v = obj.if_contains(key);
-  if (v == nullptr || v->is_null()) return {};
-  if (!v->is_string()) return {std::nullopt, false};
-  const std::string_view s = view(v->get_string());
-  const auto chars = count_clean_chars(s, max_chars);
+OptionalText read_optional_text(const Field& f, size_t max_chars) {
+  if (!f.given()) return {};
+  if (!f.is_string()) return {std::nullopt, false};
+  const auto chars = count_clean_chars(f.text, max_chars);
   if (!chars || *chars > max_chars) return {std::nullopt, false};
-  if (s.empty()) return {};
-  return {std::string(s), true};
+  if (f.text.empty()) return {};
+  return {std::string(f.text), true};
 }
 
 std::string rfc3339_message(std::string_view field) {
@@ -217,27 +243,30 @@ bool is_representable(Timestamp t) {
   return t >= kFirst && t < kAfterLast;
 }
 
-}  // namespace
+// What the rules made of the members other than metadata.
+struct Checked {
+  std::optional<std::string> user_id;
+  std::optional<std::string> session_id;
+  std::optional<Timestamp> timestamp;  // corrected by sentAt when both were given
+};
 
-EventVerdict validate_event(const json::value& event, Timestamp received_at) {
-  if (!event.is_object()) {
-    return reject("", event_error::kInvalidEvent, "an event must be a JSON object");
-  }
-  const json::object& obj = event.get_object();
+// The id a rejection echoes: the eventId exactly as sent, or "" when it is no string.
+std::string_view given_id(const Fields& f) {
+  return f.event_id.is_string() ? f.event_id.text : std::string_view{};
+}
 
+// The rules for every member but metadata, in their order: eventId, eventType,
+// userId, sessionId, timestamp, sentAt. Fills `out` when they hold.
+std::optional<EventRejection> check_fields(const Fields& f, Timestamp received_at, Checked& out) {
   // eventId first, so that every later rejection can name the event.
-  const json::value* id_value = obj.if_contains("eventId");
-  const std::string_view given_id = id_value != nullptr && id_value->is_string()
-                                        ? view(id_value->get_string())
-                                        : std::string_view{};
-  const bool id_given = id_value != nullptr && !id_value->is_null();
-  if (id_given) {
+  const std::string_view id = given_id(f);
+  if (f.event_id.given()) {
     const auto chars =
-        id_value->is_string() ? count_clean_chars(given_id, kMaxEventIdLength) : std::nullopt;
+        f.event_id.is_string() ? count_clean_chars(id, kMaxEventIdLength) : std::nullopt;
     if (!chars || *chars < 1 || *chars > kMaxEventIdLength) {
       // Echoed as given, but no longer than the longest valid id can be: a
       // megabyte of id is not sent back twice (event:error and the ack).
-      std::string_view echo = given_id;
+      std::string_view echo = id;
       if (echo.size() > kMaxEventIdLength * 4) {
         size_t cut = kMaxEventIdLength * 4;
         while (cut > 0 && (static_cast<unsigned char>(echo[cut]) & 0xC0) == 0x80) --cut;
@@ -250,49 +279,44 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
     }
   }
 
-  const json::value* type_value = obj.if_contains("eventType");
-  if (type_value == nullptr || !type_value->is_string() ||
-      !is_valid_event_type(view(type_value->get_string()))) {
-    return reject(given_id, event_error::kInvalidEventType,
+  if (!f.event_type.is_string() || !is_valid_event_type(f.event_type.text)) {
+    return reject(id, event_error::kInvalidEventType,
                   fmt::format("eventType {} 1-{} characters of letters, digits, '_', ':', '.', '-'",
-                              type_value == nullptr ? "is required and must be" : "must be",
+                              f.event_type.kind == Field::Kind::kAbsent ? "is required and must be"
+                                                                        : "must be",
                               kMaxEventTypeLength));
   }
 
-  OptionalText user_id = read_optional_text(obj, "userId", kMaxUserIdLength);
+  OptionalText user_id = read_optional_text(f.user_id, kMaxUserIdLength);
   if (!user_id.ok) {
-    return reject(given_id, event_error::kInvalidUserId,
+    return reject(id, event_error::kInvalidUserId,
                   fmt::format("userId must be a string of at most {} characters without control "
                               "characters",
                               kMaxUserIdLength));
   }
-  OptionalText session_id = read_optional_text(obj, "sessionId", kMaxSessionIdLength);
+  OptionalText session_id = read_optional_text(f.session_id, kMaxSessionIdLength);
   if (!session_id.ok) {
-    return reject(given_id, event_error::kInvalidSessionId,
+    return reject(id, event_error::kInvalidSessionId,
                   fmt::format("sessionId must be a string of at most {} characters without "
                               "control characters",
                               kMaxSessionIdLength));
   }
 
   std::optional<Timestamp> timestamp;
-  if (const json::value* v = obj.if_contains("timestamp"); v != nullptr && !v->is_null()) {
-    if (v->is_string()) timestamp = parse_rfc3339(view(v->get_string()));
-    if (!timestamp) {
-      return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("timestamp"));
-    }
+  if (f.timestamp.given()) {
+    if (f.timestamp.is_string()) timestamp = parse_rfc3339(f.timestamp.text);
+    if (!timestamp) return reject(id, event_error::kInvalidTimestamp, rfc3339_message("timestamp"));
     if (!is_representable(*timestamp)) {
-      return reject(given_id, event_error::kInvalidTimestamp,
+      return reject(id, event_error::kInvalidTimestamp,
                     "timestamp must fall in the years 0001-9999 once its offset is applied");
     }
   }
   std::optional<Timestamp> sent_at;
-  if (const json::value* v = obj.if_contains("sentAt"); v != nullptr && !v->is_null()) {
-    if (v->is_string()) sent_at = parse_rfc3339(view(v->get_string()));
-    if (!sent_at) {
-      return reject(given_id, event_error::kInvalidTimestamp, rfc3339_message("sentAt"));
-    }
+  if (f.sent_at.given()) {
+    if (f.sent_at.is_string()) sent_at = parse_rfc3339(f.sent_at.text);
+    if (!sent_at) return reject(id, event_error::kInvalidTimestamp, rfc3339_message("sentAt"));
     if (!is_representable(*sent_at)) {
-      return reject(given_id, event_error::kInvalidTimestamp,
+      return reject(id, event_error::kInvalidTimestamp,
                     "sentAt must fall in the years 0001-9999 once its offset is applied");
     }
   }
@@ -301,53 +325,228 @@ EventVerdict validate_event(const json::value& event, Timestamp received_at) {
   if (timestamp && sent_at) {
     *timestamp = received_at - (*sent_at - *timestamp);
     if (!is_representable(*timestamp)) {
-      return reject(given_id, event_error::kInvalidTimestamp,
+      return reject(id, event_error::kInvalidTimestamp,
                     "timestamp corrected by sentAt falls outside the years 0001-9999");
     }
   }
+  out.user_id = std::move(user_id.text);
+  out.session_id = std::move(session_id.text);
+  out.timestamp = timestamp;
+  return std::nullopt;
+}
+
+// The event to store, once every rule held.
+NewEvent finish(const Fields& f, Checked&& checked, std::string metadata_json,
+                Timestamp received_at) {
+  NewEvent out;
+  // Made only for events that pass, at the injected receive time so ids sort with it.
+  out.event_id = f.event_id.given() ? std::string(f.event_id.text) : new_id("evt", received_at);
+  out.event_type = std::string(f.event_type.text);
+  out.user_id = std::move(checked.user_id);
+  out.session_id = std::move(checked.session_id);
+  out.received_at = received_at;
+  out.timestamp = checked.timestamp.value_or(received_at);
+  if (out.timestamp - received_at > kMaxFutureSkew) {
+    out.clock_skew_ms = (out.timestamp - received_at).count();
+  }
+  out.metadata_json = std::move(metadata_json);
+  return out;
+}
+
+}  // namespace
+
+EventVerdict validate_event(const json::value& event, Timestamp received_at) {
+  if (!event.is_object()) {
+    return reject("", event_error::kInvalidEvent, "an event must be a JSON object");
+  }
+  const json::object& obj = event.get_object();
+  const Fields fields{field_of(obj, "eventId"),   field_of(obj, "eventType"),
+                      field_of(obj, "userId"),    field_of(obj, "sessionId"),
+                      field_of(obj, "timestamp"), field_of(obj, "sentAt")};
+  Checked checked;
+  if (auto rejection = check_fields(fields, received_at, checked)) return std::move(*rejection);
+  const std::string_view id = given_id(fields);
 
   std::string metadata_json = "{}";
   if (const json::value* v = obj.if_contains("metadata"); v != nullptr && !v->is_null()) {
     if (!v->is_object()) {
-      return reject(given_id, event_error::kInvalidMetadata, "metadata must be a JSON object");
+      return reject(id, event_error::kInvalidMetadata, "metadata must be a JSON object");
     }
     if (!within_depth(*v, kMaxMetadataDepth)) {
-      return reject(given_id, event_error::kMetadataTooDeep,
+      return reject(id, event_error::kMetadataTooDeep,
                     fmt::format("metadata must nest objects and arrays at most {} levels deep",
                                 kMaxMetadataDepth));
     }
     if (!storable_everywhere(*v)) {
-      return reject(given_id, event_error::kInvalidMetadata,
+      return reject(id, event_error::kInvalidMetadata,
                     "metadata strings and keys must not contain NUL (\\u0000) and numbers must "
                     "be finite");
     }
     metadata_json.clear();
     if (!serialize_within(*v, kMaxMetadataBytes, &metadata_json)) {
-      return reject(given_id, event_error::kMetadataTooLarge,
+      return reject(id, event_error::kMetadataTooLarge,
                     fmt::format("metadata must be at most {} bytes as JSON ({} KB)",
                                 kMaxMetadataBytes, kMaxMetadataBytes / 1024));
     }
   }
 
   if (!event_within_limit(event, metadata_json.size())) {
-    return reject(given_id, event_error::kEventTooLarge,
+    return reject(id, event_error::kEventTooLarge,
                   fmt::format("an event must be at most {} bytes as JSON ({} KB)", kMaxEventBytes,
                               kMaxEventBytes / 1024));
   }
+  return finish(fields, std::move(checked), std::move(metadata_json), received_at);
+}
 
-  NewEvent out;
-  // Made only for events that pass, at the injected receive time so ids sort with it.
-  out.event_id = id_given ? std::string(given_id) : new_id("evt", received_at);
-  out.event_type = std::string(view(type_value->get_string()));
-  out.user_id = std::move(user_id.text);
-  out.session_id = std::move(session_id.text);
-  out.received_at = received_at;
-  out.timestamp = timestamp.value_or(received_at);
-  if (out.timestamp - received_at > kMaxFutureSkew) {
-    out.clock_skew_ms = (out.timestamp - received_at).count();
+namespace {
+
+// A reader of the plainest JSON (see validate_plain_event_text): it gives up
+// (returns false) at anything else, so that the tree parser decides.
+class PlainReader {
+ public:
+  explicit PlainReader(std::string_view text) : s_(text) {}
+
+  bool at_end() const { return i_ == s_.size(); }
+  bool take(char c) {
+    if (i_ >= s_.size() || s_[i_] != c) return false;
+    ++i_;
+    return true;
   }
-  out.metadata_json = std::move(metadata_json);
-  return out;
+  bool peek(char c) const { return i_ < s_.size() && s_[i_] == c; }
+  size_t pos() const { return i_; }
+
+  // A string of printable ASCII without escapes; `out` is its text.
+  bool string(std::string_view& out) {
+    if (!take('"')) return false;
+    const size_t start = i_;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c == '"') {
+        out = s_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c < 0x20 || c > 0x7E || c == '\\') return false;
+      ++i_;
+    }
+    return false;
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  // An integer as Boost.JSON writes it back unchanged: no fraction or
+  // exponent, no leading zero, not -0, at most 18 digits (an int64).
+  bool integer() {
+    const size_t start = i_;
+    take('-');
+    const size_t digits = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    const size_t n = i_ - digits;
+    if (n == 0 || n > 18) return false;
+    if (s_[digits] == '0' && (n > 1 || digits > start)) return false;
+    return !(peek('.') || peek('e') || peek('E'));
+  }
+
+  // A value of a flat metadata object.
+  bool scalar() {
+    std::string_view ignored;
+    if (peek('"')) return string(ignored);
+    if (peek('t')) return literal("true");
+    if (peek('f')) return literal("false");
+    if (peek('n')) return literal("null");
+    return integer();
+  }
+
+ private:
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+// Metadata as a flat object of plain members with distinct keys, returned as
+// its text (which is how Boost.JSON writes it back); nullopt otherwise.
+constexpr size_t kMaxPlainMetadataMembers = 64;
+
+bool plain_metadata(PlainReader& r, std::string_view whole, std::string_view& text) {
+  const size_t start = r.pos();
+  if (!r.take('{')) return false;
+  std::string_view keys[kMaxPlainMetadataMembers];
+  size_t n = 0;
+  if (!r.take('}')) {
+    do {
+      std::string_view key;
+      if (n == kMaxPlainMetadataMembers || !r.string(key) || !r.take(':') || !r.scalar()) {
+        return false;
+      }
+      for (size_t k = 0; k < n; ++k) {
+        if (keys[k] == key) return false;  // the tree keeps the last: let it decide
+      }
+      keys[n++] = key;
+    } while (r.take(','));
+    if (!r.take('}')) return false;
+  }
+  text = whole.substr(start, r.pos() - start);
+  return true;
+}
+
+}  // namespace
+
+std::optional<EventVerdict> validate_plain_event_text(std::string_view text,
+                                                      Timestamp received_at) {
+  // Within the limit as text, within it as Boost.JSON writes it: plain text
+  // is written back no longer than it came.
+  if (text.size() > kMaxEventBytes) return std::nullopt;
+  PlainReader r(text);
+  Fields fields;
+  Field metadata;
+  std::string_view metadata_text;
+  if (!r.take('{')) return std::nullopt;
+  if (!r.take('}')) {
+    do {
+      std::string_view key;
+      if (!r.string(key) || !r.take(':')) return std::nullopt;
+      Field* f = nullptr;
+      if (key == "eventId") {
+        f = &fields.event_id;
+      } else if (key == "eventType") {
+        f = &fields.event_type;
+      } else if (key == "userId") {
+        f = &fields.user_id;
+      } else if (key == "sessionId") {
+        f = &fields.session_id;
+      } else if (key == "timestamp") {
+        f = &fields.timestamp;
+      } else if (key == "sentAt") {
+        f = &fields.sent_at;
+      } else if (key == "metadata") {
+        f = &metadata;
+      } else {
+        return std::nullopt;  // a member the rules ignore still counts in the size
+      }
+      if (f->kind != Field::Kind::kAbsent) return std::nullopt;  // a duplicate member
+      if (r.literal("null")) {
+        f->kind = Field::Kind::kNull;
+      } else if (f == &metadata) {
+        if (!plain_metadata(r, text, metadata_text)) return std::nullopt;
+        f->kind = Field::Kind::kOther;
+      } else {
+        if (!r.string(f->text)) return std::nullopt;
+        f->kind = Field::Kind::kString;
+      }
+    } while (r.take(','));
+    if (!r.take('}')) return std::nullopt;
+  }
+  if (!r.at_end()) return std::nullopt;
+
+  Checked checked;
+  if (auto rejection = check_fields(fields, received_at, checked)) {
+    return EventVerdict(std::move(*rejection));
+  }
+  std::string metadata_json = metadata.given() ? std::string(metadata_text) : std::string("{}");
+  return EventVerdict(finish(fields, std::move(checked), std::move(metadata_json), received_at));
 }
 
 EventVerdict validate_event_text(std::string_view text, Timestamp received_at) {

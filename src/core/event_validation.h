@@ -8,6 +8,7 @@
 #include <cassert>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -105,5 +106,16 @@ EventVerdict validate_event(const boost::json::value& event, Timestamp received_
 // Parses `json` (one event as text) and validates it; text that is not JSON, or
 // nests deeper than 64 levels, is refused as invalid_json.
 EventVerdict validate_event_text(std::string_view json, Timestamp received_at);
+
+// The verdict validate_event_text would give, for the plainest events only,
+// found without building a tree: one JSON object written compactly (no
+// whitespace), in printable ASCII without escapes, with no member twice and
+// none but those the rules read (eventId, eventType, userId, sessionId,
+// timestamp, sentAt, metadata), each a string or null, metadata null or a flat
+// object of strings, integers (no fraction or exponent, no leading zero, not
+// -0, at most 18 digits), true, false and null with distinct keys, all in at
+// most kMaxEventBytes. What bench/ingest/loadgen.mjs and most SDKs send is.
+// nullopt for any other text, valid or not: the caller parses it as usual.
+std::optional<EventVerdict> validate_plain_event_text(std::string_view json, Timestamp received_at);
 
 }  // namespace insightd

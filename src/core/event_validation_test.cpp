@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,8 +20,42 @@ using std::chrono::seconds;
 // 2026-11-29T04:49:05.123Z, the server's receive time in every test.
 constexpr Timestamp kReceived{Millis{1795927745123}};
 
+// Whether two verdicts say the same; a fresh id ("evt_…", made when the event
+// has none) differs between two calls, so only its prefix is compared.
+void expect_same_verdict(const EventVerdict& plain, const EventVerdict& tree,
+                         std::string_view text) {
+  SCOPED_TRACE(std::string(text.substr(0, 200)));
+  ASSERT_EQ(plain.is_ok(), tree.is_ok());
+  if (!tree) {
+    EXPECT_EQ(plain.rejection().event_id, tree.rejection().event_id);
+    EXPECT_EQ(plain.rejection().code, tree.rejection().code);
+    EXPECT_EQ(plain.rejection().message, tree.rejection().message);
+    return;
+  }
+  const NewEvent& a = plain.event();
+  const NewEvent& b = tree.event();
+  if (b.event_id.starts_with("evt_") && a.event_id != b.event_id) {
+    EXPECT_TRUE(a.event_id.starts_with("evt_"));
+  } else {
+    EXPECT_EQ(a.event_id, b.event_id);
+  }
+  EXPECT_EQ(a.event_type, b.event_type);
+  EXPECT_EQ(a.user_id, b.user_id);
+  EXPECT_EQ(a.session_id, b.session_id);
+  EXPECT_EQ(a.timestamp, b.timestamp);
+  EXPECT_EQ(a.received_at, b.received_at);
+  EXPECT_EQ(a.clock_skew_ms, b.clock_skew_ms);
+  EXPECT_EQ(a.metadata_json, b.metadata_json);
+}
+
+// Every text a test validates also goes through the plain reader: when it
+// answers, it must answer exactly as the tree does.
 EventVerdict check(std::string_view text) {
-  return validate_event_text(text, kReceived);
+  EventVerdict tree = validate_event_text(text, kReceived);
+  if (std::optional<EventVerdict> plain = validate_plain_event_text(text, kReceived)) {
+    expect_same_verdict(*plain, tree, text);
+  }
+  return tree;
 }
 
 // The rejection code, or "ok": failures print what happened.
@@ -735,6 +770,103 @@ TEST(ValidateEvent, MetadataWithNulOrNonFiniteNumbersIsRefused) {
     EXPECT_TRUE(v.rejection().event_id.empty());
   }
   EXPECT_EQ(code_of(with("metadata", R"({"n":1e308,"m":-1.5e-300,"s":"\u0001 ok"})")), "ok");
+}
+
+// ---------------------------------------------------------------- plain reader
+
+// What bench/ingest/loadgen.mjs sends.
+constexpr std::string_view kPlainEvent =
+    R"({"eventId":"lg-m1x2y3-7-12345","eventType":"page_view","userId":"user-381",)"
+    R"("sessionId":"sess-7-2","timestamp":"2026-11-29T04:49:01.000Z",)"
+    R"("metadata":{"page":"/products/45","referrer":"https://example.com/","ms":345}})";
+
+TEST(ValidatePlainEventText, ReadsWhatTheLoadGeneratorSendsAsTheTreeDoes) {
+  const std::optional<EventVerdict> plain = validate_plain_event_text(kPlainEvent, kReceived);
+  ASSERT_TRUE(plain.has_value());
+  ASSERT_TRUE(plain->is_ok());
+  EXPECT_EQ(plain->event().event_id, "lg-m1x2y3-7-12345");
+  EXPECT_EQ(plain->event().metadata_json,
+            R"({"page":"/products/45","referrer":"https://example.com/","ms":345})");
+  expect_same_verdict(*plain, validate_event_text(kPlainEvent, kReceived), kPlainEvent);
+}
+
+TEST(ValidatePlainEventText, AnswersForPlainEventsTheRulesRefuse) {
+  for (const std::string& text :
+       {with("eventId", "\"\""), with("userId", "7"), with("sessionId", std::string(300, 'x')),
+        with("timestamp", "\"yesterday\""), with("metadata", "[]"),
+        std::string(R"({"eventType":"no spaces allowed"})"), std::string("{}")}) {
+    const std::optional<EventVerdict> plain = validate_plain_event_text(text, kReceived);
+    const EventVerdict tree = validate_event_text(text, kReceived);
+    EXPECT_FALSE(tree.is_ok()) << text;
+    if (plain) expect_same_verdict(*plain, tree, text);
+  }
+  // Those it reads: strings and nulls in the members the rules read.
+  EXPECT_TRUE(validate_plain_event_text(with("eventId", "\"\""), kReceived).has_value());
+  EXPECT_TRUE(validate_plain_event_text("{}", kReceived).has_value());
+  EXPECT_TRUE(validate_plain_event_text(with("timestamp", "\"yesterday\""), kReceived));
+}
+
+TEST(ValidatePlainEventText, LeavesEverythingElseToTheTree) {
+  const std::vector<std::string> others = {
+      R"({"eventType": "click"})",                                      // whitespace
+      R"({"eventType":"cl\u0069ck"})",                                  // an escape
+      "{\"eventType\":\"click\",\"userId\":\"J\xc3\xbcrgen\"}",         // not ASCII
+      R"({"eventType":"click","extra":1})",                             // a member the rules ignore
+      R"({"eventType":"click","eventType":"view"})",                    // a member twice
+      R"({"eventType":"click","metadata":{"a":{"b":1}}})",              // nested metadata
+      R"({"eventType":"click","metadata":{"a":[1]}})",                  // an array
+      R"({"eventType":"click","metadata":{"a":1.5}})",                  // a fraction
+      R"({"eventType":"click","metadata":{"a":1e3}})",                  // an exponent
+      R"({"eventType":"click","metadata":{"a":-0}})",                   // -0 (written back as 0)
+      R"({"eventType":"click","metadata":{"a":1234567890123456789}})",  // 19 digits
+      R"({"eventType":"click","metadata":{"a":1,"a":2}})",   // a key twice (the tree keeps 2)
+      R"({"eventType":"click","metadata":{"a":"\u007f"}})",  // DEL, escaped
+      R"({"eventType":"click","metadata":7})",               // metadata not an object
+      R"({"eventType":7})",                                  // eventType not a string
+      R"({"eventType":"click"} )",                           // something after it
+      R"({"eventType":"click")",                             // cut short
+      R"([{"eventType":"click"}])",                          // not an object
+      R"({"eventType":"click","metadata":{"a":tru}})",       // not JSON
+      "{\"eventType\":\"click\",\"metadata\":{\"a\":\"" + std::string(kMaxEventBytes, 'x') + "\"}}",
+  };
+  for (const std::string& text : others) {
+    EXPECT_FALSE(validate_plain_event_text(text, kReceived).has_value()) << text.substr(0, 80);
+  }
+}
+
+TEST(ValidatePlainEventText, AgreesWithTheTreeOnManyVariations) {
+  // Members, values and metadata combined: whenever the plain reader answers,
+  // its verdict is the tree's.
+  const std::vector<std::string> ids = {"", R"("eventId":"a-1",)", R"("eventId":null,)",
+                                        R"("eventId":"",)"};
+  const std::vector<std::string> types = {R"("eventType":"click")", R"("eventType":null)",
+                                          R"("eventType":"a b")"};
+  const std::vector<std::string> rest = {
+      "",
+      R"(,"userId":"u","sessionId":null)",
+      R"(,"userId":"")",
+      R"(,"timestamp":"2026-11-29T04:49:05Z","sentAt":"2026-11-29T04:50:05Z")",
+      R"(,"timestamp":"2026-11-29T05:49:05+01:00")",
+      R"(,"timestamp":"2126-11-29T04:49:05Z")",
+      R"(,"sentAt":"2026-11-29T04:49:05Z")",
+      R"(,"metadata":null)",
+      R"(,"metadata":{})",
+      R"(,"metadata":{"n":-12,"z":0,"t":true,"f":false,"x":null,"s":"a/b c"})",
+      R"(,"metadata":{"s":"a\"b"})",
+      R"(,"metadata":{"s":"\t"})",
+  };
+  int answered = 0;
+  for (const auto& id : ids) {
+    for (const auto& type : types) {
+      for (const auto& more : rest) {
+        std::string text = "{";
+        text.append(id).append(type).append(more).append("}");
+        (void)check(text);
+        if (validate_plain_event_text(text, kReceived)) ++answered;
+      }
+    }
+  }
+  EXPECT_GT(answered, 100);  // most of them are plain: the comparison ran
 }
 
 }  // namespace
