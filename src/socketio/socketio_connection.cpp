@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "socketio/session_id.h"
 
 namespace insightd::socketio::detail {
@@ -45,6 +47,7 @@ SioConnection::~SioConnection() {
   for (auto& [nsp, socket] : sockets_) {
     socket->connected = false;
     socket->handlers.clear();
+    socket->text_handlers.clear();
     socket->on_disconnect.clear();
   }
 }
@@ -58,6 +61,7 @@ void SioConnection::on_open(EngineSession& session) {
 }
 
 void SioConnection::on_message(EngineSession& session, eio::Packet message) {
+  if (!message.binary && !assembler_.awaiting_attachments() && offer_text(message.data)) return;
   auto result = message.binary ? assembler_.on_binary(std::move(message.data))
                                : assembler_.on_text(message.data);
   if (!result) return session.close("parse error");
@@ -123,6 +127,59 @@ void SioConnection::on_connect(EngineSession& session, sio::Packet& packet) {
   }
 }
 
+Ack SioConnection::ack_for(SocketState& socket, std::optional<uint64_t> id) {
+  if (!id) return {};
+  auto state = std::make_shared<AckState>();
+  state->id = *id;
+  // The connection's table owns the socket; the ack only refers to it.
+  auto owner = sockets_.find(socket.nsp);
+  if (owner != sockets_.end()) state->socket = owner->second;
+  return Ack(std::move(state));
+}
+
+bool SioConnection::offer_text(std::string_view text) {
+  // 2[/nsp,][id]["event",args]: anything else is left to the parser, which
+  // also refuses what is broken.
+  if (text.size() < 5 || text[0] != '2') return false;
+  size_t i = 1;
+  std::string nsp = "/";
+  if (text[i] == '/') {
+    const size_t comma = text.find(',', i);
+    if (comma == std::string_view::npos) return false;
+    nsp.assign(text.substr(i, comma - i));
+    i = comma + 1;
+  }
+  std::optional<uint64_t> id;
+  const size_t digits = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i > digits) {
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data() + digits, text.data() + i, n);
+    if (ec != std::errc() || end != text.data() + i || n > sio::kMaxAckId) return false;
+    id = n;
+  }
+  if (text.substr(i, 2) != "[\"") return false;
+  i += 2;
+  const size_t quote = text.find('"', i);
+  if (quote == std::string_view::npos || quote + 1 >= text.size() || text[quote + 1] != ',' ||
+      text.back() != ']') {
+    return false;
+  }
+  const std::string_view event = text.substr(i, quote - i);
+  if (event.find('\\') != std::string_view::npos) return false;  // escaped: the parser reads it
+  auto socket = sockets_.find(nsp);
+  if (socket == sockets_.end()) return false;
+  auto handler = socket->second->text_handlers.find(std::string(event));
+  if (handler == socket->second->text_handlers.end()) return false;
+  const std::shared_ptr<const TextEventHandler> fn = handler->second;
+  const std::string_view args = text.substr(quote + 2, text.size() - quote - 3);
+  const Ack ack = ack_for(*socket->second, id);
+  // A handler that threw has had the event, as one given to `on` has.
+  bool taken = true;
+  guarded(event, [&] { taken = (*fn)(args, ack); });
+  return taken;
+}
+
 void SioConnection::on_event(EngineSession& /*session*/, SocketState& socket,
                              sio::Message& message) {
   json::array& values = message.packet.data->get_array();
@@ -132,15 +189,7 @@ void SioConnection::on_event(EngineSession& /*session*/, SocketState& socket,
   values.erase(values.begin());
   Payload args(std::move(values));
   args.buffers = std::move(message.buffers);
-  Ack ack;
-  if (message.packet.id) {
-    auto state = std::make_shared<AckState>();
-    state->id = *message.packet.id;
-    // The connection's table owns the socket; the ack only refers to it.
-    auto owner = sockets_.find(socket.nsp);
-    if (owner != sockets_.end()) state->socket = owner->second;
-    ack = Ack(std::move(state));
-  }
+  Ack ack = ack_for(socket, message.packet.id);
   EventHandler fn = handler->second;  // the handler may register others meanwhile
   guarded(event, [&] { fn(std::move(args), std::move(ack)); });
 }
@@ -153,6 +202,7 @@ void SioConnection::leave(EngineSession& session, const std::shared_ptr<SocketSt
   // Handlers may hold the Socket: dropping them breaks that cycle.
   socket->on_disconnect.clear();
   socket->handlers.clear();
+  socket->text_handlers.clear();
   for (auto& handler : handlers) guarded("disconnect", [&] { handler(reason); });
 }
 

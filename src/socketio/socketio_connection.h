@@ -33,6 +33,8 @@ struct SocketState {
   std::atomic<bool> connected{true};
   // On the context only:
   std::unordered_map<std::string, EventHandler> handlers;
+  // Shared, so that one can run while it registers others without a copy.
+  std::unordered_map<std::string, std::shared_ptr<const TextEventHandler>> text_handlers;
   std::vector<DisconnectHandler> on_disconnect;
   bool reading_paused = false;
 };
@@ -65,6 +67,10 @@ class SioConnection final : public EngineHandler {
   void dispatch(EngineSession& session, sio::Message message);
   void on_connect(EngineSession& session, sio::Packet& packet);
   void on_event(EngineSession& session, SocketState& socket, sio::Message& message);
+  // Offers a plain EVENT packet's arguments, unparsed, to the text handler of
+  // its event; false when there is none or it declined: the packet is parsed.
+  bool offer_text(std::string_view text);
+  Ack ack_for(SocketState& socket, std::optional<uint64_t> id);
   void leave(EngineSession& session, const std::shared_ptr<SocketState>& socket,
              std::string_view reason);
 

@@ -200,6 +200,90 @@ TEST_F(SocketIoConnectionTest, HandlerSeesBuffersThroughPlaceholders) {
   EXPECT_EQ(seen, "PNG!");
 }
 
+// A text handler for "plain" that takes objects (valid JSON only) and declines
+// the rest, beside an `on` handler that echoes what reached it parsed.
+class TextHandlerTest : public SocketIoConnectionTest {
+ protected:
+  std::shared_ptr<FakeWs> with_plain_handlers() {
+    auto ws = connected();
+    Socket socket = sockets_[0];
+    socket.on_text("plain", [this](std::string_view args, const Ack& ack) {
+      boost::system::error_code ec;
+      const json::value v = json::parse(args, ec);
+      if (ec || !v.is_object()) return false;
+      offered_.emplace_back(args);
+      if (ack) ack(Payload(json::array{"text"}));
+      return true;
+    });
+    socket.on("plain", [socket](Payload args, Ack) { socket.emit("parsed", args); });
+    return ws;
+  }
+
+  std::vector<std::string> offered_;
+};
+
+TEST_F(TextHandlerTest, TakesTheArgumentsUnparsedAndAcks) {
+  auto ws = with_plain_handlers();
+  ws->receive(R"(42["plain",{"a":[1,2]}])");
+  ws->receive(R"(427["plain",{"b":"]"}])");
+  EXPECT_EQ(offered_, (std::vector<std::string>{R"({"a":[1,2]})", R"({"b":"]"})"}));
+  EXPECT_EQ(ws->texts(), std::vector<std::string>{R"(437["text"])"});  // `on` never ran
+}
+
+TEST_F(TextHandlerTest, WhatItDeclinesIsParsedAndGivenToOn) {
+  auto ws = with_plain_handlers();
+  ws->receive(R"(42["plain",7])");
+  ws->receive(R"(42["plain",{"a":1},2])");  // two arguments: not an object
+  EXPECT_TRUE(offered_.empty());
+  EXPECT_EQ(ws->texts(),
+            (std::vector<std::string>{R"(42["parsed",7])", R"(42["parsed",{"a":1},2])"}));
+}
+
+TEST_F(TextHandlerTest, BrokenPacketsStillCloseTheConnection) {
+  auto ws = with_plain_handlers();
+  ws->receive(R"(42["plain",{"a":}])");
+  EXPECT_TRUE(offered_.empty());
+  EXPECT_TRUE(ws->closed);
+}
+
+TEST_F(TextHandlerTest, BinaryEventsAndOtherNamesAreNeverOffered) {
+  auto ws = with_plain_handlers();
+  ws->receive(R"(451-["plain",{"_placeholder":true,"num":0}])");
+  ws->receive_binary("ab");
+  ws->receive(R"(42["message",{"a":1}])");
+  EXPECT_TRUE(offered_.empty());
+  auto texts = ws->texts();  // the binary echo, its attachment, the message's echo
+  ASSERT_EQ(texts.size(), 3u);
+  EXPECT_TRUE(texts[0].starts_with(R"(451-["parsed",)")) << texts[0];
+  EXPECT_EQ(texts[2], R"(42["message-back",{"a":1}])");
+}
+
+TEST_F(TextHandlerTest, AnotherNamespaceHasItsOwnHandlers) {
+  auto ws = with_plain_handlers();
+  ws->receive("40/custom,");
+  ws->written.clear();
+  ws->receive(R"(42/custom,3["plain",{"a":1}])");  // no text handler joined there
+  EXPECT_TRUE(offered_.empty());
+  sockets_[1].on_text("plain", [this](std::string_view args, const Ack& ack) {
+    offered_.emplace_back(args);
+    if (ack) ack(Payload(json::array{"custom"}));
+    return true;
+  });
+  ws->receive(R"(42/custom,4["plain",{"b":2}])");
+  EXPECT_EQ(offered_, std::vector<std::string>{R"({"b":2})"});
+  EXPECT_EQ(ws->texts().back(), R"(43/custom,4["custom"])");
+}
+
+TEST_F(TextHandlerTest, AHandlerThatThrowsHasHadTheEvent) {
+  auto ws = with_plain_handlers();
+  sockets_[0].on_text("plain", [](std::string_view, const Ack&) -> bool {
+    throw std::runtime_error("a bug in the handler");
+  });
+  ws->receive(R"(42["plain",{"a":1}])");
+  EXPECT_TRUE(ws->texts().empty());  // not given to `on` a second time
+  EXPECT_FALSE(ws->closed);
+}
+
 TEST_F(SocketIoConnectionTest, AttachmentsAcrossSeveralPollingPosts) {
   auto hs = http("GET", "EIO=4&transport=polling");
   std::string sid(json::parse(hs->body().substr(1)).at("sid").as_string());

@@ -51,6 +51,12 @@ void Socket::on(std::string event, EventHandler handler) const {
   state_->handlers[std::move(event)] = std::move(handler);
 }
 
+void Socket::on_text(std::string event, TextEventHandler handler) const {
+  if (!state_->connected) return;
+  state_->text_handlers[std::move(event)] =
+      std::make_shared<const TextEventHandler>(std::move(handler));
+}
+
 void Socket::on_disconnect(DisconnectHandler handler) const {
   if (!state_->connected) return;
   state_->on_disconnect.push_back(std::move(handler));

@@ -79,6 +79,12 @@ class Ack {
 // Called with the event's arguments (the event name taken off).
 using EventHandler = std::function<void(Payload args, Ack ack)>;
 using DisconnectHandler = std::function<void(std::string_view reason)>;
+// Offered an event's arguments as JSON text before they are parsed: what
+// follows the event name inside the packet's array (for ["ev",{"a":1},2] that
+// is {"a":1},2), never a binary event's. It returns true when it took the
+// event, which it may only do for arguments that are valid JSON; false leaves
+// the event to be parsed and given to the `on` handler as usual.
+using TextEventHandler = std::function<bool(std::string_view args, const Ack& ack)>;
 
 // One client in one namespace. A cheap handle; copies refer to the same socket.
 class Socket {
@@ -95,6 +101,9 @@ class Socket {
   // handler or another handler of this socket. A handler that captures the
   // Socket is released when the socket disconnects.
   void on(std::string event, EventHandler handler) const;
+  // For an event whose arguments the handler reads faster than a tree of them
+  // is built, the common case first; `on` handles the rest.
+  void on_text(std::string event, TextEventHandler handler) const;
   void on_disconnect(DisconnectHandler handler) const;
 
   // Thread-safe.
