@@ -94,16 +94,26 @@ struct Pending {
 void IngestService::ingest(std::span<const boost::json::value> events, Transport from, Done done,
                            const std::string& rate_key) {
   const Timestamp received_at = clock_.now();
+  std::vector<EventVerdict> verdicts;
+  verdicts.reserve(events.size());
+  for (const boost::json::value& event : events) {
+    verdicts.push_back(validate_event(event, received_at));
+  }
+  ingest_verdicts(verdicts, from, std::move(done), rate_key);
+}
+
+void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport from, Done done,
+                                    const std::string& rate_key) {
   const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
   auto pending = std::make_shared<Pending>();
-  pending->outcomes.resize(events.size());
+  pending->outcomes.resize(verdicts.size());
   pending->done = std::move(done);
   std::vector<EventOutcome>* const outcomes = &pending->outcomes;
   std::vector<size_t>& slots = pending->slots;
   std::vector<NewEvent> accepted;
-  accepted.reserve(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    EventVerdict verdict = validate_event(events[i], received_at);
+  accepted.reserve(verdicts.size());
+  for (size_t i = 0; i < verdicts.size(); ++i) {
+    EventVerdict& verdict = verdicts[i];
     EventOutcome& out = (*outcomes)[i];
     if (!verdict) {
       out.event_id = verdict.rejection().event_id;

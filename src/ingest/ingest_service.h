@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/event_validation.h"
 #include "core/time.h"
 #include "ingest/group_commit_writer.h"
 #include "net/rate_limiter.h"
@@ -76,6 +77,12 @@ class IngestService {
   // `rate_key`: rate_key() of the sender's write key, for INGEST_RATE_LIMIT.
   void ingest(std::span<const boost::json::value> events, Transport from, Done done,
               const std::string& rate_key = {});
+  // The same for events a front door validated itself (validate_event's
+  // rules, at received_at = now()): the verdicts are taken from.
+  void ingest_verdicts(std::span<EventVerdict> verdicts, Transport from, Done done,
+                       const std::string& rate_key = {});
+  // The receive time to validate events at.
+  Timestamp now() const { return clock_.now(); }
 
   // Counts an event a front door refused before it reached ingest() (a
   // Socket.IO payload that is not an event object), by the code it answered.

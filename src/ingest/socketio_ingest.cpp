@@ -105,35 +105,41 @@ void deliver(Flow& flow, IngestService& service, const Socket& socket) {
   }
 }
 
-// Queues `events` and pauses reading the connection while too many wait;
+// Queues `n` events (`submit` hands them to the service with the callback
+// given to it) and pauses reading the connection while too many wait;
 // `respond` runs with their outcomes on the socket's strand once committed (or
 // at once, when none was queued).
+template <typename Submit>
 void ingest_with_backpressure(const Socket& socket, IngestService& service,
-                              const std::shared_ptr<Flow>& flow, const std::string& rate_key,
-                              std::span<const boost::json::value> events,
+                              const std::shared_ptr<Flow>& flow, size_t n, Submit&& submit,
                               std::function<void(std::vector<EventOutcome>)> respond) {
-  const size_t n = events.size();
   flow->waiting += n;
   if (!flow->paused && flow->waiting >= kPauseReadingAt) {
     flow->paused = true;
     socket.pause_reading(true);
     service.record_reading_paused(true);
   }
-  service.ingest(
-      events, Transport::kSocketIo,
-      [socket, flow, n, &service,
-       respond = std::move(respond)](std::vector<EventOutcome> outcomes) mutable {
-        bool post = false;
-        {
-          std::lock_guard lock(flow->mu);
-          flow->answered.push_back({std::move(outcomes), std::move(respond), n});
-          post = !std::exchange(flow->delivery_posted, true);
-        }
-        if (post) {
-          socket.batch([socket, flow, &service] { deliver(*flow, service, socket); });
-        }
-      },
-      rate_key);
+  submit([socket, flow, n, &service,
+          respond = std::move(respond)](std::vector<EventOutcome> outcomes) mutable {
+    bool post = false;
+    {
+      std::lock_guard lock(flow->mu);
+      flow->answered.push_back({std::move(outcomes), std::move(respond), n});
+      post = !std::exchange(flow->delivery_posted, true);
+    }
+    if (post) {
+      socket.batch([socket, flow, &service] { deliver(*flow, service, socket); });
+    }
+  });
+}
+
+// The answers to one user:event: event:ack or event:error, and the ack.
+std::function<void(std::vector<EventOutcome>)> respond_to_one(const Socket& socket,
+                                                              const Ack& ack) {
+  return [socket, ack](std::vector<EventOutcome> outcomes) {
+    std::string body = answer(socket, outcomes.at(0));
+    if (ack) ack(Payload::of_json_text(std::move(body)));
+  };
 }
 
 }  // namespace
@@ -152,17 +158,34 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
           // Leaving resumes the transport; the gauge follows.
           if (std::exchange(flow->paused, false)) service.record_reading_paused(false);
         });
+        // Most events are plain JSON, read straight into a row; the rest are
+        // parsed into a tree first, with the same rules and answers.
+        socket.on_text("user:event", [socket, flow, rate_key, &service](std::string_view args,
+                                                                        const Ack& ack) {
+          std::optional<EventVerdict> verdict = validate_plain_event_text(args, service.now());
+          if (!verdict) return false;
+          ingest_with_backpressure(
+              socket, service, flow, 1,
+              [&](IngestService::Done done) {
+                service.ingest_verdicts(std::span(&*verdict, 1), Transport::kSocketIo,
+                                        std::move(done), *rate_key);
+              },
+              respond_to_one(socket, ack));
+          return true;
+        });
         socket.on("user:event", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_object()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");
             reject_payload(socket, ack, "user:event takes one event object");
             return;
           }
-          ingest_with_backpressure(socket, service, flow, *rate_key, std::span(&args.values[0], 1),
-                                   [socket, ack](std::vector<EventOutcome> outcomes) {
-                                     std::string body = answer(socket, outcomes.at(0));
-                                     if (ack) ack(Payload::of_json_text(std::move(body)));
-                                   });
+          ingest_with_backpressure(
+              socket, service, flow, 1,
+              [&](IngestService::Done done) {
+                service.ingest(std::span(&args.values[0], 1), Transport::kSocketIo, std::move(done),
+                               *rate_key);
+              },
+              respond_to_one(socket, ack));
         });
         socket.on("user:events", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
@@ -182,17 +205,21 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                            event_error::kTooManyEvents);
             return;
           }
-          ingest_with_backpressure(socket, service, flow, *rate_key,
-                                   std::span(events.data(), events.size()),
-                                   [socket, ack](const std::vector<EventOutcome>& outcomes) {
-                                     std::string all = "[";
-                                     for (const auto& o : outcomes) {
-                                       if (all.size() > 1) all += ',';
-                                       all += answer(socket, o);
-                                     }
-                                     all += ']';
-                                     if (ack) ack(Payload::of_json_text(std::move(all)));
-                                   });
+          ingest_with_backpressure(
+              socket, service, flow, events.size(),
+              [&](IngestService::Done done) {
+                service.ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
+                               std::move(done), *rate_key);
+              },
+              [socket, ack](const std::vector<EventOutcome>& outcomes) {
+                std::string all = "[";
+                for (const auto& o : outcomes) {
+                  if (all.size() > 1) all += ',';
+                  all += answer(socket, o);
+                }
+                all += ']';
+                if (ack) ack(Payload::of_json_text(std::move(all)));
+              });
         });
       },
       [&service](const boost::json::object& auth) -> std::optional<std::string> {

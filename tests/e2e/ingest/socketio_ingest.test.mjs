@@ -156,6 +156,53 @@ for (const [dbName, open] of databases) {
   });
 }
 
+// insightd reads plain events (flat metadata, ASCII, no escapes) straight into
+// a row and parses the rest into a tree first: the same event sent both ways
+// (an ignored extra member sends it the tree's way) is stored and answered alike.
+test("plain events and the others are stored and answered alike", async () => {
+  const dir = tempDir();
+  const server = await startServer({ dir });
+  try {
+    const socket = await connect(server.url, { transports: ["websocket"] });
+    const send = (e) => new Promise((r) => socket.emit("user:event", e, (...a) => r(a[0])));
+    const pairs = [
+      { eventType: "page_view", userId: "u1", sessionId: "", metadata: { page: "/a", n: -12, ok: true, x: null } },
+      { eventType: "click", timestamp: "2026-11-29T04:49:05.000Z", sentAt: new Date(Date.now() + 60000).toISOString() },
+      { eventType: "click", userId: null, metadata: null },
+      { eventType: "click", timestamp: "2099-01-01T00:00:00Z", metadata: {} },
+    ];
+    for (const [i, fields] of pairs.entries()) {
+      const plain = await send({ eventId: `plain-${i}`, ...fields });
+      const tree = await send({ eventId: `tree-${i}`, ...fields, extra: [1] });
+      assert.equal(plain.status, "ok", JSON.stringify(plain));
+      assert.equal(tree.status, "ok", JSON.stringify(tree));
+    }
+    const rows = sqliteRows(
+      join(dir, "data", "insightd.db"),
+      'SELECT event_id, event_type, user_id, session_id, metadata, clock_skew_ms > 0 AS skewed, "timestamp" = received_at AS now FROM "Event" ORDER BY id',
+    );
+    assert.equal(rows.length, 2 * pairs.length);
+    for (let i = 0; i < rows.length; i += 2) {
+      const { event_id: a, ...plain } = rows[i];
+      const { event_id: b, ...tree } = rows[i + 1];
+      assert.deepEqual([a, b], [`plain-${i / 2}`, `tree-${i / 2}`]);
+      assert.deepEqual(plain, tree);
+    }
+    assert.equal(rows[0].metadata, '{"page":"/a","n":-12,"ok":true,"x":null}');
+    // Refusals too: the same code and message either way.
+    for (const bad of [{ eventType: "no spaces" }, { eventType: "click", userId: 7 }, { eventType: "click", timestamp: "today" }]) {
+      const plain = await send({ eventId: "bad", ...bad });
+      const tree = await send({ eventId: "bad", ...bad, extra: [1] });
+      assert.ok(plain.code, JSON.stringify(plain));
+      assert.deepEqual(plain, tree);
+    }
+    socket.close();
+  } finally {
+    await server.stop("SIGKILL");
+    cleanup(dir);
+  }
+});
+
 test("with write keys, a client needs auth {writeKey}", async () => {
   const dir = tempDir();
   const server = await startServer({ dir, env: { INGEST_KEYS: "k-0123456789abcdef" } });
