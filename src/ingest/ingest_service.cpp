@@ -94,17 +94,18 @@ struct Pending {
 void IngestService::ingest(std::span<const boost::json::value> events, Transport from, Done done,
                            const std::string& rate_key) {
   const Timestamp received_at = clock_.now();
+  const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
   std::vector<EventVerdict> verdicts;
   verdicts.reserve(events.size());
   for (const boost::json::value& event : events) {
     verdicts.push_back(validate_event(event, received_at));
   }
-  ingest_verdicts(verdicts, from, std::move(done), rate_key);
+  ingest_verdicts(verdicts, from, std::move(done), rate_key, handed_over);
 }
 
 void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport from, Done done,
-                                    const std::string& rate_key) {
-  const auto handed_over = std::chrono::steady_clock::now();  // ack latency runs from here
+                                    const std::string& rate_key,
+                                    std::chrono::steady_clock::time_point handed_over) {
   auto pending = std::make_shared<Pending>();
   pending->outcomes.resize(verdicts.size());
   pending->done = std::move(done);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <span>
@@ -78,9 +79,11 @@ class IngestService {
   void ingest(std::span<const boost::json::value> events, Transport from, Done done,
               const std::string& rate_key = {});
   // The same for events a front door validated itself (validate_event's
-  // rules, at received_at = now()): the verdicts are taken from.
-  void ingest_verdicts(std::span<EventVerdict> verdicts, Transport from, Done done,
-                       const std::string& rate_key = {});
+  // rules, at received_at = now()): the verdicts are taken from. The ack
+  // latency counts from `handed_over` (when validation began).
+  void ingest_verdicts(
+      std::span<EventVerdict> verdicts, Transport from, Done done, const std::string& rate_key = {},
+      std::chrono::steady_clock::time_point handed_over = std::chrono::steady_clock::now());
   // The receive time to validate events at.
   Timestamp now() const { return clock_.now(); }
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -162,13 +163,14 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
         // parsed into a tree first, with the same rules and answers.
         socket.on_text("user:event", [socket, flow, rate_key, &service](std::string_view args,
                                                                         const Ack& ack) {
+          const auto handed_over = std::chrono::steady_clock::now();
           std::optional<EventVerdict> verdict = validate_plain_event_text(args, service.now());
           if (!verdict) return false;
           ingest_with_backpressure(
               socket, service, flow, 1,
               [&](IngestService::Done done) {
                 service.ingest_verdicts(std::span(&*verdict, 1), Transport::kSocketIo,
-                                        std::move(done), *rate_key);
+                                        std::move(done), *rate_key, handed_over);
               },
               respond_to_one(socket, ack));
           return true;

@@ -83,7 +83,8 @@ using DisconnectHandler = std::function<void(std::string_view reason)>;
 // follows the event name inside the packet's array (for ["ev",{"a":1},2] that
 // is {"a":1},2), never a binary event's. It returns true when it took the
 // event, which it may only do for arguments that are valid JSON; false leaves
-// the event to be parsed and given to the `on` handler as usual.
+// the event to be parsed and given to the `on` handler as usual (so it must
+// not have answered or acked an event it declines).
 using TextEventHandler = std::function<bool(std::string_view args, const Ack& ack)>;
 
 // One client in one namespace. A cheap handle; copies refer to the same socket.

@@ -1,6 +1,8 @@
 // libFuzzer target: any bytes as one event's JSON text. The validator must never
 // crash, and whatever it accepts must satisfy the limits it promises; the
 // plain reader, when it answers, must answer exactly as the tree does.
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -34,8 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const insightd::NewEvent& a = plain->event();
   const insightd::NewEvent& b = verdict.event();
-  // A fresh id ("evt_…") differs between two calls.
-  const bool fresh = b.event_id.starts_with("evt_") && a.event_id.starts_with("evt_");
+  // A fresh id ("evt_…", made when the event has none) differs between two
+  // calls; an id the client gave must be kept by both.
+  const boost::json::value parsed = boost::json::parse(text);
+  const boost::json::value* given = parsed.as_object().if_contains("eventId");
+  const bool fresh = (given == nullptr || given->is_null()) && b.event_id.starts_with("evt_") &&
+                     a.event_id.starts_with("evt_");
   if ((!fresh && a.event_id != b.event_id) || a.event_type != b.event_type ||
       a.user_id != b.user_id || a.session_id != b.session_id || a.timestamp != b.timestamp ||
       a.received_at != b.received_at || a.clock_skew_ms != b.clock_skew_ms ||
