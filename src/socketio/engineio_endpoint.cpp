@@ -645,10 +645,10 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
 
   // Runs the handlers as they become ready while the sockets are quiet. While
   // they deliver read_gathering.from_rate messages a second or more, the thread
-  // instead wakes every read_gathering.every and then handles all that is
-  // ready at once: each wake-up reads several messages from each busy socket
-  // (the kernel acknowledges each read) rather than one or two, and costs one
-  // sleep rather than one epoll wait per readable socket.
+  // instead handles all that is ready once every read_gathering.every (at
+  // once when the last round took that long): each wake-up reads several messages from each busy
+  // socket (the kernel acknowledges each read) rather than one or two, and costs one sleep rather
+  // than one epoll wait per readable socket.
   void run_gathering() {
     const EndpointOptions::ReadGathering& gather = options_.read_gathering;
     if (gather.from_rate <= 0) {
@@ -657,13 +657,17 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
     }
     ArrivalRate rate(kReadRateWindow);
     uint64_t seen = tally_.messages.load(std::memory_order_relaxed);
+    ArrivalRate::Clock::time_point last_poll;
     while (!ioc_.stopped()) {
       const uint64_t total = tally_.messages.load(std::memory_order_relaxed);
       rate.add(total - seen, ArrivalRate::Clock::now());
       seen = total;
       if (rate.rate() >= gather.from_rate) {
-        // Measured again after this: what arrived during the sleep counts.
-        std::this_thread::sleep_for(gather.every);
+        // One poll every `every` at most: a thread whose polls take that long
+        // (it is saturated) never sleeps. Measured again after this: what
+        // arrived during the sleep counts.
+        std::this_thread::sleep_until(last_poll + gather.every);
+        last_poll = ArrivalRate::Clock::now();
         ioc_.poll();
       } else if (rate.rate() > 0) {
         ioc_.run_for(kReadRateWindow);  // measures again once it returns
