@@ -646,9 +646,10 @@ class EngineEndpoint::Impl : public std::enable_shared_from_this<Impl> {
   // Runs the handlers as they become ready while the sockets are quiet. While
   // they deliver read_gathering.from_rate messages a second or more, the thread
   // instead handles all that is ready once every read_gathering.every (at
-  // once when the last round took that long): each wake-up reads several messages from each busy
-  // socket (the kernel acknowledges each read) rather than one or two, and costs one sleep rather
-  // than one epoll wait per readable socket.
+  // once when the last round took that long): each wake-up reads several
+  // messages from each busy socket (the kernel acknowledges each read) rather
+  // than one or two, and costs one sleep rather than one epoll wait per
+  // readable socket.
   void run_gathering() {
     const EndpointOptions::ReadGathering& gather = options_.read_gathering;
     if (gather.from_rate <= 0) {
