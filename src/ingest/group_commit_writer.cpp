@@ -66,7 +66,7 @@ bool GroupCommitWriter::stopped() const {
   return stopping_;
 }
 
-bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
+bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done, bool independent) {
   if (events.empty()) return false;
   size_t bytes = 0;
   for (const auto& e : events) bytes += queued_size(e);
@@ -79,7 +79,8 @@ bool GroupCommitWriter::submit(std::vector<NewEvent> events, Done done) {
     }
     queued_events_ += events.size();
     queued_bytes_ += bytes;
-    queue_.push_back({std::move(events), std::move(done), std::chrono::steady_clock::now(), bytes});
+    queue_.push_back(
+        {std::move(events), std::move(done), std::chrono::steady_clock::now(), bytes, independent});
     // A gathering writer wakes on its own: waking it for every submission
     // would cost a wake-up each.
     wake = !writer_gathering_ || queued_events_ >= options_.gather_enough;
@@ -247,6 +248,10 @@ void GroupCommitWriter::commit_isolating(Committed& c, const std::vector<size_t>
   const size_t from = offsets[first];
   const size_t to = offsets[first + count];
   const bool data_refused = !tried && !is_retryable(tried.code());
+  if (data_refused && count == 1 && c.group[first].independent && to - from > 1) {
+    tried =
+        append_each(std::span<const NewEvent>(c.events).subspan(from, to - from), std::move(tried));
+  }
   if (!data_refused || count == 1) {
     c.pieces.push_back(Piece{first, count, from, to - from, std::move(tried)});
     return;
@@ -258,6 +263,28 @@ void GroupCommitWriter::commit_isolating(Committed& c, const std::vector<size_t>
   commit_isolating(c, offsets, first, half, std::move(left));
   auto right = append(all.subspan(offsets[first + half], to - offsets[first + half]));
   commit_isolating(c, offsets, first + half, count - half, std::move(right));
+}
+
+Result<store::AppendOutcome> GroupCommitWriter::append_each(std::span<const NewEvent> events,
+                                                            Result<store::AppendOutcome> tried) {
+  if (tried || is_retryable(tried.code())) return tried;
+  if (events.size() == 1) {
+    spdlog::warn("[Ingest] The database refused event {}: {}", events[0].event_id,
+                 tried.error().message);
+    store::AppendOutcome alone;
+    alone.results.push_back({.event_id = events[0].event_id, .refused = true});
+    return alone;
+  }
+  const size_t half = events.size() / 2;
+  auto left = append_each(events.first(half), append(events.first(half)));
+  // Retryable: the submitter sends them all again, and what was stored comes
+  // back as duplicates.
+  if (!left) return left;
+  auto right = append_each(events.subspan(half), append(events.subspan(half)));
+  if (!right) return right;
+  for (auto& r : right->results) left->results.push_back(std::move(r));
+  for (auto& b : right->sealed) left->sealed.push_back(std::move(b));
+  return left;
 }
 
 void GroupCommitWriter::answer_loop() {
@@ -329,7 +356,7 @@ void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
     fresh.reserve(piece.event_count);
     for (size_t i = 0; i < piece.event_count; ++i) {
       const auto& r = outcome->results[i];
-      if (!r.duplicate)
+      if (!r.duplicate && !r.refused)
         fresh.push_back({std::move(done.events[piece.first_event + i]), r.batch_id});
     }
     live_->publish(fresh);

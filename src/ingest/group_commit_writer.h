@@ -69,8 +69,11 @@ class GroupCommitWriter {
   void stop();
 
   // Queues `events` (non-empty) for the next commit. False, with nothing queued,
-  // when the queue cannot take them all or the writer is stopped.
-  bool submit(std::vector<NewEvent> events, Done done);
+  // when the queue cannot take them all or the writer is stopped. The events of
+  // a submission succeed or fail together, unless it is `independent` (events
+  // of separate requests handed over at once): then an event the database
+  // refuses comes back alone as AppendResult::refused and the others are stored.
+  bool submit(std::vector<NewEvent> events, Done done, bool independent = false);
 
   // True once stop() has begun: submit() refuses everything from then on.
   bool stopped() const;
@@ -89,6 +92,7 @@ class GroupCommitWriter {
     Done done;
     std::chrono::steady_clock::time_point queued_at;
     size_t bytes = 0;  // what it counts against queue_capacity_bytes
+    bool independent = false;
   };
 
   // One transaction's result for the submissions [first, first + count) of a group.
@@ -119,6 +123,11 @@ class GroupCommitWriter {
   // submission holding an event the database refuses is refused.
   void commit_isolating(Committed& c, const std::vector<size_t>& offsets, size_t first,
                         size_t count, Result<store::AppendOutcome> tried);
+  // The events of one independent submission whose commit `tried` failed for
+  // its data: halves committed on their own until each refused event stands
+  // alone, marked refused. A failure that is not the data's fails them all.
+  Result<store::AppendOutcome> append_each(std::span<const NewEvent> events,
+                                           Result<store::AppendOutcome> tried);
   void answer_piece(Committed& done, Piece& piece);
   void answer_loop();
   void answer(Committed& done);

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/testing/builders.h"
+#include "ingest/ingest_service.h"
+#include "net/rate_limiter.h"
 #include "store/testing/test_database.h"
 
 namespace insightd::ingest {
@@ -158,6 +160,96 @@ TEST(GroupCommitWriter, AnEventTheDatabaseRefusesFailsOnlyItsOwnSubmission) {
       EXPECT_EQ(r->at(0).event_id, fmt::format("e{}", i));
     }
   }
+  writer.stop();
+}
+
+// The events of one Socket.IO read are separate requests handed over together:
+// the database refusing one must not refuse the others.
+TEST(GroupCommitWriter, AnIndependentSubmissionLosesOnlyTheEventTheDatabaseRefuses) {
+  GatedEventStore store;
+  store.poison = "bad";
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();
+  std::promise<Result<std::vector<store::AppendResult>>> answer;
+  const std::vector<NewEvent> events{event("a"), event("b"), event("bad"), event("c"), event("d")};
+  ASSERT_TRUE(writer.submit(
+      events, [&](auto r) { answer.set_value(std::move(r)); }, /*independent=*/true));
+  store.gate.set_value();
+  auto r = answer.get_future().get();
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(r->at(i).event_id, events[i].event_id);
+    EXPECT_EQ(r->at(i).refused, i == 2) << i;
+    if (i != 2) {
+      EXPECT_EQ(r->at(i).batch_id, "batch_x") << i;
+    }
+  }
+  writer.stop();
+}
+
+TEST(GroupCommitWriter, AnIndependentSubmissionStillFailsWholeWhenTheDatabaseIsDown) {
+  GatedEventStore store;
+  store.fail = true;
+  store.gate.set_value();
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();
+  std::promise<Result<std::vector<store::AppendResult>>> answer;
+  ASSERT_TRUE(writer.submit(
+      {event("a"), event("b")}, [&](auto r) { answer.set_value(std::move(r)); }, true));
+  auto r = answer.get_future().get();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is_retryable(r.code()));
+  writer.stop();
+}
+
+std::vector<EventOutcome> ingest_now(IngestService& service, std::vector<EventVerdict> verdicts,
+                                     bool independent) {
+  std::promise<std::vector<EventOutcome>> outcomes;
+  service.ingest_verdicts(
+      verdicts, Transport::kSocketIo, [&](auto o) { outcomes.set_value(std::move(o)); }, "k",
+      std::chrono::steady_clock::now(), independent);
+  return outcomes.get_future().get();
+}
+
+// Answered as if each had come alone: the database's refusal of one ...
+TEST(IngestService, IndependentEventsAreRefusedByTheDatabaseOneByOne) {
+  GatedEventStore store;
+  store.poison = "bad";
+  store.gate.set_value();
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();
+  IngestService service(writer, SystemClock::instance(), {});
+  const auto o = ingest_now(service, {event("a"), event("bad"), event("c")}, true);
+  ASSERT_EQ(o.size(), 3U);
+  EXPECT_EQ(o[0].status, EventStatus::kOk);
+  EXPECT_EQ(o[1].status, EventStatus::kRejected);
+  EXPECT_EQ(o[1].code, event_error::kNotStorable);
+  EXPECT_EQ(o[2].status, EventStatus::kOk);
+  // Handed over as one request, they stand or fall together.
+  const auto together = ingest_now(service, {event("e"), event("bad")}, false);
+  EXPECT_EQ(together[0].status, EventStatus::kRejected);
+  writer.stop();
+}
+
+// ... and the rate limit, which takes them one at a time.
+TEST(IngestService, IndependentEventsAreRateLimitedOneByOne) {
+  GatedEventStore store;
+  store.gate.set_value();
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr, nullptr);
+  writer.start();
+  const auto t0 = std::chrono::steady_clock::now();
+  net::KeyedRateLimiter limiter(1, 2, 10, [t0] { return t0; });  // two tokens, no refill
+  IngestService service(writer, SystemClock::instance(), {});
+  service.limit_rate(limiter);
+  const auto o = ingest_now(service, {event("a"), event("b"), event("c"), event("d")}, true);
+  ASSERT_EQ(o.size(), 4U);
+  EXPECT_EQ(o[0].status, EventStatus::kOk);
+  EXPECT_EQ(o[1].status, EventStatus::kOk);
+  EXPECT_EQ(o[2].status, EventStatus::kUnavailable);
+  EXPECT_EQ(o[2].code, "rate_limited");
+  EXPECT_EQ(o[3].code, "rate_limited");
+  EXPECT_TRUE(o[3].retry_after.has_value());
   writer.stop();
 }
 

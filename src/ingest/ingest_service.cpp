@@ -105,7 +105,8 @@ void IngestService::ingest(std::span<const boost::json::value> events, Transport
 
 void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport from, Done done,
                                     const std::string& rate_key,
-                                    std::chrono::steady_clock::time_point handed_over) {
+                                    std::chrono::steady_clock::time_point handed_over,
+                                    bool independent) {
   auto pending = std::make_shared<Pending>();
   pending->outcomes.resize(verdicts.size());
   pending->done = std::move(done);
@@ -128,19 +129,36 @@ void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport 
     accepted.push_back(std::move(verdict).event());
   }
   if (!accepted.empty() && rate_limiter_ != nullptr) {
-    if (auto wait = rate_limiter_->take(rate_key.empty() ? "open" : rate_key,
-                                        static_cast<double>(accepted.size()))) {
-      for (size_t idx : slots) {
-        EventOutcome& out = (*outcomes)[idx];
-        out.status = EventStatus::kUnavailable;
-        out.code = "rate_limited";
-        out.message = fmt::format(
-            "the event was not stored: over INGEST_RATE_LIMIT ({} events/s per write key); "
-            "send it again in {} ms",
-            rate_limiter_->rate(), wait->count());
-        out.retry_after = *wait;
+    const std::string key = rate_key.empty() ? std::string("open") : rate_key;
+    auto refuse = [&](size_t idx, std::chrono::milliseconds wait) {
+      EventOutcome& out = (*outcomes)[idx];
+      out.status = EventStatus::kUnavailable;
+      out.code = "rate_limited";
+      out.message = fmt::format(
+          "the event was not stored: over INGEST_RATE_LIMIT ({} events/s per write key); "
+          "send it again in {} ms",
+          rate_limiter_->rate(), wait.count());
+      out.retry_after = wait;
+    };
+    if (!independent) {
+      if (auto wait = rate_limiter_->take(key, static_cast<double>(accepted.size()))) {
+        for (size_t idx : slots) refuse(idx, *wait);
+        accepted.clear();
       }
-      accepted.clear();
+    } else {
+      // One by one, as if each had come alone.
+      size_t kept = 0;
+      for (size_t k = 0; k < accepted.size(); ++k) {
+        if (auto wait = rate_limiter_->take(key, 1)) {
+          refuse(slots[k], *wait);
+          continue;
+        }
+        slots[kept] = slots[k];
+        if (kept != k) accepted[kept] = std::move(accepted[k]);
+        ++kept;
+      }
+      slots.resize(kept);
+      accepted.erase(accepted.begin() + static_cast<std::ptrdiff_t>(kept), accepted.end());
     }
   }
   if (accepted.empty()) {
@@ -169,6 +187,12 @@ void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport 
         continue;
       }
       const store::AppendResult& r = (*result)[k];
+      if (r.refused) {  // an independent event the database refused alone
+        out.status = EventStatus::kRejected;
+        out.code = event_error::kNotStorable;
+        out.message = "the database refused this event; sending it again will not help";
+        continue;
+      }
       out.status = r.duplicate ? EventStatus::kDuplicate : EventStatus::kOk;
       out.batch_id = r.batch_id;
       out.received_at = r.received_at;
@@ -180,7 +204,7 @@ void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport 
     }
     pending->done(std::move(*outcomes));
   };
-  if (!writer_.submit(std::move(accepted), std::move(finish))) {
+  if (!writer_.submit(std::move(accepted), std::move(finish), independent)) {
     const bool stopping = writer_.stopped();
     for (size_t idx : slots) {
       EventOutcome& out = (*outcomes)[idx];

@@ -81,9 +81,14 @@ class IngestService {
   // The same for events a front door validated itself (validate_event's
   // rules, at received_at = now()): the verdicts are taken from. The ack
   // latency counts from `handed_over` (when validation began).
+  // `independent`: the verdicts are separate requests handed over together
+  // (one per Socket.IO user:event of one read), and each is answered as if it
+  // came alone: the rate limit takes them one by one, and an event the
+  // database refuses is refused alone.
   void ingest_verdicts(
       std::span<EventVerdict> verdicts, Transport from, Done done, const std::string& rate_key = {},
-      std::chrono::steady_clock::time_point handed_over = std::chrono::steady_clock::now());
+      std::chrono::steady_clock::time_point handed_over = std::chrono::steady_clock::now(),
+      bool independent = false);
   // The receive time to validate events at.
   Timestamp now() const { return clock_.now(); }
 

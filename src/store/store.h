@@ -31,6 +31,9 @@ struct AppendResult {
   bool duplicate = false;  // already stored earlier (or earlier in the same call)
   std::string batch_id;    // the batch that holds the event
   Timestamp received_at;   // when the stored copy was received
+  // Set only by the group-commit writer, for an event of an independent
+  // submission that the database refused on its own: it was not stored.
+  bool refused = false;
 };
 
 struct SealedBatch {
