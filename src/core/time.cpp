@@ -4,18 +4,22 @@
 
 namespace insightd {
 
-std::string format_timestamp(Timestamp t) {
+void append_timestamp(std::string& out, Timestamp t) {
   // Written by hand: it runs several times per ingested event, and date::format
   // builds an ostringstream (and a locale) on every call.
   const auto day = std::chrono::floor<date::days>(t);
   const date::year_month_day ymd(day);
   const int year = static_cast<int>(ymd.year());
-  if (year < 0 || year > 9999) return date::format("%FT%TZ", t);
+  if (year < 0 || year > 9999) {
+    out += date::format("%FT%TZ", t);
+    return;
+  }
   int64_t ms = (t - day).count();  // 0 .. 86'399'999
-  std::string out = "0000-00-00T00:00:00.000Z";
-  auto put = [&out](size_t pos, int64_t value, int width) {
+  const size_t at = out.size();
+  out += "0000-00-00T00:00:00.000Z";
+  auto put = [&out, at](size_t pos, int64_t value, int width) {
     for (int i = width - 1; i >= 0; --i) {
-      out[pos + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+      out[at + pos + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
       value /= 10;
     }
   };
@@ -28,6 +32,11 @@ std::string format_timestamp(Timestamp t) {
   ms /= 60;
   put(14, ms % 60, 2);
   put(11, ms / 60, 2);
+}
+
+std::string format_timestamp(Timestamp t) {
+  std::string out;
+  append_timestamp(out, t);
   return out;
 }
 

@@ -15,6 +15,8 @@ using Millis = std::chrono::milliseconds;
 
 // "2026-11-29T04:49:05.123Z": fixed width, so text order equals time order.
 std::string format_timestamp(Timestamp t);
+// The same, appended to `out`.
+void append_timestamp(std::string& out, Timestamp t);
 
 // Parses an RFC 3339 date-time ("2026-11-29T04:49:05Z", "...05.123456789+02:00";
 // lower-case 't'/'z' and a space for 'T' allowed). Any number of fraction digits;

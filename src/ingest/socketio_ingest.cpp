@@ -23,11 +23,12 @@ using socketio::Payload;
 using socketio::Socket;
 
 // event:ack or event:error for one outcome; returns the object sent, as JSON
-// text (written directly: this runs for every event).
-std::string answer(const Socket& socket, const EventOutcome& o) {
+// text (written directly: this runs for every event), for the ack to carry too.
+Payload answer(const Socket& socket, const EventOutcome& o) {
   const bool stored = o.status == EventStatus::kOk || o.status == EventStatus::kDuplicate;
-  std::string body = R"({"eventId":)";
+  std::string body;
   body.reserve(160);
+  body = R"({"eventId":)";
   append_json_string(body, o.event_id);
   if (stored) {
     body += R"(,"status":")";
@@ -36,7 +37,7 @@ std::string answer(const Socket& socket, const EventOutcome& o) {
     append_json_string(body, o.batch_id);
     if (o.received_at) {
       body += R"(,"receivedAt":")";
-      body += format_timestamp(*o.received_at);
+      append_timestamp(body, *o.received_at);
       body += '"';
     }
   } else {
@@ -49,8 +50,9 @@ std::string answer(const Socket& socket, const EventOutcome& o) {
     if (o.retry_after) body += fmt::format(R"(,"retryAfterMs":{})", o.retry_after->count());
   }
   body += '}';
-  socket.emit(stored ? "event:ack" : "event:error", Payload::of_json_text(body));
-  return body;
+  Payload sent = Payload::of_json_text(std::move(body));
+  socket.emit(stored ? "event:ack" : "event:error", sent);
+  return sent;
 }
 
 void reject_payload(const Socket& socket, const Ack& ack, std::string_view message,
@@ -72,6 +74,13 @@ struct Flow {
   // On the socket's strand only: the events that wait for their commit.
   size_t waiting = 0;
   bool paused = false;
+  // On the strand: the user:event events of the read being handled and their
+  // acks, handed over together after its last message (one submission, one
+  // commit callback and one hand-over of answers for all of them), each still
+  // rate-limited, refused and answered as if it had come alone.
+  std::vector<EventVerdict> gathered;
+  std::vector<Ack> gathered_acks;
+  std::chrono::steady_clock::time_point gathered_since;  // the first one's hand-over
   // Filled by the writer's answering thread, emptied on the strand: a commit
   // holding many of this connection's events hands them over once, and their
   // answers leave in one write.
@@ -106,20 +115,24 @@ void deliver(Flow& flow, IngestService& service, const Socket& socket) {
   }
 }
 
-// Queues `n` events (`submit` hands them to the service with the callback
-// given to it) and pauses reading the connection while too many wait;
-// `respond` runs with their outcomes on the socket's strand once committed (or
-// at once, when none was queued).
-template <typename Submit>
-void ingest_with_backpressure(const Socket& socket, IngestService& service,
-                              const std::shared_ptr<Flow>& flow, size_t n, Submit&& submit,
-                              std::function<void(std::vector<EventOutcome>)> respond) {
-  flow->waiting += n;
-  if (!flow->paused && flow->waiting >= kPauseReadingAt) {
-    flow->paused = true;
+// Counts `n` more events of the connection as waiting for their commit, and
+// pauses reading it while too many wait.
+void count_waiting(const Socket& socket, IngestService& service, Flow& flow, size_t n) {
+  flow.waiting += n;
+  if (!flow.paused && flow.waiting >= kPauseReadingAt) {
+    flow.paused = true;
     socket.pause_reading(true);
     service.record_reading_paused(true);
   }
+}
+
+// Queues `n` events already counted as waiting (`submit` hands them to the
+// service with the callback given to it); `respond` runs with their outcomes
+// on the socket's strand once committed (or at once, when none was queued).
+template <typename Submit>
+void ingest_counted(const Socket& socket, IngestService& service, const std::shared_ptr<Flow>& flow,
+                    size_t n, Submit&& submit,
+                    std::function<void(std::vector<EventOutcome>)> respond) {
   submit([socket, flow, n, &service,
           respond = std::move(respond)](std::vector<EventOutcome> outcomes) mutable {
     bool post = false;
@@ -134,13 +147,43 @@ void ingest_with_backpressure(const Socket& socket, IngestService& service,
   });
 }
 
-// The answers to one user:event: event:ack or event:error, and the ack.
-std::function<void(std::vector<EventOutcome>)> respond_to_one(const Socket& socket,
-                                                              const Ack& ack) {
-  return [socket, ack](std::vector<EventOutcome> outcomes) {
-    std::string body = answer(socket, outcomes.at(0));
-    if (ack) ack(Payload::of_json_text(std::move(body)));
-  };
+// On the strand, after the read that brought them: hands the gathered
+// user:event events over as one submission, and answers each (event:ack or
+// event:error, then its ack) once committed.
+void hand_over_gathered(const Socket& socket, IngestService& service,
+                        const std::shared_ptr<Flow>& flow, const std::string& rate_key) {
+  std::vector<EventVerdict> verdicts = std::exchange(flow->gathered, {});
+  std::vector<Ack> acks = std::exchange(flow->gathered_acks, {});
+  if (verdicts.empty()) return;
+  ingest_counted(
+      socket, service, flow, verdicts.size(),
+      [&](IngestService::Done done) {
+        service.ingest_verdicts(verdicts, Transport::kSocketIo, std::move(done), rate_key,
+                                flow->gathered_since, /*independent=*/true);
+      },
+      [socket, acks = std::move(acks)](std::vector<EventOutcome> outcomes) {
+        for (size_t i = 0; i < outcomes.size() && i < acks.size(); ++i) {
+          const Payload sent = answer(socket, outcomes[i]);
+          if (acks[i]) acks[i](sent);
+        }
+      });
+}
+
+// One user:event, validated: joins the events of the read being handled.
+void gather(const Socket& socket, IngestService& service, const std::shared_ptr<Flow>& flow,
+            const std::shared_ptr<const std::string>& rate_key, EventVerdict verdict,
+            const Ack& ack, std::chrono::steady_clock::time_point handed_over) {
+  if (flow->gathered.empty()) {
+    flow->gathered.reserve(16);
+    flow->gathered_acks.reserve(16);
+    flow->gathered_since = handed_over;
+    socket.defer([socket, flow, rate_key, &service] {
+      hand_over_gathered(socket, service, flow, *rate_key);
+    });
+  }
+  flow->gathered.push_back(std::move(verdict));
+  flow->gathered_acks.push_back(ack);
+  count_waiting(socket, service, *flow, 1);
 }
 
 }  // namespace
@@ -166,13 +209,7 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
           const auto handed_over = std::chrono::steady_clock::now();
           std::optional<EventVerdict> verdict = validate_plain_event_text(args, service.now());
           if (!verdict) return false;
-          ingest_with_backpressure(
-              socket, service, flow, 1,
-              [&](IngestService::Done done) {
-                service.ingest_verdicts(std::span(&*verdict, 1), Transport::kSocketIo,
-                                        std::move(done), *rate_key, handed_over);
-              },
-              respond_to_one(socket, ack));
+          gather(socket, service, flow, rate_key, std::move(*verdict), ack, handed_over);
           return true;
         });
         socket.on("user:event", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
@@ -181,13 +218,9 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
             reject_payload(socket, ack, "user:event takes one event object");
             return;
           }
-          ingest_with_backpressure(
-              socket, service, flow, 1,
-              [&](IngestService::Done done) {
-                service.ingest(std::span(&args.values[0], 1), Transport::kSocketIo, std::move(done),
-                               *rate_key);
-              },
-              respond_to_one(socket, ack));
+          const auto handed_over = std::chrono::steady_clock::now();
+          gather(socket, service, flow, rate_key, validate_event(args.values[0], service.now()),
+                 ack, handed_over);
         });
         socket.on("user:events", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
           if (args.values.empty() || !args.values[0].is_array() ||
@@ -207,7 +240,8 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                            event_error::kTooManyEvents);
             return;
           }
-          ingest_with_backpressure(
+          count_waiting(socket, service, *flow, events.size());
+          ingest_counted(
               socket, service, flow, events.size(),
               [&](IngestService::Done done) {
                 service.ingest(std::span(events.data(), events.size()), Transport::kSocketIo,
@@ -217,7 +251,7 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                 std::string all = "[";
                 for (const auto& o : outcomes) {
                   if (all.size() > 1) all += ',';
-                  all += answer(socket, o);
+                  all += answer(socket, o).json_text;
                 }
                 all += ']';
                 if (ack) ack(Payload::of_json_text(std::move(all)));

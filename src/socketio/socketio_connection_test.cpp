@@ -425,6 +425,21 @@ TEST_F(SocketIoConnectionTest, DispatchRunsOnTheStrandWhileConnected) {
   EXPECT_EQ(runs, 1);
 }
 
+TEST_F(SocketIoConnectionTest, DeferRunsAfterTheHandlerEvenOnceDisconnected) {
+  auto ws = connected();
+  std::vector<std::string> order;
+  sockets_[0].on("later", [&order, socket = sockets_[0]](const Payload&, const Ack&) {
+    socket.defer([&order] { order.emplace_back("deferred"); });
+    order.emplace_back("handler");
+  });
+  ws->receive(R"(42["later"])");  // delivers, then runs what is ready
+  EXPECT_EQ(order, (std::vector<std::string>{"handler", "deferred"}));
+  ws->receive("41");  // the client leaves: gathered work still goes out
+  sockets_[0].defer([&order] { order.emplace_back("after leaving"); });
+  loop_.run_ready();
+  EXPECT_EQ(order, (std::vector<std::string>{"handler", "deferred", "after leaving"}));
+}
+
 TEST_F(SocketIoConnectionTest, NoConnectWithinTheTimeoutCloses) {
   options_.ping_interval = 10s;
   server_ = std::make_unique<EngineServer>(

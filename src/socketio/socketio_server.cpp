@@ -105,6 +105,10 @@ void Socket::batch(std::function<void()> fn) const {
   });
 }
 
+void Socket::defer(std::function<void()> fn) const {
+  state_->context->post(std::move(fn));
+}
+
 bool Socket::connected() const {
   return state_->connected;
 }

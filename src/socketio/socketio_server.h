@@ -122,6 +122,11 @@ class Socket {
   // connection) is written together once it returns: one write for many
   // answers rather than one each. Thread-safe.
   void batch(std::function<void()> fn) const;
+  // Runs `fn` on the socket's strand after the handler running there now (and
+  // whatever was queued before it), whether or not the socket is still
+  // connected: work gathered while one read's messages are handled can go out
+  // once, after the last of them. Thread-safe.
+  void defer(std::function<void()> fn) const;
   // Leaves the namespace from the server side (the client sees "io server
   // disconnect" and does not reconnect). Thread-safe.
   void disconnect() const;
