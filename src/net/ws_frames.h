@@ -86,6 +86,13 @@ inline void append_server_frame(std::string& out, bool binary, std::string_view 
   append_frame_header(out, binary ? 0x82 : 0x81, false, payload.size());
   out.append(payload);
 }
+// The same with `lead` (unless 0) as the payload's first byte, before `rest`.
+inline void append_server_frame(std::string& out, bool binary, char lead, std::string_view rest) {
+  if (lead == 0) return append_server_frame(out, binary, rest);
+  append_frame_header(out, binary ? 0x82 : 0x81, false, rest.size() + 1);
+  out += lead;
+  out.append(rest);
+}
 
 // One unmasked server frame of any opcode (a pong, a close), FIN set.
 std::string make_server_frame(uint8_t opcode, std::string_view payload);

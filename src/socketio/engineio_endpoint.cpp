@@ -250,10 +250,12 @@ class WsConnection final : public WsChannel, public std::enable_shared_from_this
     if (closing_ || close_requested_) return;
     writing_ = true;
     size_t size = 0;
-    for (const auto& frame : frames) size += frame.data.size() + 10;
+    for (const auto& frame : frames) size += frame.data.size() + 11;
     std::string bytes;
     bytes.reserve(size);
-    for (const auto& frame : frames) net::append_server_frame(bytes, frame.binary, frame.data);
+    for (const auto& frame : frames) {
+      net::append_server_frame(bytes, frame.binary, frame.lead, frame.data);
+    }
     auto& out = ws_.next_layer();
     out.append(std::move(bytes));
     out.on_drained([self = shared_from_this()](beast::error_code ec) { self->on_written(ec); });

@@ -25,7 +25,8 @@ size_t cost_of(const Packet& packet) {
 
 WsFrame frame_of(Packet packet) {
   if (packet.binary) return WsFrame{true, std::move(packet.data)};
-  return WsFrame{false, eio::encode_text(packet)};
+  return WsFrame{false, std::move(packet.data),
+                 static_cast<char>('0' + static_cast<int>(packet.type))};
 }
 
 }  // namespace

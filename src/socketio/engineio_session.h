@@ -74,6 +74,9 @@ class HttpReply {
 struct WsFrame {
   bool binary = false;
   std::string data;
+  // A byte the frame carries before `data` (a text packet's Engine.IO type),
+  // or 0 for none: the packet's text is framed without a copy to prepend it.
+  char lead = 0;
 };
 
 // One WebSocket connection as the session sees it. The binding reports back

@@ -252,6 +252,8 @@ namespace {
 std::string encode_args_text(PacketType type, std::string_view nsp, std::optional<uint64_t> id,
                              std::optional<std::string_view> event, const Payload& payload) {
   std::string out;
+  // Room for all of it when the arguments come as text (an answer): one allocation.
+  out.reserve(nsp.size() + (event ? event->size() : 0) + payload.json_text.size() + 40);
   append_header(out, type, payload.buffers.size(), nsp, id);
   out += '[';
   bool first = true;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 namespace insightd::socketio::testing {
 
@@ -85,7 +86,11 @@ void ManualLoop::advance(Millis d) {
 void FakeWs::write(std::vector<WsFrame> frames) {
   if (writing_) ++concurrent_writes;
   writing_ = true;
-  for (auto& frame : frames) written.push_back(std::move(frame));
+  for (auto& frame : frames) {
+    // As the bytes on the wire would read: the lead byte joins the text.
+    if (frame.lead != 0) frame.data.insert(frame.data.begin(), std::exchange(frame.lead, 0));
+    written.push_back(std::move(frame));
+  }
   if (hold_writes) return;
   loop_->context()->post([self = shared_from_this()] { self->write_done(); });
 }
