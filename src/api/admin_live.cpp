@@ -87,7 +87,8 @@ void AdminLive::start() {
     if (subscription_ != 0) return;
   }
   const uint64_t id =
-      hub_.subscribe([this](std::span<const StoredEvent> events) { on_committed(events); });
+      hub_.subscribe([this](std::span<const StoredEvent> events) { on_committed(events); },
+                     [this] { return watched(); });
   {
     std::lock_guard lock(mu_);
     subscription_ = id;
@@ -116,6 +117,14 @@ size_t AdminLive::subscriber_count() const {
 std::vector<socketio::Socket> AdminLive::sockets() const {
   std::lock_guard lock(mu_);
   return sockets_;
+}
+
+bool AdminLive::watched() const {
+  {
+    std::lock_guard lock(mu_);
+    if (!sockets_.empty()) return true;
+  }
+  return cluster_ != nullptr && cluster_->others_watching();
 }
 
 void AdminLive::on_committed(std::span<const StoredEvent> events) {

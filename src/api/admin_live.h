@@ -69,6 +69,8 @@ class AdminLive {
 
  private:
   void on_committed(std::span<const StoredEvent> events);
+  // Whether a dashboard watches, here or on another node.
+  bool watched() const;
   void on_remote(boost::json::array events);
   void flush_events();
   void refresh_metrics();

@@ -331,6 +331,17 @@ void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
     }
     return;
   }
+  // The live view's copy first, while the results are whole, and only when
+  // someone watches.
+  std::vector<StoredEvent> fresh;
+  if (live_ != nullptr && live_->wanted()) {
+    fresh.reserve(piece.event_count);
+    for (size_t i = 0; i < piece.event_count; ++i) {
+      const auto& r = outcome->results[i];
+      if (!r.duplicate && !r.refused)
+        fresh.push_back({std::move(done.events[piece.first_event + i]), r.batch_id});
+    }
+  }
   // Hand each submitter its slice of the results, in its own order (unless the
   // watchdog already told them to retry: what was stored stays, and comes back
   // as "duplicate" when they do).
@@ -338,9 +349,10 @@ void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
   for (size_t i = piece.first; i < piece.first + piece.count && !done.answered_early; ++i) {
     auto& s = done.group[i];
     const size_t n = s.events.size();
+    const auto from = outcome->results.begin() + static_cast<std::ptrdiff_t>(offset);
     std::vector<store::AppendResult> mine(
-        outcome->results.begin() + static_cast<std::ptrdiff_t>(offset),
-        outcome->results.begin() + static_cast<std::ptrdiff_t>(offset + n));
+        std::make_move_iterator(from),
+        std::make_move_iterator(from + static_cast<std::ptrdiff_t>(n)));
     offset += n;
     s.done(std::move(mine));
   }
@@ -351,16 +363,7 @@ void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
     }
     if (on_sealed_) on_sealed_(outcome->sealed);
   }
-  if (live_ != nullptr) {
-    std::vector<StoredEvent> fresh;
-    fresh.reserve(piece.event_count);
-    for (size_t i = 0; i < piece.event_count; ++i) {
-      const auto& r = outcome->results[i];
-      if (!r.duplicate && !r.refused)
-        fresh.push_back({std::move(done.events[piece.first_event + i]), r.batch_id});
-    }
-    live_->publish(fresh);
-  }
+  if (live_ != nullptr && !fresh.empty()) live_->publish(fresh);
 }
 
 }  // namespace insightd::ingest

@@ -133,6 +133,34 @@ TEST(GroupCommitWriter, ADatabaseFailureReachesEverySubmitter) {
   EXPECT_EQ(code.get_future().get(), ErrorCode::kUnavailable);
 }
 
+// Copying every committed event for a live view no one watches costs each
+// event a move and an allocation: the writer asks first.
+TEST(GroupCommitWriter, CommittedEventsGoLiveOnlyWhileSomeoneWatches) {
+  auto db = store::testing::TestDatabase::create();
+  ASSERT_NE(db, nullptr);
+  LiveHub live;
+  std::atomic<bool> watching{false};
+  std::atomic<size_t> live_events{0};
+  live.subscribe([&](std::span<const StoredEvent> events) { live_events += events.size(); },
+                 [&] { return watching.load(); });
+  EXPECT_FALSE(live.wanted());
+  GroupCommitWriter writer(db->store().events(), SystemClock::instance(), WriterOptions{}, &live,
+                           nullptr);
+  writer.start();
+  auto commit = [&writer](std::string id) {
+    std::promise<void> done;
+    ASSERT_TRUE(writer.submit({event(std::move(id))}, [&](auto) { done.set_value(); }));
+    done.get_future().wait();
+  };
+  commit("unwatched");
+  EXPECT_EQ(live_events.load(), 0U);
+  watching = true;
+  EXPECT_TRUE(live.wanted());
+  commit("watched");
+  writer.stop();
+  EXPECT_EQ(live_events.load(), 1U);
+}
+
 // Regression: one event the database refuses failed every event committed with
 // it (16.7 % of innocent requests got 503 while poison was being sent).
 TEST(GroupCommitWriter, AnEventTheDatabaseRefusesFailsOnlyItsOwnSubmission) {

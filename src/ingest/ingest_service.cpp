@@ -186,7 +186,7 @@ void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport 
         out.message = "the event was not stored: the database is unavailable; retry later";
         continue;
       }
-      const store::AppendResult& r = (*result)[k];
+      store::AppendResult& r = (*result)[k];
       if (r.refused) {  // an independent event the database refused alone
         out.status = EventStatus::kRejected;
         out.code = event_error::kNotStorable;
@@ -194,7 +194,7 @@ void IngestService::ingest_verdicts(std::span<EventVerdict> verdicts, Transport 
         continue;
       }
       out.status = r.duplicate ? EventStatus::kDuplicate : EventStatus::kOk;
-      out.batch_id = r.batch_id;
+      out.batch_id = std::move(r.batch_id);
       out.received_at = r.received_at;
     }
     if (metrics != nullptr) {

@@ -4,16 +4,22 @@
 
 namespace insightd::ingest {
 
-uint64_t LiveHub::subscribe(Subscriber subscriber) {
+uint64_t LiveHub::subscribe(Subscriber subscriber, Interest wants) {
   std::lock_guard lock(mu_);
   const uint64_t id = next_id_++;
-  subscribers_.emplace_back(id, std::move(subscriber));
+  subscribers_.push_back({id, std::move(subscriber), std::move(wants)});
   return id;
+}
+
+bool LiveHub::wanted() const {
+  std::lock_guard lock(mu_);
+  return std::any_of(subscribers_.begin(), subscribers_.end(),
+                     [](const Entry& e) { return !e.wants || e.wants(); });
 }
 
 void LiveHub::unsubscribe(uint64_t id) {
   std::lock_guard lock(mu_);
-  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+  std::erase_if(subscribers_, [id](const Entry& e) { return e.id == id; });
 }
 
 void LiveHub::publish(std::span<const StoredEvent> events) {
@@ -23,7 +29,7 @@ void LiveHub::publish(std::span<const StoredEvent> events) {
   {
     std::lock_guard lock(mu_);
     targets.reserve(subscribers_.size());
-    for (const auto& [id, s] : subscribers_) targets.push_back(s);
+    for (const Entry& e : subscribers_) targets.push_back(e.subscriber);
   }
   for (const auto& s : targets) s(events);
 }
