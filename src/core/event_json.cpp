@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "core/plain_ascii.h"
 #include "core/time.h"
 
 namespace insightd {
@@ -37,7 +38,8 @@ boost::json::object event_json(const StoredEvent& s) {
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   size_t clean = 0;  // start of the run not yet appended
-  for (size_t i = 0; i < text.size(); ++i) {
+  // Ids and names are plain ASCII: most text goes in with one append.
+  for (size_t i = plain_ascii_prefix(text); i < text.size(); ++i) {
     const auto ch = static_cast<unsigned char>(text[i]);
     if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
     out.append(text, clean, i - clean);

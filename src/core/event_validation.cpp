@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/ids.h"
+#include "core/plain_ascii.h"
 
 namespace insightd {
 namespace {
@@ -33,8 +34,9 @@ EventRejection reject(std::string_view event_id, std::string_view code, std::str
 // Counts the Unicode characters of UTF-8 text; nullopt when the text is not valid
 // UTF-8 or holds a control character (C0, DEL or C1). Stops early past `max_chars`.
 std::optional<size_t> count_clean_chars(std::string_view s, size_t max_chars) {
-  size_t chars = 0;
-  size_t i = 0;
+  size_t i = plain_ascii_prefix(s);  // one character a byte
+  size_t chars = i;
+  if (chars > max_chars) return chars;
   while (i < s.size()) {
     if (++chars > max_chars) return chars;
     const auto b0 = static_cast<unsigned char>(s[i]);
@@ -419,17 +421,11 @@ class PlainReader {
   bool string(std::string_view& out) {
     if (!take('"')) return false;
     const size_t start = i_;
-    while (i_ < s_.size()) {
-      const char c = s_[i_];
-      if (c == '"') {
-        out = s_.substr(start, i_ - start);
-        ++i_;
-        return true;
-      }
-      if (c < 0x20 || c > 0x7E || c == '\\') return false;
-      ++i_;
-    }
-    return false;
+    i_ += plain_ascii_prefix(s_.substr(i_));
+    if (!peek('"')) return false;  // an escape, a byte outside printable ASCII, or the end
+    out = s_.substr(start, i_ - start);
+    ++i_;
+    return true;
   }
 
   bool literal(std::string_view word) {

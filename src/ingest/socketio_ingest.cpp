@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <functional>
@@ -81,6 +82,7 @@ struct Flow {
   std::vector<EventVerdict> gathered;
   std::vector<Ack> gathered_acks;
   std::chrono::steady_clock::time_point gathered_since;  // the first one's hand-over
+  size_t last_gathered = 0;  // how many the last read brought: room for as many
   // Filled by the writer's answering thread, emptied on the strand: a commit
   // holding many of this connection's events hands them over once, and their
   // answers leave in one write.
@@ -155,6 +157,7 @@ void hand_over_gathered(const Socket& socket, IngestService& service,
   std::vector<EventVerdict> verdicts = std::exchange(flow->gathered, {});
   std::vector<Ack> acks = std::exchange(flow->gathered_acks, {});
   if (verdicts.empty()) return;
+  flow->last_gathered = verdicts.size();
   ingest_counted(
       socket, service, flow, verdicts.size(),
       [&](IngestService::Done done) {
@@ -174,8 +177,8 @@ void gather(const Socket& socket, IngestService& service, const std::shared_ptr<
             const std::shared_ptr<const std::string>& rate_key, EventVerdict verdict,
             const Ack& ack, std::chrono::steady_clock::time_point handed_over) {
   if (flow->gathered.empty()) {
-    flow->gathered.reserve(16);
-    flow->gathered_acks.reserve(16);
+    flow->gathered.reserve(std::max<size_t>(flow->last_gathered, 8));
+    flow->gathered_acks.reserve(flow->gathered.capacity());
     flow->gathered_since = handed_over;
     socket.defer([socket, flow, rate_key, &service] {
       hand_over_gathered(socket, service, flow, *rate_key);
