@@ -34,7 +34,8 @@ EventRejection reject(std::string_view event_id, std::string_view code, std::str
 // Counts the Unicode characters of UTF-8 text; nullopt when the text is not valid
 // UTF-8 or holds a control character (C0, DEL or C1). Stops early past `max_chars`.
 std::optional<size_t> count_clean_chars(std::string_view s, size_t max_chars) {
-  size_t i = plain_ascii_prefix(s);  // one character a byte
+  // One character a byte; no further than one past the most wanted.
+  size_t i = plain_ascii_prefix(s.substr(0, max_chars + 1));
   size_t chars = i;
   if (chars > max_chars) return chars;
   while (i < s.size()) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 namespace insightd {
@@ -39,6 +40,20 @@ TEST(PlainAsciiPrefix, AgreesWithTheByteLoopForEveryByteAtEveryPosition) {
       const std::string_view cut(s.data(), at + 1);
       ASSERT_EQ(plain_ascii_prefix(cut), slow_prefix(cut)) << "byte " << b << " at " << at;
     }
+  }
+}
+
+// Texts of every length to 40 with several special bytes, or none, anywhere.
+TEST(PlainAsciiPrefix, AgreesWithTheByteLoopOnRandomTexts) {
+  std::mt19937 rng(20261207);
+  const std::string specials = std::string("\"\\\x7f\x80\xff\x1f\n", 7) + std::string(1, '\0');
+  for (int round = 0; round < 200'000; ++round) {
+    std::string s(rng() % 41, 'a');
+    for (char& c : s) c = static_cast<char>(0x20 + rng() % 0x5F);  // printable ASCII
+    const int planted = static_cast<int>(rng() % 4);
+    for (int k = 0; k < planted && !s.empty(); ++k)
+      s[rng() % s.size()] = specials[rng() % specials.size()];
+    ASSERT_EQ(plain_ascii_prefix(s), slow_prefix(s)) << "round " << round;
   }
 }
 

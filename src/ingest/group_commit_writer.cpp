@@ -249,8 +249,8 @@ void GroupCommitWriter::commit_isolating(Committed& c, const std::vector<size_t>
   const size_t to = offsets[first + count];
   const bool data_refused = !tried && !is_retryable(tried.code());
   if (data_refused && count == 1 && c.group[first].independent && to - from > 1) {
-    tried =
-        append_each(std::span<const NewEvent>(c.events).subspan(from, to - from), std::move(tried));
+    tried = append_each(c, std::span<const NewEvent>(c.events).subspan(from, to - from),
+                        std::move(tried));
   }
   if (!data_refused || count == 1) {
     c.pieces.push_back(Piece{first, count, from, to - from, std::move(tried)});
@@ -265,7 +265,8 @@ void GroupCommitWriter::commit_isolating(Committed& c, const std::vector<size_t>
   commit_isolating(c, offsets, first + half, count - half, std::move(right));
 }
 
-Result<store::AppendOutcome> GroupCommitWriter::append_each(std::span<const NewEvent> events,
+Result<store::AppendOutcome> GroupCommitWriter::append_each(Committed& c,
+                                                            std::span<const NewEvent> events,
                                                             Result<store::AppendOutcome> tried) {
   if (tried || is_retryable(tried.code())) return tried;
   if (events.size() == 1) {
@@ -276,12 +277,15 @@ Result<store::AppendOutcome> GroupCommitWriter::append_each(std::span<const NewE
     return alone;
   }
   const size_t half = events.size() / 2;
-  auto left = append_each(events.first(half), append(events.first(half)));
+  auto left = append_each(c, events.first(half), append(events.first(half)));
   // Retryable: the submitter sends them all again, and what was stored comes
   // back as duplicates.
   if (!left) return left;
-  auto right = append_each(events.subspan(half), append(events.subspan(half)));
-  if (!right) return right;
+  auto right = append_each(c, events.subspan(half), append(events.subspan(half)));
+  if (!right) {
+    for (auto& b : left->sealed) c.stray_sealed.push_back(std::move(b));
+    return right;
+  }
   for (auto& r : right->results) left->results.push_back(std::move(r));
   for (auto& b : right->sealed) left->sealed.push_back(std::move(b));
   return left;
@@ -311,6 +315,15 @@ void GroupCommitWriter::answer(Committed& done) {
       spdlog::error("[Ingest] Answering a commit threw: {}", e.what());
     }
   }
+  if (!done.stray_sealed.empty()) announce_sealed(done.stray_sealed);
+}
+
+void GroupCommitWriter::announce_sealed(const std::vector<store::SealedBatch>& sealed) {
+  for (const auto& b : sealed) {
+    spdlog::info("[Batch Sealer] Sealed batch {} ({} events, size); created job {}", b.batch_id,
+                 b.event_count, b.job_id);
+  }
+  if (on_sealed_) on_sealed_(sealed);
 }
 
 void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
@@ -356,13 +369,7 @@ void GroupCommitWriter::answer_piece(Committed& done, Piece& piece) {
     offset += n;
     s.done(std::move(mine));
   }
-  if (!outcome->sealed.empty()) {
-    for (const auto& b : outcome->sealed) {
-      spdlog::info("[Batch Sealer] Sealed batch {} ({} events, size); created job {}", b.batch_id,
-                   b.event_count, b.job_id);
-    }
-    if (on_sealed_) on_sealed_(outcome->sealed);
-  }
+  if (!outcome->sealed.empty()) announce_sealed(outcome->sealed);
   if (live_ != nullptr && !fresh.empty()) live_->publish(fresh);
 }
 

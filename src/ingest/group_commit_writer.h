@@ -110,7 +110,11 @@ class GroupCommitWriter {
     std::vector<Submission> group;
     std::vector<NewEvent> events;  // every event of the group, in order
     std::vector<Piece> pieces;     // in submission order, covering the whole group
-    bool answered_early = false;   // the watchdog already told every submitter to retry
+    // Batches sealed by part of an independent submission that committed
+    // before another part failed for a reason that passes (the submission is
+    // answered "retry"; what was stored stays, and so do its seals).
+    std::vector<store::SealedBatch> stray_sealed;
+    bool answered_early = false;  // the watchdog already told every submitter to retry
   };
 
   void run();
@@ -126,9 +130,11 @@ class GroupCommitWriter {
   // The events of one independent submission whose commit `tried` failed for
   // its data: halves committed on their own until each refused event stands
   // alone, marked refused. A failure that is not the data's fails them all.
-  Result<store::AppendOutcome> append_each(std::span<const NewEvent> events,
+  Result<store::AppendOutcome> append_each(Committed& c, std::span<const NewEvent> events,
                                            Result<store::AppendOutcome> tried);
   void answer_piece(Committed& done, Piece& piece);
+  // Logs the batches a commit sealed and tells whoever waits for jobs.
+  void announce_sealed(const std::vector<store::SealedBatch>& sealed);
   void answer_loop();
   void answer(Committed& done);
 

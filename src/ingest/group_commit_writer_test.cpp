@@ -32,7 +32,9 @@ class GatedEventStore final : public store::EventAppender {
   std::shared_future<void> opened = gate.get_future().share();
   std::atomic<int> appends{0};
   bool fail = false;
-  std::string poison;  // an event id the "database" refuses, failing its whole commit
+  std::string poison;      // an event id the "database" refuses, failing its whole commit
+  std::string outage;      // an event id whose commit fails as if the database went down
+  bool seal_each = false;  // every commit that succeeds seals a batch named after its first event
 
   Result<store::AppendOutcome> append(std::span<const NewEvent> events, const store::BatchPolicy&,
                                       Timestamp now) override {
@@ -44,8 +46,14 @@ class GatedEventStore final : public store::EventAppender {
         return make_error(ErrorCode::kInternal, "invalid input syntax for type json");
       }
     }
+    for (const auto& e : events) {
+      if (!outage.empty() && e.event_id == outage) {
+        return make_error(ErrorCode::kUnavailable, "connection lost");
+      }
+    }
     store::AppendOutcome out;
     for (const auto& e : events) out.results.push_back({e.event_id, false, "batch_x", now});
+    if (seal_each) out.sealed.push_back({"sealed-" + events[0].event_id, 1});
     return out;
   }
 };
@@ -153,6 +161,9 @@ TEST(GroupCommitWriter, CommittedEventsGoLiveOnlyWhileSomeoneWatches) {
     done.get_future().wait();
   };
   commit("unwatched");
+  // One answering thread, in commit order: once the second is answered, the
+  // first is done with, publish included.
+  commit("unwatched-2");
   EXPECT_EQ(live_events.load(), 0U);
   watching = true;
   EXPECT_TRUE(live.wanted());
@@ -214,6 +225,35 @@ TEST(GroupCommitWriter, AnIndependentSubmissionLosesOnlyTheEventTheDatabaseRefus
     }
   }
   writer.stop();
+}
+
+// Isolating a refused event, a part commits and seals a batch, then the
+// database goes away: the submission hears "retry", and the seal still counts.
+TEST(GroupCommitWriter, BatchesSealedBeforeAnOutageMidIsolationAreStillAnnounced) {
+  GatedEventStore store;
+  store.poison = "bad";
+  store.outage = "down";
+  store.seal_each = true;
+  store.gate.set_value();
+  std::mutex mu;
+  std::vector<std::string> sealed;
+  GroupCommitWriter writer(store, SystemClock::instance(), WriterOptions{}, nullptr,
+                           [&](const std::vector<store::SealedBatch>& b) {
+                             std::lock_guard lock(mu);
+                             for (const auto& s : b) sealed.push_back(s.batch_id);
+                           });
+  writer.start();
+  std::promise<Result<std::vector<store::AppendResult>>> answer;
+  // Halves: [a, bad] -> [a] commits (seals "sealed-a"), [bad] refused; then [c, down] fails.
+  ASSERT_TRUE(writer.submit(
+      {event("a"), event("bad"), event("c"), event("down")},
+      [&](auto r) { answer.set_value(std::move(r)); }, /*independent=*/true));
+  auto r = answer.get_future().get();
+  writer.stop();  // joins the answering thread, which announces after answering
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is_retryable(r.code()));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(sealed, (std::vector<std::string>{"sealed-a"}));
 }
 
 TEST(GroupCommitWriter, AnIndependentSubmissionStillFailsWholeWhenTheDatabaseIsDown) {

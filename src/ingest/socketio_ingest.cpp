@@ -91,6 +91,16 @@ struct Flow {
   bool delivery_posted = false;
 };
 
+// On the strand: resumes reading the connection if it was paused and few
+// enough of its events wait.
+void resume_if_drained(Flow& flow, IngestService& service, const Socket& socket) {
+  if (flow.paused && flow.waiting <= kResumeReadingAt) {
+    flow.paused = false;
+    socket.pause_reading(false);
+    service.record_reading_paused(false);
+  }
+}
+
 // On the strand: sends every answer waiting, then resumes reading if it was
 // paused and few enough events wait.
 void deliver(Flow& flow, IngestService& service, const Socket& socket) {
@@ -110,11 +120,7 @@ void deliver(Flow& flow, IngestService& service, const Socket& socket) {
       spdlog::error("[Ingest] Answering a Socket.IO submission threw: {}", e.what());
     }
   }
-  if (flow.paused && flow.waiting <= kResumeReadingAt) {
-    flow.paused = false;
-    socket.pause_reading(false);
-    service.record_reading_paused(false);
-  }
+  resume_if_drained(flow, service, socket);
 }
 
 // Counts `n` more events of the connection as waiting for their commit, and
@@ -157,19 +163,28 @@ void hand_over_gathered(const Socket& socket, IngestService& service,
   std::vector<EventVerdict> verdicts = std::exchange(flow->gathered, {});
   std::vector<Ack> acks = std::exchange(flow->gathered_acks, {});
   if (verdicts.empty()) return;
-  flow->last_gathered = verdicts.size();
-  ingest_counted(
-      socket, service, flow, verdicts.size(),
-      [&](IngestService::Done done) {
-        service.ingest_verdicts(verdicts, Transport::kSocketIo, std::move(done), rate_key,
-                                flow->gathered_since, /*independent=*/true);
-      },
-      [socket, acks = std::move(acks)](std::vector<EventOutcome> outcomes) {
-        for (size_t i = 0; i < outcomes.size() && i < acks.size(); ++i) {
-          const Payload sent = answer(socket, outcomes[i]);
-          if (acks[i]) acks[i](sent);
-        }
-      });
+  const size_t n = verdicts.size();
+  flow->last_gathered = n;
+  try {
+    ingest_counted(
+        socket, service, flow, n,
+        [&](IngestService::Done done) {
+          service.ingest_verdicts(verdicts, Transport::kSocketIo, std::move(done), rate_key,
+                                  flow->gathered_since, /*independent=*/true);
+        },
+        [socket, acks = std::move(acks)](std::vector<EventOutcome> outcomes) {
+          for (size_t i = 0; i < outcomes.size() && i < acks.size(); ++i) {
+            const Payload sent = answer(socket, outcomes[i]);
+            if (acks[i]) acks[i](sent);
+          }
+        });
+  } catch (const std::exception& e) {
+    // Nothing was queued (the writer takes a submission last): the client
+    // hears nothing and sends them again; the connection reads on.
+    spdlog::error("[Ingest] Handing over {} Socket.IO events threw: {}", n, e.what());
+    flow->waiting -= n;
+    resume_if_drained(*flow, service, socket);
+  }
 }
 
 // One user:event, validated: joins the events of the read being handled.
@@ -187,6 +202,11 @@ void gather(const Socket& socket, IngestService& service, const std::shared_ptr<
   flow->gathered.push_back(std::move(verdict));
   flow->gathered_acks.push_back(ack);
   count_waiting(socket, service, *flow, 1);
+  // A long-polling POST delivers up to a megabyte of packets in one go: no
+  // submission gets larger than one request may be.
+  if (flow->gathered.size() >= kMaxEventsPerRequest) {
+    hand_over_gathered(socket, service, flow, *rate_key);
+  }
 }
 
 }  // namespace
@@ -226,6 +246,8 @@ void attach_socketio_ingest(socketio::SocketIoServer& io, IngestService& service
                  ack, handed_over);
         });
         socket.on("user:events", [socket, flow, rate_key, &service](Payload args, const Ack& ack) {
+          // The user:event events before it in this read go first, in order.
+          hand_over_gathered(socket, service, flow, *rate_key);
           if (args.values.empty() || !args.values[0].is_array() ||
               args.values[0].as_array().empty()) {
             service.record_rejected(Transport::kSocketIo, "invalid_event");

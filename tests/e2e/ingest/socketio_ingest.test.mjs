@@ -203,6 +203,58 @@ test("plain events and the others are stored and answered alike", async () => {
   }
 });
 
+// What one read or one polling POST brings is handed over together: each
+// user:event still gets its own answers, refusals stay its own, a user:events
+// after them is stored after them, and a POST of thousands is taken whole.
+for (const [name, options, count] of [
+  ["websocket", { transports: ["websocket"] }, 600],
+  ["polling", { transports: ["polling"] }, 2500],
+]) {
+  test(`events sent at once over ${name} are answered one by one, in order`, async () => {
+    const dir = tempDir();
+    const server = await startServer({ dir });
+    try {
+      const socket = await connect(server.url, options);
+      const emitted = []; // event:ack and event:error, as they came
+      socket.on("event:ack", (a) => emitted.push(a));
+      socket.on("event:error", (a) => emitted.push(a));
+      const sent = [];
+      const answers = [];
+      // All emitted in one tick: they leave together and arrive together.
+      for (let i = 0; i < count; i++) {
+        const id = i === 7 ? "burst-3" : `burst-${i}`; // a repeat of an earlier one
+        const e = i === 11 ? { ...event(id), eventType: "no spaces" } : event(id);
+        sent.push(id);
+        answers.push(new Promise((r) => socket.timeout(30000).emit("user:event", e, (err, ack) => r(err ?? ack))));
+      }
+      const batch = new Promise((r) =>
+        socket.timeout(30000).emit("user:events", [event("after-1"), event("after-2")], (err, acks) => r(err ?? acks)),
+      );
+      const acks = await Promise.all(answers);
+      for (const [i, ack] of acks.entries()) {
+        assert.equal(ack.eventId, sent[i], `answer ${i} names its own event`);
+        const want = i === 11 ? undefined : i === 7 ? "duplicate" : "ok";
+        assert.equal(ack.status, want, `${i}: ${JSON.stringify(ack)}`);
+        if (i === 11) assert.equal(ack.code, "invalid_event_type");
+      }
+      assert.deepEqual((await batch).map((a) => a.status), ["ok", "ok"]);
+      // The emitted answers too, one per event, in the order sent.
+      assert.deepEqual(
+        emitted.map((a) => `${a.eventId}:${a.status ?? a.code}`),
+        [...sent.map((id, i) => `${id}:${i === 11 ? "invalid_event_type" : i === 7 ? "duplicate" : "ok"}`),
+          "after-1:ok", "after-2:ok"],
+      );
+      const rows = sqliteRows(join(dir, "data", "insightd.db"), 'SELECT event_id FROM "Event" ORDER BY id');
+      const stored = sent.filter((id, i) => i !== 7 && i !== 11);
+      assert.deepEqual(rows.map((r) => r.event_id), [...stored, "after-1", "after-2"]);
+      socket.close();
+    } finally {
+      await server.stop("SIGKILL");
+      cleanup(dir);
+    }
+  });
+}
+
 test("with write keys, a client needs auth {writeKey}", async () => {
   const dir = tempDir();
   const server = await startServer({ dir, env: { INGEST_KEYS: "k-0123456789abcdef" } });
