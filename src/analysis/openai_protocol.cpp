@@ -4,10 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <cctype>
 #include <charconv>
-#include <sstream>
 
 #include "analysis/json_text.h"
 #include "analysis/text_util.h"
@@ -305,6 +306,56 @@ AnalysisError classify_http_error(int status, std::string_view body,
   return e;
 }
 
+namespace {
+
+// The one date form RFC 9110 has senders use (IMF-fixdate,
+// "Sun, 06 Nov 1994 08:49:37 GMT"), read by hand: its shape first, then the
+// names, the ranges and the weekday against the date. (The date library's
+// parser, given a date with fields missing, converted a NaN: found by
+// fuzz_retry_after.)
+std::optional<date::sys_seconds> read_imf_fixdate(std::string_view v) {
+  constexpr std::string_view kShape = "Aaa, 00 Aaa 0000 00:00:00 GMT";
+  if (v.size() != kShape.size()) return std::nullopt;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char want = kShape[i];
+    const char c = v[i];
+    const bool ok = want == 'A' || want == 'a' ? std::isalpha(static_cast<unsigned char>(c)) != 0
+                    : want == '0'              ? (c >= '0' && c <= '9')
+                                               : c == want;
+    if (!ok) return std::nullopt;
+  }
+  constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                     "Thu", "Fri", "Sat"};
+  constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  auto index_of = [](const auto& names, std::string_view name) -> std::optional<unsigned> {
+    for (unsigned i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return i;
+    }
+    return std::nullopt;
+  };
+  auto number = [v](size_t at, size_t digits) {
+    int n = 0;
+    for (size_t i = at; i < at + digits; ++i) n = n * 10 + (v[i] - '0');
+    return n;
+  };
+  const auto weekday = index_of(kDays, v.substr(0, 3));
+  const auto month = index_of(kMonths, v.substr(8, 3));
+  if (!weekday || !month) return std::nullopt;
+  const date::year_month_day ymd{date::year{number(12, 4)}, date::month{*month + 1},
+                                 date::day{static_cast<unsigned>(number(5, 2))}};
+  const int hours = number(17, 2);
+  const int minutes = number(20, 2);
+  const int seconds = number(23, 2);
+  if (!ymd.ok() || hours > 23 || minutes > 59 || seconds > 59) return std::nullopt;
+  const date::sys_days day(ymd);
+  if (date::weekday(day).c_encoding() != *weekday) return std::nullopt;
+  return day + std::chrono::hours(hours) + std::chrono::minutes(minutes) +
+         std::chrono::seconds(seconds);
+}
+
+}  // namespace
+
 std::optional<Millis> parse_retry_after(std::string_view value, Timestamp now) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r')) {
@@ -317,11 +368,9 @@ std::optional<Millis> parse_retry_after(std::string_view value, Timestamp now) {
     if (ec != std::errc() || seconds > int64_t{7} * 24 * 3600) return std::nullopt;
     return Millis(seconds * 1000);
   }
-  std::istringstream in{std::string(value)};
-  date::sys_seconds when;
-  in >> date::parse("%a, %d %b %Y %H:%M:%S GMT", when);
-  if (in.fail()) return std::nullopt;
-  const auto delta = std::chrono::duration_cast<Millis>(when - now);
+  const auto when = read_imf_fixdate(value);
+  if (!when) return std::nullopt;
+  const auto delta = std::chrono::duration_cast<Millis>(*when - now);
   return delta.count() > 0 ? delta : Millis(0);
 }
 

@@ -221,6 +221,11 @@ TEST(OpenAiProtocolTest, RetryAfterReadsSecondsAndDates) {
   EXPECT_FALSE(parse_retry_after("soon", now));
   EXPECT_FALSE(parse_retry_after("", now));
   EXPECT_FALSE(parse_retry_after("-5", now));
+  // Dates of any other shape (this one, with fields missing, made the date
+  // library convert a NaN: fuzz_retry_after).
+  EXPECT_FALSE(parse_retry_after("Wed,0 Oct 2 07:28:GMT", now));
+  EXPECT_FALSE(parse_retry_after("Wed, 21 Oct 2026 07:28 GMT", now));
+  EXPECT_FALSE(parse_retry_after("Wednesday, 21-Oct-26 07:28:00 GMT", now));
 }
 
 TEST(OpenAiProtocolTest, RedactionCoversTheKeyAndKeyShapedTokens) {
