@@ -82,7 +82,7 @@ struct Flow {
   std::vector<EventVerdict> gathered;
   std::vector<Ack> gathered_acks;
   std::chrono::steady_clock::time_point gathered_since;  // the first one's hand-over
-  size_t last_gathered = 0;  // how many the last read brought: room for as many
+  size_t last_gathered = 0;                              // how many the last read brought
   // Filled by the writer's answering thread, emptied on the strand: a commit
   // holding many of this connection's events hands them over once, and their
   // answers leave in one write.
@@ -192,7 +192,9 @@ void gather(const Socket& socket, IngestService& service, const std::shared_ptr<
             const std::shared_ptr<const std::string>& rate_key, EventVerdict verdict,
             const Ack& ack, std::chrono::steady_clock::time_point handed_over) {
   if (flow->gathered.empty()) {
-    flow->gathered.reserve(std::max<size_t>(flow->last_gathered, 8));
+    // Room for as many as the last read brought, within reason: a client
+    // that once sent a megabyte POST must not make every read reserve for it.
+    flow->gathered.reserve(std::clamp<size_t>(flow->last_gathered, 8, 64));
     flow->gathered_acks.reserve(flow->gathered.capacity());
     flow->gathered_since = handed_over;
     socket.defer([socket, flow, rate_key, &service] {
